@@ -1,0 +1,50 @@
+# Every entry point of the project. `make help` lists them.
+PY        ?= $(shell command -v python3.11 || command -v python3)
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+SUBMISSION ?= exercises
+EX        ?=
+JSON      ?=
+SUITE     ?= all
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv grade test stubs check-stubs list bench sandbox clean
+
+help: ## list every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  JSON=results.json  SUITE=all|public|hidden"
+
+$(VENV)/.installed: pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PY=/path/to/python3.11)")'
+	$(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv from pyproject.toml (automatic on first use)
+
+grade: $(VENV)/.installed ## grade SUBMISSION (default exercises/) and print the table
+	$(PYTHON) -m autograder grade --submission $(SUBMISSION) --suite $(SUITE) \
+		$(foreach e,$(EX),--exercise $(e)) $(if $(JSON),--json $(JSON))
+
+test: $(VENV)/.installed ## the project's own test suite
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+stubs: $(VENV)/.installed ## regenerate exercises/ from solutions/
+	$(PYTHON) -m autograder.stubs
+
+check-stubs: $(VENV)/.installed ## fail when exercises/ is stale
+	$(PYTHON) -m autograder.stubs --check
+
+list: $(VENV)/.installed ## list exercises, points and forbidden operations
+	$(PYTHON) -m autograder list
+
+bench: $(VENV)/.installed ## time a full grade against a bare `import torch`
+	$(PYTHON) bench/grade_speed.py
+
+sandbox: ## install bubblewrap (Debian/Ubuntu, as root) for the contained sandbox
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

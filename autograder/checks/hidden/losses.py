@@ -1,0 +1,36 @@
+"""Hidden checks of losses.py: every dim, ±1e4 logits, class weights, default and custom ignore_index,
+all targets ignored, default arguments and invalid reductions.
+"""
+import torch
+
+from autograder.checks.public.losses import bad_reduction, cross_entropy_case, log_softmax_case, nll_case
+
+f32, f64 = torch.float32, torch.float64
+
+CHECKS = [
+    log_softmax_case(131, f32, (3, 4, 5), dim=0),
+    log_softmax_case(132, f64, (5, 3), dim=0, grad=True),
+    log_softmax_case(133, f64, (2, 3, 4), grad=True),
+    log_softmax_case(134, f32, (3, 4, 2), dim=1, extreme=True),
+    log_softmax_case(135, f32, (7,)),
+    log_softmax_case(136, f32, (4, 6), extreme=True),
+
+    nll_case(141, f64, "mean", weight=True, grad=True, note="the mean divides by the sum of the targets' weights"),
+    nll_case(142, f64, "mean", ignored=(1, 4), grad=True),
+    nll_case(143, f32, "none", weight=True, ignore_index=1, ignored=(0, 3)),
+    nll_case(144, f64, "mean", weight=True, ignore_index=1, ignored=(2, 5), grad=True),
+    nll_case(145, f32, "sum", ignored=(2,)),
+    nll_case(146, f64, "mean", ignored=tuple(range(6)), note="the mean is nan, as in PyTorch"),
+    nll_case(147, f64, weight=True, grad=True),
+    bad_reduction("losses.nll_loss", 148, "Mean"),
+
+    cross_entropy_case(151, f64, "sum", weight=True, grad=True),
+    cross_entropy_case(152, f64, "mean", weight=True, ignored=(0, 5), grad=True),
+    cross_entropy_case(153, f32, "none", ignore_index=2, ignored=(1, 3)),
+    cross_entropy_case(154, f64, "mean", extreme=True, grad=True),
+    cross_entropy_case(155, f32, "sum", extreme=True),
+    cross_entropy_case(156, f32, "mean", ignore_index=0, ignored=tuple(range(6)),
+                       note="the mean is nan, as in PyTorch"),
+    cross_entropy_case(157, f64, weight=True, ignore_index=3, grad=True),
+    bad_reduction("losses.cross_entropy", 158, "batchmean"),
+]

@@ -1,0 +1,305 @@
+"""Checks that hand the learner an ``nn.Module`` (or its parameters) holding seeded weights:
+a function of a model, a module class built by the learner, one SGD step, and weight decay.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from autograder.checks.core import Check, Inputs, generator, gradients, judge_grads, plain_call
+from autograder.compare import EXACT, SUMMATION, Tol, compare
+from autograder.encoding import describe
+
+MODEL_DEVICES = ("cpu", "cuda")
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def seed_parameters_(model: nn.Module, g: torch.Generator) -> nn.Module:
+    """Overwrites every parameter (a shared one once) with seeded N(0, 1) values, in place."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(tuple(p.shape), generator=g, dtype=torch.float64))
+    return model
+
+
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def data_loss(model: nn.Module) -> torch.Tensor:
+    """A 0-dim stand-in for a data loss that depends on every trainable parameter."""
+    return sum(torch.sin(p).sum() for p in trainable(model))
+
+
+# --- seeded models: each one exercises one way of owning parameters --------------------------------
+
+def linear():
+    return nn.Linear(3, 2)
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
+
+
+def frozen_first_layer():
+    model = mlp()
+    model[0].requires_grad_(False)
+    return model
+
+
+def tied_weights():
+    """Two square layers sharing one weight matrix: ``model.parameters()`` yields it once."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4))
+    model[2].weight = model[0].weight
+    return model
+
+
+class Nested(nn.Module):
+    """Submodules inside submodules, a layer without bias, a bare parameter and BatchNorm buffers."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Sequential(nn.Linear(4, 4, bias=False)))
+        self.norm = nn.BatchNorm1d(4)
+        self.head = nn.Linear(4, 2)
+        self.scale = nn.Parameter(torch.ones(2))
+
+
+def nested():
+    return Nested()
+
+
+def all_frozen():
+    return mlp().requires_grad_(False)
+
+
+# --- a function of a model -------------------------------------------------------------------------
+
+class ModelCall(Check):
+    """``fn(model)`` (or ``fn(*extra(model))``) on a seeded model; compares the result and,
+    with ``grad``, its gradients w.r.t. every trainable parameter."""
+
+    def __init__(self, exercise: str, name: str, build, reference, *, extra=None,
+                 dtype: torch.dtype = torch.float32, grad: bool = False, tol: Tol = EXACT, seed: int = 0,
+                 devices: tuple[str, ...] = MODEL_DEVICES, out_name: str = "output"):
+        self.exercise, self.name, self.build, self._reference = exercise, name, build, reference
+        self.extra, self.dtype, self.grad, self.tol, self.seed = extra, dtype, grad, tol, seed
+        self.devices, self.out_name = devices, out_name
+
+    def reference(self):
+        return self._reference
+
+    def model(self, device: str) -> nn.Module:
+        model = self.build().to(device=device, dtype=self.dtype)
+        return seed_parameters_(model, generator(self.seed))
+
+    def run(self, fn, device, call=plain_call):
+        model = self.model(device)
+        inp = self.extra(model) if self.extra else Inputs((model,))
+        out = call(fn, *inp.args, **inp.kwargs)
+        result = {"out": out}
+        if self.grad:
+            result["grads"] = gradients(out, trainable(model), self.seed)
+        return result
+
+    def judge(self, got, want):
+        msg = compare(got["out"], want["out"], self.tol, self.out_name)
+        if msg or "grads" not in want:
+            return msg
+        names = [f"parameter {n}" for n, p in self.build().named_parameters() if p.requires_grad]
+        return judge_grads(got.get("grads"), want["grads"], names, self.tol)
+
+
+# --- a module class written by the learner ---------------------------------------------------------
+
+def describe_layer(module) -> str:
+    if module is None:
+        return "missing"
+    if not isinstance(module, nn.Linear):
+        return f"a {type(module).__name__}, not an nn.Linear"
+    no_bias = "" if module.bias is not None else ", bias=False"
+    return f"nn.Linear({module.in_features}, {module.out_features}{no_bias})"
+
+
+class LinearLayersForward(Check):
+    """Builds ``fn(*init_args)``, checks that it owns exactly the named ``nn.Linear`` layers, copies
+    seeded weights into them and compares the forward pass (and gradients w.r.t. the input and
+    every parameter) with the reference module built with the same weights."""
+
+    def __init__(self, exercise: str, name: str, init_args: tuple, layers: dict[str, tuple[int, int]],
+                 reference, *, batch: int, dtype: torch.dtype, grad: bool = False, tol: Tol = SUMMATION,
+                 seed: int = 0, devices: tuple[str, ...] = MODEL_DEVICES):
+        self.exercise, self.name, self.init_args, self.layers = exercise, name, init_args, layers
+        self._reference, self.batch, self.dtype, self.grad, self.tol = reference, batch, dtype, grad, tol
+        self.seed, self.devices = seed, devices
+
+    def reference(self):
+        return self._reference
+
+    def expected_layers(self) -> list[str]:
+        return [f"nn.Linear({i}, {o})" for i, o in self.layers.values()]
+
+    def run(self, fn, device, call=plain_call):
+        net = fn(*self.init_args)
+        if not isinstance(net, nn.Module):
+            return {"module": f"an object of type {type(net).__name__}"}
+        found = [describe_layer(getattr(net, name, None)) for name in self.layers]
+        result = {"layers": found,
+                  "parameters": sorted(f"{n} {tuple(p.shape)}" for n, p in net.named_parameters())}
+        if found != self.expected_layers():
+            return result
+        g = generator(self.seed)
+        net.to(device=device, dtype=self.dtype)
+        params = []
+        with torch.no_grad():
+            for name in self.layers:
+                layer = getattr(net, name)
+                for p in (layer.weight, layer.bias):
+                    p.copy_(torch.randn(tuple(p.shape), generator=g, dtype=torch.float64))
+                    params.append(p)
+        n_in = self.layers[next(iter(self.layers))][0]
+        x = torch.randn(self.batch, n_in, generator=g, dtype=torch.float64).to(device=device, dtype=self.dtype)
+        if self.grad:
+            x.requires_grad_(True)
+        out = call(net, x)
+        result["out"] = out
+        if self.grad:
+            result["grads"] = gradients(out, [x] + params, self.seed)
+        return result
+
+    def judge(self, got, want):
+        if "module" in got:
+            return f"{self.exercise.split('.')[-1]} must be an nn.Module subclass; it built {got['module']['value']}"
+        for name, (n_in, n_out), g, w in zip(self.layers, self.layers.values(), got["layers"]["items"],
+                                             want["layers"]["items"]):
+            if g["value"] != w["value"]:
+                return (f"submodule `{name}`: expected {w['value']}, found {g['value']} "
+                        f"(assign self.{name} = nn.Linear({n_in}, {n_out}) in __init__)")
+        g_params = {i["value"] for i in got["parameters"]["items"]}
+        w_params = {i["value"] for i in want["parameters"]["items"]}
+        if g_params - w_params:
+            extra = ", ".join(sorted(g_params - w_params))
+            return f"unexpected parameters {extra}: only {' and '.join(self.layers)} may own parameters"
+        if w_params - g_params:
+            return f"missing parameters {', '.join(sorted(w_params - g_params))}"
+        msg = compare(got["out"], want["out"], self.tol, "forward(x)")
+        if msg or "grads" not in want:
+            return msg
+        names = ["the input x"] + [f"{n}.{p}" for n in self.layers for p in ("weight", "bias")]
+        return judge_grads(got.get("grads"), want["grads"], names, self.tol)
+
+
+# --- one optimiser step ----------------------------------------------------------------------------
+
+def optim_sgd(params, lr, weight_decay=0.0):
+    """The reference step: PyTorch's own SGD (the learner may not use it)."""
+    torch.optim.SGD(params, lr, weight_decay=weight_decay).step()
+
+
+class SGDStep(Check):
+    """One in-place step on a seeded model whose parameters hold seeded gradients, except the
+    ``no_grad`` ones (``.grad`` None, to be left untouched); ``params`` passed as a list or as
+    the generator ``model.parameters()``."""
+
+    def __init__(self, exercise: str, name: str, build, *, lr: float, weight_decay: float | None = None,
+                 no_grad: tuple[str, ...] = (), as_generator: bool = False, dtype: torch.dtype = torch.float32,
+                 seed: int = 0, tol: Tol = SUMMATION, devices: tuple[str, ...] = MODEL_DEVICES):
+        self.exercise, self.name, self.build, self.lr, self.weight_decay = exercise, name, build, lr, weight_decay
+        self.no_grad, self.as_generator, self.dtype, self.seed = no_grad, as_generator, dtype, seed
+        self.tol, self.devices = tol, devices
+
+    def reference(self):
+        return optim_sgd
+
+    def model(self, device: str) -> nn.Module:
+        g = generator(self.seed)
+        model = seed_parameters_(self.build().to(device=device, dtype=self.dtype), g)
+        for name, p in model.named_parameters():
+            if name not in self.no_grad:
+                p.grad = torch.randn(tuple(p.shape), generator=g, dtype=torch.float64).to(p)
+        return model
+
+    def run(self, fn, device, call=plain_call):
+        model = self.model(device)
+        params = model.parameters() if self.as_generator else list(model.parameters())
+        options = {} if self.weight_decay is None else {"weight_decay": self.weight_decay}
+        returned = call(fn, params, self.lr, **options)
+        return {"returned": returned, "params": [p.detach() for p in model.parameters()]}
+
+    def judge(self, got, want):
+        before = [p.detach() for p in self.model("cpu").parameters()]
+        names = [n for n, _ in self.build().named_parameters()]
+        items = got["params"]["items"]
+        for name, g, w, b in zip(names, items, want["params"]["items"], before):
+            msg = compare(g, w, self.tol, f"parameter {name}")
+            if msg is None:
+                continue
+            unchanged = g["t"] == "tensor" and g["data"] is not None and g["data"].shape == b.shape \
+                and torch.equal(g["data"].to(b.dtype), b)
+            if name in self.no_grad:
+                return f"parameter {name} has no gradient (.grad is None) and must be left untouched; {msg}"
+            if unchanged:
+                return (f"parameter {name} was not updated: change it in place (p.add_(...) or p -= ...) "
+                        f"inside torch.no_grad(), so that the model's own tensor changes")
+            return msg
+        returned = got["returned"]
+        if not (returned["t"] == "py" and returned["value"] is None):
+            return f"sgd_step must update the parameters in place and return None, not {describe(returned)}"
+        return None
+
+
+# --- weight decay as an L2 penalty -----------------------------------------------------------------
+
+def step_mismatch(l2: float, weight_decay: float, lr: float = 0.1, seed: int = 0) -> float:
+    """Largest difference between one SGD step on ``data_loss + l2·Σp²`` and one step on the data loss
+    with ``weight_decay``, from identical seeded parameters (computed in the scorer)."""
+    results = []
+    for penalty, decay in ((l2, 0.0), (0.0, weight_decay)):
+        model = seed_parameters_(mlp().double(), generator(seed))
+        loss = data_loss(model) + penalty * sum(p.pow(2).sum() for p in model.parameters())
+        loss.backward()
+        optim_sgd(model.parameters(), lr, weight_decay=decay)
+        results.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
+    return float((results[0] - results[1]).abs().max())
+
+
+def _number(encoded):
+    if encoded["t"] in ("py", "npscalar") and isinstance(encoded["value"], (int, float)) \
+            and not isinstance(encoded["value"], bool):
+        return float(encoded["value"])
+    return None
+
+
+class DecayEquivalence(Check):
+    """``fn(l2)`` must be the SGD weight decay that equals adding ``l2·Σp²`` to the loss: compares the
+    value with 2·l2 and, in the scorer, one step with that decay with one step on the penalised loss."""
+
+    def __init__(self, exercise: str, name: str, l2: float, *, lr: float = 0.1, seed: int = 0):
+        self.exercise, self.name, self.l2, self.lr, self.seed = exercise, name, l2, lr, seed
+        self.devices = ("cpu",)
+
+    def reference(self):
+        return lambda l2: 2.0 * l2
+
+    def run(self, fn, device, call=plain_call):
+        return {"out": call(fn, self.l2)}
+
+    def judge(self, got, want):
+        msg = compare(got["out"], want["out"], EXACT, f"weight_decay_for({self.l2})")
+        value = _number(got["out"])
+        if value is None or not math.isfinite(value):
+            return msg
+        mismatch = step_mismatch(self.l2, value, self.lr, self.seed)
+        if mismatch > 1e-9:
+            hint = ""
+            if self.l2 != 0 and math.isclose(value, self.l2):
+                hint = ("weight decay must be 2·λ, not λ: the gradient of λ·Σp² is 2λ·p, "
+                        "while SGD adds weight_decay·p; ")
+            return (f"{hint}with weight_decay={value!r}, one SGD step (lr {self.lr}) differs from a step on "
+                    f"loss + {self.l2}·Σp² by up to {mismatch:.3g}" + (f"; {msg}" if msg else ""))
+        return msg

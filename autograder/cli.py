@@ -1,0 +1,73 @@
+"""Command line: ``grade`` a submission, ``list`` the exercises, regenerate ``stubs``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import catalogue
+
+
+def _grade(args) -> int:
+    from autograder import report
+    from autograder.grader import Limits, grade
+    suites = {"all": None, "public": ("public",), "hidden": ("hidden",)}[args.suite]
+    limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
+    result = grade(Path(args.submission), args.exercise or None, suites, args.sandbox, limits)
+    if args.json:
+        report.write_json(result, Path(args.json))
+    if not args.quiet:
+        report.print_report(result)
+    return 0
+
+
+def _list(args) -> int:
+    from rich.table import Table
+
+    from autograder.report import console
+    t = Table("exercise", "points", "reference", "forbidden")
+    for e in catalogue.EXERCISES:
+        forbidden = ", ".join(e.forbidden + ((e.forbidden_pattern,) if e.forbidden_pattern else ()) + e.forbidden_names)
+        t.add_row(e.id, str(e.points), e.reference, forbidden or "—")
+    console().print(t)
+    console().print(f"total: {catalogue.total_points()} points")
+    return 0
+
+
+def _stubs(args) -> int:
+    from autograder import stubs
+    return stubs.main(["--check"] if args.check else [])
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grade", help="grade a submission directory")
+    g.add_argument("--submission", default="exercises", help="directory with the seven modules (default: exercises)")
+    g.add_argument("--json", metavar="FILE", help="also write Gradescope-compatible results.json here")
+    g.add_argument("--exercise", action="append", metavar="ID",
+                   help="grade only this exercise or module (repeatable), e.g. convolution.conv2d or losses")
+    g.add_argument("--suite", choices=("all", "public", "hidden"), default="all",
+                   help="which checks to run (default: all that are installed)")
+    g.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
+                   help="auto: bubblewrap where available, else a plain process")
+    g.add_argument("--jobs", type=int, default=2, help="exercises graded in parallel (default 2)")
+    g.add_argument("--check-timeout", type=float, default=10.0, help="seconds a single check may take")
+    g.add_argument("--total-timeout", type=float, default=600.0, help="seconds the whole grade may take")
+    g.add_argument("--quiet", action="store_true", help="print no table")
+    g.set_defaults(func=_grade)
+    ls = sub.add_parser("list", help="list the exercises, points and forbidden operations")
+    ls.set_defaults(func=_list)
+    st = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
+    st.add_argument("--check", action="store_true", help="only report stale stubs (exit 1)")
+    st.set_defaults(func=_stubs)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, KeyError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

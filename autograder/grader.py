@@ -1,0 +1,435 @@
+"""Grades one submission: runs the worker, computes PyTorch's references, judges, scores.
+
+This is the scoring process. It never imports learner code: it reads the worker's bytes with
+``wire.unpack`` and compares them with references it computes itself.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import catalogue, sandbox as sandboxes, static
+from autograder.catalogue import Exercise
+
+DEVICE_WEIGHT = {"cpu": 1.0, "cuda": 1.0, "meta": 0.25}
+OUTCOMES = ("passed", "failed", "not_started", "forbidden", "timeout", "crashed", "error")
+
+
+@dataclass
+class Limits:
+    jobs: int = 2
+    check_timeout: float = 10.0  # seconds without progress before a check counts as hung
+    exercise_timeout: float = 60.0
+    total_timeout: float = 600.0  # the whole grade of one submission
+    memory_mb: int = 2048  # address space a child may add after forking
+    max_output: int = 16 * 1024  # bytes of learner output kept per exercise
+
+
+@dataclass
+class Unit:
+    """One check on one device."""
+
+    check: object
+    device: str
+    verdict: str  # passed, failed, not_checked, skipped, not_started
+    message: str = ""
+
+    @property
+    def weight(self) -> float:
+        return 0.0 if self.verdict in ("not_checked", "skipped") else DEVICE_WEIGHT[self.device]
+
+
+@dataclass
+class ExerciseResult:
+    exercise: Exercise
+    outcome: str
+    score: float
+    max_score: float
+    message: str = ""
+    units: list[Unit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # advice, skipped CUDA, not-checked placement
+    output: str = ""
+    suite_weights: dict[str, float] = field(default_factory=dict)  # planned weight of each suite
+
+    def suite_scores(self) -> dict[str, tuple[float, float]]:
+        """Points earned and possible per suite (public/hidden), splitting the exercise's points."""
+        counted = [u for u in self.units if u.weight]
+        total = sum(u.weight for u in counted) if counted else sum(self.suite_weights.values())
+        result = {}
+        for suite, planned in self.suite_weights.items():
+            mine = [u for u in counted if u.check.suite == suite]
+            weight = sum(u.weight for u in mine) if counted else planned
+            possible = self.max_score * weight / total if total else 0.0
+            earned = self.max_score * sum(u.weight for u in mine if u.verdict == "passed") / total if total else 0.0
+            if self.outcome in ("forbidden", "not_started", "error"):
+                earned = 0.0
+            result[suite] = (round(earned, 4), round(possible, 4))
+        return result
+
+
+@dataclass
+class GradeResult:
+    submission: str
+    sandbox: str
+    exercises: list[ExerciseResult]
+    execution_time: float
+    suites: tuple[str, ...]
+
+    @property
+    def score(self) -> float:
+        return sum(e.score for e in self.exercises)
+
+    @property
+    def max_score(self) -> float:
+        return sum(e.max_score for e in self.exercises)
+
+
+# ----------------------------------------------------------------------------- the worker session
+class WorkerSession:
+    """One sandboxed worker process; frames arrive on a queue filled by a reader thread."""
+
+    def __init__(self, box: sandboxes.Sandbox, submission: Path, exercises: list[str], suites, limits: Limits,
+                 cuda: bool, jobs: int):
+        self.proc, inside, scratch = sandboxes.start(box, submission)
+        job = {"submission": inside, "scratch": scratch, "exercises": exercises, "suites": list(suites),
+               "jobs": jobs, "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
+               "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda}
+        self.frames: queue.Queue = queue.Queue()
+        self.stderr = bytearray()
+        self.ready = False
+        self.proc.stdin.write((json.dumps(job) + "\n").encode())
+        self.proc.stdin.close()
+        threading.Thread(target=self._read_frames, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_exact(self, n: int) -> bytes | None:
+        data = self.proc.stdout.read(n)
+        return data if data is not None and len(data) == n else None
+
+    def _read_frames(self):
+        try:
+            while True:
+                tag = self._read_exact(1)
+                if tag == b"R":
+                    self.ready = True
+                    self.frames.put("ready")
+                    continue
+                if tag != b"F":
+                    break
+                head_len = self._read_exact(4)
+                header = self._read_exact(struct.unpack("<I", head_len)[0]) if head_len else None
+                size = self._read_exact(8) if header is not None else None
+                stream = self._read_exact(struct.unpack("<Q", size)[0]) if size else None
+                if stream is None:
+                    break
+                self.frames.put((json.loads(header), stream))
+        except (OSError, ValueError, struct.error):
+            pass
+        self.frames.put(None)  # the worker is gone
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            if len(self.stderr) < 16384:
+                self.stderr += line
+
+    def kill(self):
+        import os
+        import signal
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+def _run_worker(box, submission: Path, exercises: list[str], suites, limits: Limits, cuda: bool,
+                deadline: float) -> tuple[dict, list[str]]:
+    """Frames for every exercise; restarts the worker if learner code kills it. Returns problems too.
+
+    After a worker death the rest runs one exercise at a time, so a second death names its culprit.
+    """
+    frames: dict[str, tuple[dict, bytes]] = {}
+    pending = list(exercises)
+    problems: list[str] = []
+    jobs = limits.jobs
+    while pending:
+        session = WorkerSession(box, submission, pending, suites, limits, cuda, jobs)
+        while True:
+            try:
+                item = session.frames.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                session.kill()
+                for ex in pending:
+                    frames.setdefault(ex, ({"exercise": ex, "status": "timeout", "output": "",
+                                            "killed_for": "the whole grade ran out of time"}, b""))
+                return frames, problems
+            if item is None:
+                break
+            if item != "ready":
+                frames[item[0]["exercise"]] = item
+                if all(ex in frames for ex in pending):
+                    break  # everything is in: no need to wait for the worker's exit
+        session.kill()
+        pending = [ex for ex in pending if ex not in frames]
+        if not pending:
+            break
+        if not session.ready:  # the worker itself could not start: a grader problem, not the learner's
+            problems.append(session.stderr.decode("utf-8", "replace")[-3000:] or "the worker did not start")
+            for ex in pending:
+                frames[ex] = ({"exercise": ex, "status": "grader_error", "output": ""}, b"")
+            break
+        if jobs == 1:
+            culprit = pending.pop(0)
+            frames[culprit] = ({"exercise": culprit, "status": "crashed", "output": "",
+                                "killed_for": "the worker process was killed while grading it"}, b"")
+        jobs = 1
+    return frames, problems
+
+
+# ----------------------------------------------------------------------------- parsing and judging
+def _parse_stream(stream: bytes):
+    """Messages the child sent: (kind, payload) pairs; stops at the first malformed one."""
+    from autograder import wire
+    messages, pos = [], 0
+    while pos + 5 <= len(stream):
+        kind = stream[pos:pos + 1]
+        (length,) = struct.unpack_from("<I", stream, pos + 1)
+        payload = stream[pos + 5:pos + 5 + length]
+        if len(payload) != length or kind not in (b"I", b"E", b"U", b"D"):
+            break
+        pos += 5 + length
+        try:
+            messages.append((kind, wire.unpack(payload) if length else None))
+        except (wire.WireError, ValueError, OverflowError):
+            break
+    return messages
+
+
+def _units_expected(found, devices):
+    return [(i, check, d) for i, check in enumerate(found) for d in check.devices if d in devices]
+
+
+def _as_meta(tree):
+    """What a meta-device run must return: the CPU reference's shapes and dtypes, on meta, no data."""
+    if isinstance(tree, dict) and tree.get("t") == "tensor":
+        return dict(tree, device="meta", data=None, requires_grad=False)
+    if isinstance(tree, dict) and tree.get("t") in ("tuple", "list"):
+        return dict(tree, items=[_as_meta(i) for i in tree["items"]])
+    return tree
+
+
+def _reference(check, device, cpu_reference=None):
+    from autograder.encoding import encode
+    if device == "meta" and cpu_reference is not None and "__error__" not in cpu_reference:
+        # derived, not computed: meta kernels cost the scorer a second of imports
+        return {k: _as_meta(v) for k, v in cpu_reference.items() if k != "grads"}
+    try:
+        raw = check.run(check.reference(), device)
+    except Exception as exc:  # noqa: BLE001 - a reference that cannot run on a device
+        return {"__error__": f"{type(exc).__name__}: {exc}"}
+    return {k: encode(v) for k, v in raw.items()}
+
+
+_DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
+
+
+def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
+    from autograder import encoding
+    from autograder.compare import EXACT, compare
+    status = unit.get("status")
+    if "__error__" in want:
+        return Unit(check, device, "skipped", f"the reference cannot run on {device}: {want['__error__']}")
+    if status == "raised":
+        text = f"raised {unit.get('type')}: {unit.get('message', '')}".strip()
+        if unit.get("where"):
+            text += f" (at {unit['where']})"
+        if unit.get("not_started") and device == "cpu":
+            return Unit(check, device, "not_started", "not started (raises NotImplementedError)")
+        if device == "meta":
+            made = unit.get("cpu_made") or []
+            if made:
+                return Unit(check, device, "failed", f"on another device, your code created a CPU tensor with "
+                            f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors")
+            message = str(unit.get("message", "")).lower()
+            if any(m in message for m in _DEVICE_MIX):
+                return Unit(check, device, "failed", f"your code mixes devices: {text}")
+            return Unit(check, device, "not_checked", f"placement not checked (data-dependent code): {text}")
+        return Unit(check, device, "failed", text)
+    if status != "ok" or not isinstance(unit.get("value"), dict):
+        return Unit(check, device, "failed", "the worker sent an unreadable result")
+    got = unit["value"]
+    if not all(encoding.is_valid(v) for v in got.values()) or set(got) != set(want):
+        return Unit(check, device, "failed", "the result has an unexpected structure")
+    try:
+        message = check.judge(got, want)
+    except Exception as exc:  # noqa: BLE001 - a malformed learner value must not crash the scorer
+        message = f"the result could not be judged ({type(exc).__name__}: {exc})"
+    if message is None and device == "cuda" and cpu_value is not None and "out" in got:
+        cpu_out = dict(cpu_value["out"], device="cuda") if cpu_value["out"].get("t") == "tensor" else cpu_value["out"]
+        differs = compare(got["out"], cpu_out, getattr(check, "tol", EXACT))
+        if differs:
+            message = f"your CUDA result differs from your CPU result: {differs}"
+    if message and device == "meta":
+        message = f"on another device: {message}"
+    return Unit(check, device, "failed" if message else "passed", message or "")
+
+
+def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
+                   static_message: str | None, limits: Limits) -> ExerciseResult:
+    result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points), output=header.get("output", ""))
+    for _, check, device in _units_expected(found, devices):
+        result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
+    if header.get("output_bytes", 0) > limits.max_output:
+        result.notes.append(f"your code printed {header['output_bytes']} bytes; only the first "
+                            f"{limits.max_output} are kept")
+    if static_message:
+        result.outcome, result.message = "forbidden", static_message
+        return result
+    status = header.get("status")
+    if status == "grader_error":
+        result.outcome, result.message = "error", "the grader's worker could not start (see the log)"
+        return result
+    if status == "import_timeout":
+        result.outcome = "timeout"
+        result.message = (f"importing {exercise.module}.py did not finish within {limits.check_timeout:g} s "
+                          f"(is there an endless loop at module level?)")
+        return result
+    messages = _parse_stream(stream)
+    kinds = [k for k, _ in messages]
+    if b"E" in kinds:
+        error = dict(messages[kinds.index(b"E")][1] or {})
+        if error.get("status") == "tampering":
+            result.outcome, result.message = "forbidden", f"tampering: {error.get('message')}"
+            return result
+        result.outcome = "error"
+        result.message = f"{exercise.module}.py could not be loaded: {error.get('type')}: {error.get('message')}"
+        if error.get("where"):
+            result.message += f" (at {error['where']})"
+        return result
+    received = {}
+    for kind, payload in messages:
+        if kind == b"U" and isinstance(payload, dict):
+            received[(payload.get("check"), payload.get("device"))] = payload
+    expected = _units_expected(found, devices)
+    ops: list[str] = []
+    host_sync = False
+    stopped = None
+    for index, check, device in expected:
+        unit = received.get((index, device))
+        if unit is None and device == "cuda" and b"D" in kinds:
+            result.units.append(Unit(check, device, "skipped", "CUDA is not available inside the sandbox"))
+            continue
+        if unit is None:
+            if stopped is None:
+                stopped = Unit(check, device, "failed", _why_missing(header, limits))
+                result.units.append(stopped)
+            else:
+                result.units.append(Unit(check, device, "failed", "not run: the exercise stopped earlier"))
+            continue
+        if device in ("cpu", "cuda"):
+            ops += [op for op in unit.get("ops", []) if isinstance(op, str)]
+        host_sync = host_sync or bool(unit.get("host_sync"))
+        if unit.get("status") == "tampering":
+            result.outcome, result.message = "forbidden", f"tampering: {unit.get('message')}"
+            return result
+        cpu_unit = received.get((index, "cpu"), {})
+        cpu_value = cpu_unit.get("value") if cpu_unit.get("status") == "ok" else None
+        result.units.append(_judge_unit(check, device, unit, references[(index, device)], cpu_value))
+    cpu_verdicts = {id(u.check): u.verdict for u in result.units if u.device == "cpu"}
+    for u in result.units:
+        if u.device != "cpu" and u.verdict == "passed" and cpu_verdicts.get(id(u.check)) != "passed":
+            u.verdict, u.message = "failed", "other devices earn points only when the CPU result is right"
+    not_checked = [u for u in result.units if u.verdict == "not_checked"]
+    if not_checked:
+        result.notes.append(not_checked[0].message)
+    if host_sync:
+        result.notes.append("advice: your code moves data to the host (.item(), float(), .tolist()); correct, "
+                            "but slow on a GPU")
+    hits = exercise.forbidden_ops_in(ops)
+    cpu_units = [u for u in result.units if u.device == "cpu"]
+    if hits:
+        result.outcome = "forbidden"
+        result.message = f"{exercise.function} called aten.{hits[0]}: {exercise.advice}"
+    elif cpu_units and all(u.verdict == "not_started" for u in cpu_units):
+        result.outcome, result.message = "not_started", "not started"
+    else:
+        total = sum(u.weight for u in result.units)
+        passed = sum(u.weight for u in result.units if u.verdict == "passed")
+        result.score = round(result.max_score * passed / total, 4) if total else 0.0
+        failures = [u for u in result.units if u.verdict in ("failed", "not_started")]
+        if status == "timeout":
+            result.outcome = "timeout"
+        elif stopped is not None or status == "crashed":
+            result.outcome = "crashed"
+        else:
+            result.outcome = "passed" if not failures and total else "failed"
+        if failures:
+            first = failures[0]
+            result.message = f"[{first.check.name}] {first.message}"
+    return result
+
+
+_SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}
+
+
+def _why_missing(header: dict, limits: Limits) -> str:
+    status = header.get("status")
+    if status == "timeout":
+        why = header.get("killed_for") or "it took too long"
+        return f"timed out: {why} (limit {limits.check_timeout:g} s per check, {limits.exercise_timeout:g} s per exercise)"
+    if header.get("signal"):
+        return f"crashed: the process died with {_SIGNALS.get(header['signal'], 'signal %d' % header['signal'])}"
+    if header.get("exit_code") not in (None, 0):
+        return f"crashed: the process exited with code {header['exit_code']} (sys.exit or os._exit?)"
+    if header.get("killed_for"):
+        return f"crashed: {header['killed_for']}"
+    return "crashed: the process ended before finishing the checks (sys.exit or os._exit?)"
+
+
+# ----------------------------------------------------------------------------- the entry point
+def grade(submission: Path | str, exercises: list[str] | None = None, suites: tuple[str, ...] | None = None,
+          sandbox: str = "auto", limits: Limits | None = None) -> GradeResult:
+    start = time.monotonic()
+    limits = limits or Limits()
+    submission = Path(submission).resolve()
+    if not submission.is_dir():
+        raise FileNotFoundError(f"submission directory not found: {submission}")
+    from autograder import checks as registry
+    suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
+    selected = catalogue.select(exercises)
+    box = sandboxes.choose(sandbox)
+    cuda_hint = any(Path("/dev").glob("nvidia*"))
+    ids = [e.id for e in selected]
+    # Start the worker first: it imports torch while we do the same and compute references.
+    holder: dict = {}
+    deadline = start + limits.total_timeout
+    runner = threading.Thread(target=lambda: holder.update(
+        result=_run_worker(box, submission, ids, suites, limits, cuda_hint, deadline)), daemon=True)
+    runner.start()
+    import torch
+    torch.backends.cuda.matmul.allow_tf32 = False  # references at full float32 precision on CUDA
+    torch.backends.cudnn.allow_tf32 = False
+    devices = ("cpu", "cuda", "meta") if torch.cuda.is_available() else ("cpu", "meta")
+    found_by_ex = {e.id: registry.for_exercise(e.id, suites) for e in selected}
+    references = {}
+    for ex, found in found_by_ex.items():
+        refs = references[ex] = {}
+        for i, check, device in _units_expected(found, devices):
+            refs[(i, device)] = _reference(check, device, refs.get((i, "cpu")))
+    statics = {e.id: static.scan(submission, e) for e in selected}
+    runner.join()
+    frames, problems = holder["result"]
+    results = []
+    for e in selected:
+        header, stream = frames.get(e.id, ({"status": "crashed", "output": ""}, b""))
+        results.append(judge_exercise(e, found_by_ex[e.id], header, stream, references[e.id], devices,
+                                      statics[e.id], limits))
+    note = box.note + (f"; worker problems: {problems[0]}" if problems else "")
+    if "cuda" not in devices:
+        note += "; CUDA checks skipped: no CUDA on this machine (the meta-device placement checks ran instead)"
+    return GradeResult(str(submission), note, results, time.monotonic() - start, suites)

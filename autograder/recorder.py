@@ -1,0 +1,146 @@
+"""The worker's instruments: an ATen-op recorder and the guards that keep learner code from
+switching it off. Installed in each sandboxed child before the learner's module is imported.
+
+In-process guards are one layer; the others are the sandbox (bwrap) and the scorer, which
+judges values itself and never trusts the worker for anything but the recorded op names.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+# Entry points that pop, bypass or exclude the Python dispatch key (and so our mode).
+_TORCH_C_GUARDED = (
+    "_pop_torch_dispatch_stack", "_set_dispatch_mode", "_unset_dispatch_mode", "_DisableTorchDispatch",
+    "_ExcludeDispatchKeyGuard", "ExcludeDispatchKeyGuard", "_SetExcludeDispatchKeyGuard",
+    "_ForceDispatchKeyGuard", "_IncludeDispatchKeyGuard", "_PreserveDispatchKeyGuard",
+    "_RestorePythonTLSSnapshot", "_dispatch_call_boxed", "_dispatch_tls_set_dispatch_key_excluded",
+    "_dispatch_tls_set_dispatch_key_included", "_DisablePythonDispatcher",
+)
+_PY_DISPATCH_GUARDED = ("_pop_mode", "_pop_mode_temporarily", "_disable_current_modes",
+                        "_disable_infra_mode", "_unset_infra_mode")
+# Audit events refused while learner code runs, and always once installed (processes, signals).
+_ALWAYS_BLOCKED = ("os.kill", "os.killpg", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn",
+                   "os.system", "subprocess.Popen", "pty.spawn", "sys.settrace", "sys.setprofile",
+                   "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames")
+_FRAME_ATTRS = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_globals", "f_locals")
+
+
+class Tampering(RuntimeError):
+    """Learner code tried to switch off or reach into the grader's instruments."""
+
+
+class OpRecorder(TorchDispatchMode):
+    """Records the name of every ATen op that reaches the dispatcher while ``recording``."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # no torch.compile here; skipping the wrapper saves importing torch._dynamo (~1 s)
+
+    def __init__(self):
+        super().__init__()
+        self.recording = False
+        self.ops: list[str] = []
+        self.cpu_made: list[str] = []  # ops that produced a full float tensor on the CPU
+        self.seen = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.seen += 1
+        out = func(*args, **(kwargs or {}))
+        if self.recording:
+            name = func.overloadpacket.__name__
+            self.ops.append(name)
+            if _makes_cpu_float(out):
+                self.cpu_made.append(name)
+        return out
+
+
+def _makes_cpu_float(out) -> bool:
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return any(isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.is_floating_point() and t.dim() > 0
+               for t in outs)
+
+
+class Instruments:
+    """One per child: the recorder (pushed once, never popped), guards, and the audit hook."""
+
+    def __init__(self, scratch_dir: str):
+        self.recorder = OpRecorder()
+        self.learner_running = False
+        self.scratch_dir = os.path.realpath(scratch_dir)
+        self._sentinel = torch.zeros(1)
+
+    def install(self):
+        self.recorder.__enter__()  # stays on the dispatch stack for the child's whole life
+        _guard_dispatch_entry_points()
+        sys.addaudithook(self._audit)
+
+    def call(self, fn, *args, **kwargs):
+        """Runs learner code with op recording on; raises Tampering if the recorder was disabled."""
+        rec = self.recorder
+        rec.recording, self.learner_running = True, True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            rec.recording, self.learner_running = False, False
+            self.verify()
+
+    def verify(self):
+        before = self.recorder.seen
+        self._sentinel.neg()
+        if self.recorder.seen == before:
+            raise Tampering("the forbidden-op recorder was switched off by the submission")
+
+    def learner_phase(self, on: bool):
+        self.learner_running = on
+
+    def _audit(self, event: str, args):
+        if event in _ALWAYS_BLOCKED:
+            raise Tampering(f"{event} is not allowed while grading")
+        if not self.learner_running:
+            return
+        if event.startswith("ctypes.") or event == "sys._getframe":
+            raise Tampering(f"{event} is not allowed while grading")
+        if event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS:
+            raise Tampering("inspecting the grader's frames is not allowed")
+        if event == "open" and args and len(args) > 2 and isinstance(args[0], (str, bytes)):
+            flags = args[2] if isinstance(args[2], int) else 0
+            mode = args[1] if isinstance(args[1], str) else ""
+            writing = any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            path = os.path.realpath(os.fsdecode(args[0]))
+            if writing and not path.startswith(self.scratch_dir + os.sep) and path != os.devnull:
+                raise Tampering(f"writing {path} is not allowed while grading")
+
+
+def _refuse(name):
+    def refused(*args, **kwargs):
+        raise Tampering(f"{name} would switch off the grader's instruments; it is not allowed")
+    refused.__name__ = name
+    return refused
+
+
+def _guard_dispatch_entry_points():
+    """Replaces every reference to the dangerous entry points, in every loaded module."""
+    import torch._ops
+    import torch.utils._python_dispatch as py_dispatch
+
+    keep_alive = [getattr(torch._C, n) for n in _TORCH_C_GUARDED if hasattr(torch._C, n)]
+    keep_alive += [getattr(py_dispatch, n) for n in _PY_DISPATCH_GUARDED if hasattr(py_dispatch, n)]
+    originals = {id(obj): obj.__name__ for obj in keep_alive}
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attr, value in list(namespace.items()):
+            name = originals.get(id(value))
+            if name is not None:
+                namespace[attr] = _refuse(name)
+    torch._ops.OpOverload.redispatch = _refuse("OpOverload.redispatch")
+    for attr in ("redispatch_boxed", "call_boxed"):
+        try:
+            setattr(torch._C._DispatchOperatorHandle, attr, _refuse(attr))
+        except (AttributeError, TypeError):
+            pass

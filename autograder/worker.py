@@ -1,0 +1,338 @@
+"""The sandboxed worker: imports torch once, then forks one fresh child per exercise.
+
+Runs as ``python -m autograder.worker`` inside the sandbox. Reads a job (JSON) on stdin and
+writes one frame per exercise on stdout. Learner code runs only in the forked children; the
+parent (the "zygote") never imports it, enforces time/memory/output limits and kills strays.
+Child → zygote stream: ``kind(1 byte) + length(4 bytes) + payload``; the zygote forwards it
+unread (the scorer parses and validates it).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import linecache
+import os
+import resource
+import selectors
+import signal
+import struct
+import sys
+import time
+import traceback
+
+import numpy  # noqa: F401  - imported before forking so children start warm
+import torch
+
+from autograder import catalogue, checks, wire
+from autograder.encoding import encode
+from autograder.recorder import Instruments, Tampering
+
+HOST_SYNC_OPS = ("_local_scalar_dense",)
+
+
+# ----------------------------------------------------------------------------- child side
+def _send(fd: int, kind: bytes, payload: bytes = b"") -> None:
+    data = kind + struct.pack("<I", len(payload)) + payload
+    while data:
+        written = os.write(fd, data)
+        data = data[written:]
+
+
+def _where(tb, submission: str) -> tuple[str, bool]:
+    """The innermost traceback frame inside the submission, and whether it is the innermost of all."""
+    frames = traceback.extract_tb(tb)
+    mine = [f for f in frames if os.path.realpath(f.filename).startswith(submission + os.sep)]
+    if not mine:
+        return "", False
+    f = mine[-1]
+    line = (f.line or linecache.getline(f.filename, f.lineno)).strip()
+    return f"{os.path.basename(f.filename)}, line {f.lineno}, in {f.name}: {line}", f is frames[-1]
+
+
+def _describe_exception(exc: BaseException, submission: str) -> dict:
+    where, innermost = _where(exc.__traceback__, submission)
+    try:
+        message = str(exc)[:600]
+    except Exception:  # noqa: BLE001 - learner exception types may break __str__
+        message = "<unprintable>"
+    return {"status": "tampering" if isinstance(exc, Tampering) else "raised",
+            "type": type(exc).__name__, "message": message, "where": where,
+            "not_started": isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where}
+
+
+def _limit_memory(megabytes: int) -> None:
+    with open("/proc/self/status") as status:
+        vm = next((int(line.split()[1]) for line in status if line.startswith("VmSize:")), 0)
+    limit = vm * 1024 + megabytes * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
+    """Runs in the forked child: never returns."""
+    try:
+        os.setpgid(0, 0)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.closerange(3, result_fd)
+        os.closerange(result_fd + 1, 4096)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _limit_memory(job["memory_mb"])
+        torch.set_num_threads(1)
+        torch.backends.cuda.matmul.allow_tf32 = False  # CUDA float32 must match the CPU closely
+        torch.backends.cudnn.allow_tf32 = False
+        scratch = os.path.realpath(os.path.join(job["scratch"], f"{exercise_id}-{os.getpid()}"))
+        os.makedirs(scratch, exist_ok=True)
+        os.chdir(scratch)
+        devices = ["cpu"] + (["cuda"] if job.get("cuda") and torch.cuda.is_available() else []) + ["meta"]
+        exercise = catalogue.get(exercise_id)
+        found = checks.for_exercise(exercise_id, job["suites"])
+        instruments = Instruments(scratch)
+        instruments.install()
+        submission = os.path.realpath(job["submission"])
+        sys.path.insert(0, submission)
+        path = os.path.join(submission, f"{exercise.module}.py")
+        try:
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"the submission has no {exercise.module}.py")
+            spec = importlib.util.spec_from_file_location(exercise.module, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[exercise.module] = module
+            instruments.learner_phase(True)
+            spec.loader.exec_module(module)
+            instruments.learner_phase(False)
+            if not hasattr(module, exercise.function):
+                raise AttributeError(f"{exercise.module}.py defines no {exercise.function}")
+            fn = getattr(module, exercise.function)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
+            instruments.learner_phase(False)
+            _send(result_fd, b"E", wire.pack(_describe_exception(exc, submission)))
+            os._exit(0)
+        _send(result_fd, b"I")
+        for index, check in enumerate(found):
+            for device in check.devices:
+                if device not in devices:
+                    continue
+                rec = instruments.recorder
+                rec.ops.clear()
+                rec.cpu_made.clear()
+                try:
+                    raw = check.run(fn, device, instruments.call)
+                    unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
+                except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
+                    unit = _describe_exception(exc, submission)
+                ops = list(dict.fromkeys(rec.ops))
+                unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
+                            host_sync=any(op in HOST_SYNC_OPS for op in ops))
+                try:
+                    payload = wire.pack(unit)
+                except Exception as exc:  # noqa: BLE001 - an output we cannot serialise
+                    payload = wire.pack({"check": index, "device": device, "status": "raised",
+                                         "type": type(exc).__name__, "where": "",
+                                         "message": f"the grader could not read your output: {exc}"[:600],
+                                         "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False})
+                _send(result_fd, b"U", payload)
+        _send(result_fd, b"D")
+    except BaseException:  # noqa: BLE001 - the harness itself failed; say so on stderr
+        traceback.print_exc()
+        os._exit(70)
+    os._exit(0)
+
+
+# ----------------------------------------------------------------------------- zygote side
+class Running:
+    def __init__(self, exercise_id, pid, result_fd, output_fd, now, job):
+        self.exercise_id, self.pid, self.result_fd, self.output_fd = exercise_id, pid, result_fd, output_fd
+        self.started = now
+        self.deadline = now + job["check_timeout"]
+        self.hard_deadline = now + job["exercise_timeout"]
+        self.stream = bytearray()
+        self.output = bytearray()
+        self.output_total = 0
+        self.imported = False
+        self.killed_for = ""
+        self.open_fds = {result_fd, output_fd}
+
+
+def _frame(out_fd: int, header: dict, stream: bytes) -> None:
+    head = json.dumps(header).encode()
+    data = b"F" + struct.pack("<I", len(head)) + head + struct.pack("<Q", len(stream)) + stream
+    while data:
+        written = os.write(out_fd, data)
+        data = data[written:]
+
+
+def _prctl(option: int, value: int) -> None:
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+    except Exception:  # noqa: BLE001 - not Linux: fall back to process groups only
+        pass
+
+
+def _kill_strays(keep: set[int]) -> None:
+    """Kills processes that were re-parented to us (a child's escaped grandchildren)."""
+    me = os.getpid()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit() or int(entry) in keep or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                os.waitpid(int(entry), 0)
+            except (OSError, ChildProcessError):
+                pass
+
+
+def _kill(run: Running) -> None:
+    for kill in (lambda: os.killpg(run.pid, signal.SIGKILL), lambda: os.kill(run.pid, signal.SIGKILL)):
+        try:
+            kill()
+        except OSError:
+            pass
+
+
+def _reap(pid: int, grace: float) -> int:
+    """Waits up to ``grace`` seconds for a child that closed its pipes, then kills it."""
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        done, code = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return code
+        time.sleep(0.005)
+    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            kill()
+        except OSError:
+            pass
+    return os.waitpid(pid, 0)[1]
+
+
+def serve(job: dict, out_fd: int) -> None:
+    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans come back to us to be killed
+    _prctl(4, 0)  # PR_SET_DUMPABLE=0: children cannot ptrace us or read our fds
+    queue = list(job["exercises"])
+    running: dict[int, Running] = {}
+    skipped_modules: dict[str, str] = {}
+    selector = selectors.DefaultSelector()
+    max_output = job["max_output"]
+    os.write(out_fd, b"R")  # ready: torch and the checks are loaded
+
+    def finish(run: Running, status: str, code=None):
+        for fd in list(run.open_fds):
+            selector.unregister(fd)
+            os.close(fd)
+        run.open_fds.clear()
+        if code is None:
+            code = _reap(run.pid, grace=1.0)
+        _kill(run)
+        _kill_strays(keep={r.pid for r in running.values()})
+        header = {"exercise": run.exercise_id, "status": status, "elapsed": time.monotonic() - run.started,
+                  "exit_code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
+                  "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
+                  "imported": run.imported, "output": run.output.decode("utf-8", "replace"),
+                  "output_bytes": run.output_total, "killed_for": run.killed_for}
+        _frame(out_fd, header, bytes(run.stream))
+        if status == "timeout" and not run.imported:
+            skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
+
+    while queue or running:
+        while queue and len(running) < job["jobs"]:
+            exercise_id = queue.pop(0)
+            module = exercise_id.split(".")[0]
+            if module in skipped_modules:
+                _frame(out_fd, {"exercise": exercise_id, "status": "import_timeout", "elapsed": 0.0,
+                                "output": "", "output_bytes": 0, "imported": False,
+                                "killed_for": f"importing {module}.py did not finish"}, b"")
+                continue
+            result_r, result_w = os.pipe()
+            output_r, output_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(result_r)
+                os.close(output_r)
+                _child(job, exercise_id, result_w, output_w)
+            os.close(result_w)
+            os.close(output_w)
+            run = Running(exercise_id, pid, result_r, output_r, time.monotonic(), job)
+            running[pid] = run
+            selector.register(result_r, selectors.EVENT_READ, (run, "result"))
+            selector.register(output_r, selectors.EVENT_READ, (run, "output"))
+
+        now = time.monotonic()
+        timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in running.values()) - now)
+        for key, _ in selector.select(timeout=min(timeout, 0.5)):
+            run, kind = key.data
+            try:
+                chunk = os.read(key.fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                run.open_fds.discard(key.fd)
+                continue
+            if kind == "output":
+                run.output_total += len(chunk)
+                if len(run.output) < max_output:
+                    run.output += chunk[: max_output - len(run.output)]
+            else:
+                if not run.imported and chunk[:1] in (b"I", b"E"):
+                    run.imported = True
+                if len(run.stream) + len(chunk) > wire.MAX_BYTES:
+                    run.killed_for = "it wrote too much data"
+                    _kill(run)
+                else:
+                    run.stream += chunk
+                    run.deadline = time.monotonic() + job["check_timeout"]
+
+        now = time.monotonic()
+        for pid, run in list(running.items()):
+            if not run.open_fds:
+                del running[pid]
+                finish(run, "finished")
+                continue
+            if now > run.deadline or now > run.hard_deadline:
+                run.killed_for = "a check took too long" if now > run.deadline else "the exercise took too long"
+                _kill(run)
+                _, code = os.waitpid(pid, 0)
+                del running[pid]
+                finish(run, "timeout", code)
+
+
+def _warm_up() -> None:
+    """Pays torch's one-off costs once, before forking (the first dispatch mode costs ~1 s)."""
+    torch.set_num_threads(1)
+    from autograder.recorder import OpRecorder
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    with OpRecorder():
+        y = (x.exp() * 2).sum()
+    y.backward()
+    torch.empty(2, 3, device="meta").exp()
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.readline())
+    for suite in job["suites"]:  # warm every check module before forking
+        for module in catalogue.MODULES:
+            checks.for_module(module, (suite,))
+    _warm_up()
+    out_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    serve(job, out_fd)
+    os._exit(0)  # skip interpreter shutdown: the scorer is waiting
+
+
+if __name__ == "__main__":
+    sys.exit(main())

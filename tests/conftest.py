@@ -1,0 +1,30 @@
+"""Shared fixtures: paths of the reference solutions and the stubs."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+
+
+def load_module(directory: Path, name: str):
+    """Imports ``directory/name.py`` under a private module name (tests only; never in the scorer)."""
+    key = f"_under_test_{directory.name}_{name}"
+    spec = importlib.util.spec_from_file_location(key, directory / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(directory))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(directory))
+    return module
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT

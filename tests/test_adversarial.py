@@ -1,0 +1,183 @@
+"""Hostile submissions: each gets no undeserved point, the rest is graded normally, in bounded time."""
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+import time
+
+import pytest
+
+from autograder import catalogue, report
+from autograder.grader import Limits, grade
+from conftest import SOLUTIONS
+
+FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
+
+
+def submission_with(tmp_path, module: str, appended: str):
+    """The reference solutions, with ``appended`` added at the end of ``module`` (redefining functions)."""
+    sub = tmp_path / "submission"
+    shutil.copytree(SOLUTIONS, sub)
+    path = sub / f"{module}.py"
+    path.write_text(path.read_text() + "\n\n" + textwrap.dedent(appended))
+    return sub
+
+
+def by_id(result):
+    return {e.exercise.id: e for e in result.exercises}
+
+
+def assert_others_full(result, spoiled: set[str]):
+    for ex in result.exercises:
+        if ex.exercise.id not in spoiled:
+            assert ex.outcome == "passed" and ex.score == ex.max_score, (ex.exercise.id, ex.message)
+
+
+CASES = {
+    "infinite loop in a function": ("convolution", """
+        def conv1d(x, weight, bias=None, stride=1, padding=0):
+            while True:
+                pass
+        """, {"convolution.conv1d"}, "timeout"),
+    "os._exit at import": ("pooling", """
+        import os
+        os._exit(0)
+        """, {"pooling.max_pool2d"}, "crashed"),
+    "sys.exit in a function": ("losses", """
+        import sys
+        def nll_loss(*args, **kwargs):
+            sys.exit(3)
+        """, {"losses.nll_loss", "losses.cross_entropy"}, "failed"),
+    "segfault": ("normalization", """
+        import faulthandler
+        def channel_stats(x):
+            faulthandler._sigsegv()
+        """, {"normalization.channel_stats"}, "crashed"),
+    "memory hog": ("outliers", """
+        def iqr(values):
+            hog = []
+            while True:
+                hog.append(bytearray(64 * 2**20))
+        """, {"outliers.iqr", "outliers.outlier_bounds", "outliers.outlier_mask", "outliers.remove_outliers"},
+        "failed"),
+    "kills the worker": ("regularization", """
+        import os, signal
+        def l1_penalty(model):
+            os.kill(os.getppid(), signal.SIGKILL)
+        """, {"regularization.l1_penalty", "regularization.regularized_loss"}, "forbidden"),
+    "starts a process": ("neurons", """
+        import subprocess
+        def count_parameters(model):
+            subprocess.Popen(["sleep", "300"])
+            return 0
+        """, {"neurons.count_parameters"}, "forbidden"),
+    "module-level endless loop": ("pooling", """
+        while True:
+            pass
+        """, {"pooling.max_pool2d"}, "timeout"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_hostile_submission_is_contained(tmp_path, case):
+    module, code, spoiled, outcome = CASES[case]
+    sub = submission_with(tmp_path, module, code)
+    start = time.monotonic()
+    result = grade(sub, [module], limits=FAST)
+    assert time.monotonic() - start < FAST.total_timeout
+    target = by_id(result)[sorted(spoiled)[0]]
+    assert target.score < target.max_score
+    assert target.outcome == outcome, target.message
+    assert_others_full(result, spoiled)
+
+
+def test_monkeypatched_comparisons_earn_nothing(tmp_path):
+    sub = submission_with(tmp_path, "normalization", """
+        import numpy, torch, torch.testing
+        torch.allclose = lambda *a, **k: True
+        torch.equal = lambda *a, **k: True
+        torch.testing.assert_close = lambda *a, **k: None
+        numpy.allclose = lambda *a, **k: True
+        numpy.testing.assert_allclose = lambda *a, **k: None
+        def normalize(x, mean, std):
+            return torch.zeros_like(x)
+        """)
+    result = by_id(grade(sub, ["normalization"], limits=FAST))
+    assert result["normalization.normalize"].score == 0
+    assert result["normalization.channel_stats"].outcome == "passed"
+
+
+def test_forged_results_json_is_overwritten_and_nothing_escapes(tmp_path, root):
+    forged = json.dumps({"score": 999, "max_score": 999, "tests": []})
+    sub = submission_with(tmp_path, "outliers", f"""
+        import os
+        FORGED = {forged!r}
+        for top in ("/", "/tmp", os.getcwd(), os.path.dirname(__file__), {str(tmp_path)!r}, {str(root)!r}):
+            for dirpath, dirnames, _ in os.walk(top):
+                try:
+                    with open(os.path.join(dirpath, "results.json"), "w") as f:
+                        f.write(FORGED)
+                except Exception:
+                    pass
+                if dirpath.count(os.sep) > 4:
+                    dirnames[:] = []
+        def count_nan(values):
+            return 10**6
+        """)
+    out = tmp_path / "out" / "results.json"
+    result = grade(sub, ["outliers"], limits=FAST)
+    report.write_json(result, out)
+    data = json.loads(out.read_text())
+    assert data["score"] < data["max_score"] == sum(e.points for e in catalogue.EXERCISES if e.module == "outliers")
+    assert not list((tmp_path / "submission").rglob("results.json"))
+    assert not (root / "results.json").exists()
+    assert result.exercises[0].outcome in ("forbidden", "passed")
+
+
+TAMPERING = {
+    "pops the recorder": """
+        import torch, torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            tc = getattr(torch, "_" + "C")
+            getattr(tc, "_pop_torch_" + "dispatch_stack")()
+            return F.conv2d(x, weight, bias, stride, padding)
+        """,
+    "disables python dispatch": """
+        import torch, torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            with getattr(getattr(torch, "_" + "C"), "_Disable" + "TorchDispatch")():
+                return F.conv2d(x, weight, bias, stride, padding)
+        """,
+    "redispatches below the mode": """
+        import torch
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            op = torch.ops.aten.convolution.default
+            keys = getattr(torch, "_" + "C").DispatchKeySet("CPU")
+            return getattr(op, "re" + "dispatch")(keys, x, weight, bias, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)
+        """,
+    "names the instruments": """
+        import torch.utils._python_dispatch as pd
+        import torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            pd._disable_current_modes()
+            return F.conv2d(x, weight, bias, stride, padding)
+        """,
+    "inspects frames": """
+        import torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            try:
+                raise ValueError
+            except ValueError as e:
+                frame = getattr(e.__traceback__, "tb_" + "frame")
+            return F.conv2d(x, weight, bias, stride, padding)
+        """,
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERING), ids=list(TAMPERING))
+def test_switching_off_the_recorder_scores_zero(tmp_path, case):
+    sub = submission_with(tmp_path, "convolution", TAMPERING[case])
+    result = by_id(grade(sub, ["convolution.conv2d", "convolution.conv1d"], limits=FAST))
+    conv2d = result["convolution.conv2d"]
+    assert conv2d.score == 0 and conv2d.outcome == "forbidden", conv2d.message

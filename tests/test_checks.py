@@ -1,0 +1,69 @@
+"""Every check agrees with itself: the reference solutions pass it in-process, the stubs are 'not started'.
+
+This runs the checks without the sandbox, so a broken check is found fast and in isolation.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder import catalogue, checks
+from autograder.encoding import encode
+from conftest import EXERCISES, SOLUTIONS, load_module
+
+ALL = [(c, i) for ex in catalogue.EXERCISES for i, c in enumerate(checks.for_exercise(ex.id))]
+
+
+def _encoded(result: dict) -> dict:
+    return {k: encode(v) for k, v in result.items()}
+
+
+def _ids(param):
+    check, i = param
+    return f"{check.exercise}#{i}[{check.suite}]"
+
+
+@pytest.mark.parametrize("check_and_index", ALL, ids=[_ids(p) for p in ALL])
+def test_reference_solution_passes_check(check_and_index):
+    check, _ = check_and_index
+    module = load_module(SOLUTIONS, check.exercise.split(".")[0])
+    fn = getattr(module, check.exercise.split(".")[1])
+    want = _encoded(check.run(check.reference(), "cpu"))
+    got = _encoded(check.run(fn, "cpu"))
+    assert check.judge(got, want) is None
+
+
+@pytest.mark.parametrize("check_and_index", [p for p in ALL if "meta" in p[0].devices],
+                         ids=[_ids(p) for p in ALL if "meta" in p[0].devices])
+def test_reference_solution_runs_on_meta(check_and_index):
+    check, _ = check_and_index
+    module = load_module(SOLUTIONS, check.exercise.split(".")[0])
+    fn = getattr(module, check.exercise.split(".")[1])
+    want = _encoded(check.run(check.reference(), "meta"))
+    got = _encoded(check.run(fn, "meta"))
+    assert check.judge(got, want) is None
+
+
+@pytest.mark.parametrize("exercise", [e.id for e in catalogue.EXERCISES])
+def test_stub_raises_not_implemented(exercise):
+    module = load_module(EXERCISES, exercise.split(".")[0])
+    fn = getattr(module, exercise.split(".")[1])
+    for check in checks.for_exercise(exercise):
+        with pytest.raises(NotImplementedError):
+            check.run(fn, "cpu")
+
+
+@pytest.mark.parametrize("exercise", [e.id for e in catalogue.EXERCISES])
+def test_every_exercise_has_public_and_hidden_checks(exercise):
+    suites = {c.suite for c in checks.for_exercise(exercise)}
+    assert suites == {"public", "hidden"}
+
+
+def test_checks_are_reproducible():
+    for exercise, found in checks.all_checks().items():
+        for check in found:
+            reference = check.reference()
+            if reference is None:
+                continue
+            first, second = _encoded(check.run(reference, "cpu")), _encoded(check.run(reference, "cpu"))
+            assert check.judge(first, second) is None, check.describe()

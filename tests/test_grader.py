@@ -1,0 +1,110 @@
+"""The grade of whole submissions: full marks for the solutions, zero 'not started' for the stubs,
+and a results.json in Gradescope's shape."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from autograder import catalogue, report
+from autograder.grader import OUTCOMES, grade
+from conftest import EXERCISES, ROOT, SOLUTIONS
+
+
+@pytest.fixture(scope="module")
+def solutions_result():
+    return grade(SOLUTIONS)
+
+
+@pytest.fixture(scope="module")
+def stubs_result():
+    return grade(EXERCISES)
+
+
+def test_solutions_score_full_marks_on_every_check(solutions_result):
+    for ex in solutions_result.exercises:
+        failed = [f"[{u.check.suite}] {u.check.name} ({u.device}): {u.message}"
+                  for u in ex.units if u.verdict not in ("passed", "skipped")]
+        assert ex.outcome == "passed" and not failed, (ex.exercise.id, ex.message, failed)
+    assert solutions_result.score == solutions_result.max_score == catalogue.total_points()
+
+
+def test_solutions_run_public_and_hidden_checks(solutions_result):
+    assert solutions_result.suites == ("public", "hidden")
+    for ex in solutions_result.exercises:
+        assert {u.check.suite for u in ex.units} == {"public", "hidden"}, ex.exercise.id
+
+
+def test_stubs_score_zero_as_not_started(stubs_result):
+    assert [e.exercise.id for e in stubs_result.exercises] == [e.id for e in catalogue.EXERCISES]
+    for ex in stubs_result.exercises:
+        assert (ex.outcome, ex.score) == ("not_started", 0), (ex.exercise.id, ex.message)
+
+
+def test_results_json_follows_the_contract(solutions_result, stubs_result):
+    for result in (solutions_result, stubs_result):
+        data = report.results_json(result)
+        assert set(data) >= {"score", "max_score", "execution_time", "tests"}
+        assert data["max_score"] == pytest.approx(catalogue.total_points())
+        assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
+        for test in data["tests"]:
+            assert set(test) >= {"name", "score", "max_score", "status", "outcome", "output", "visibility",
+                                 "exercise"}
+            assert test["status"] in ("passed", "failed")
+            assert test["outcome"] in OUTCOMES
+            assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+            assert test["exercise"] in catalogue.BY_ID
+        assert {t["exercise"] for t in data["tests"]} == set(catalogue.BY_ID)
+    assert "neurons.TinyNet" in {t["exercise"] for t in report.results_json(stubs_result)["tests"]}
+
+
+def test_cli_writes_results_json_and_exits_zero_whatever_the_score(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(EXERCISES),
+                           "--exercise", "pooling", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and data["max_score"] == 4
+    assert "not started" in proc.stdout
+
+
+def test_cli_fails_only_when_the_grader_cannot_run(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(tmp_path / "nope")],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0 and "not found" in proc.stderr
+
+
+def test_missing_module_is_an_error_not_a_crash(tmp_path):
+    (tmp_path / "losses.py").write_text("import torch\n")
+    result = {e.exercise.id: e for e in grade(tmp_path, ["losses", "pooling"]).exercises}
+    assert result["losses.nll_loss"].outcome == "error"
+    assert "defines no nll_loss" in result["losses.nll_loss"].message
+    assert result["pooling.max_pool2d"].outcome == "error"
+    assert "no pooling.py" in result["pooling.max_pool2d"].message
+
+
+def test_syntax_error_names_the_line(tmp_path):
+    (tmp_path / "pooling.py").write_text("def max_pool2d(x, kernel_size:\n    pass\n")
+    ex = grade(tmp_path, ["pooling"]).exercises[0]
+    assert ex.outcome == "error" and "SyntaxError" in ex.message and "line 1" in ex.message
+
+
+def test_the_plain_process_sandbox_grades_the_same(tmp_path):
+    result = grade(SOLUTIONS, ["losses"], sandbox="process")
+    assert "plain process" in result.sandbox
+    assert all(e.outcome == "passed" for e in result.exercises)
+
+
+def test_table_fits_80_columns_without_colour_codes(stubs_result):
+    import io
+
+    from rich.console import Console
+    buf = io.StringIO()
+    con = Console(file=buf, width=80, no_color=True, force_terminal=False)
+    con.print(report.table(stubs_result))
+    text = buf.getvalue()
+    assert "\x1b[" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "not started" in text and "total" in text

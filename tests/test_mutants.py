@@ -1,0 +1,53 @@
+"""Every mutant of the zoo (tests/mutants.py) loses points on its target and on nothing else.
+
+One submission per mutant: the reference solutions with one definition replaced. Only the target's
+module is graded. Exercises of the module that call the target (directly or not) may lose points too;
+every other exercise of the module must keep full marks.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from autograder import catalogue
+from autograder.grader import Limits, grade
+from mutants import MUTANTS, build_submission, dependents
+
+LIMITS = Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)
+
+
+def _describe(result) -> str:
+    return "\n".join(f"  {e.exercise.id}: {e.outcome} {e.score}/{e.max_score} {e.message}" for e in result.exercises)
+
+
+def test_zoo_size_and_coverage():
+    assert len(MUTANTS) >= 30
+    names = [m.name for m in MUTANTS]
+    assert len(set(names)) == len(names), "mutant names must be unique"
+    per_module = Counter(m.module for m in MUTANTS)
+    for module in catalogue.MODULES:
+        assert per_module[module] >= 2, f"{module} has {per_module[module]} mutants"
+    for m in MUTANTS:
+        assert m.target in catalogue.BY_ID, m.target
+        assert m.why.strip() and "\n" not in m.why.strip()
+    covered = {m.target for m in MUTANTS}
+    assert len(covered) >= 0.8 * len(catalogue.EXERCISES), sorted(set(catalogue.BY_ID) - covered)
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_is_caught(tmp_path, mutant):
+    sub = build_submission(tmp_path / "submission", mutant.target, mutant.source)
+    spoiled = dependents(mutant.target, (sub / f"{mutant.module}.py").read_text(encoding="utf-8"))
+    result = grade(sub, exercises=[mutant.module], limits=LIMITS)
+    by_id = {e.exercise.id: e for e in result.exercises}
+    target = by_id[mutant.target]
+    assert target.outcome != "passed" and target.score < target.max_score, (
+        f"mutant {mutant.name} ({mutant.why}) was NOT caught: {mutant.target} scored "
+        f"{target.score}/{target.max_score} ({target.outcome}) {target.message}\n{_describe(result)}")
+    for ex in result.exercises:
+        if ex.exercise.id == mutant.target or ex.exercise.id in spoiled:
+            continue
+        assert ex.outcome == "passed" and ex.score == ex.max_score, (
+            f"mutant {mutant.name} of {mutant.target} spoiled {ex.exercise.id}, which does not call it "
+            f"(target: {target.outcome}, {target.message})\n{_describe(result)}")
