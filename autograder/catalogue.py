@@ -59,10 +59,10 @@ def _ex(module, function, points, reference, **kw) -> Exercise:
 EXERCISES: tuple[Exercise, ...] = (
     # outliers.py — NumPy
     _ex("outliers", "iqr", 1, "torch.nanquantile(q=0.75) - torch.nanquantile(q=0.25)"),
-    _ex("outliers", "outlier_bounds", 1, "Q1 - k*IQR, Q3 + k*IQR via torch.nanquantile", uses=("outliers.iqr",)),
-    _ex("outliers", "outlier_mask", 1, "strict comparison with the bounds", uses=("outliers.outlier_bounds", "outliers.iqr")),
+    _ex("outliers", "outlier_bounds", 1, "Q1 - k*IQR, Q3 + k*IQR via torch.nanquantile"),
+    _ex("outliers", "outlier_mask", 1, "strict comparison with the bounds", uses=("outliers.outlier_bounds",)),
     _ex("outliers", "remove_outliers", 1, "values neither outliers nor NaN",
-        uses=("outliers.outlier_mask", "outliers.outlier_bounds", "outliers.iqr")),
+        uses=("outliers.outlier_mask", "outliers.outlier_bounds")),
     _ex("outliers", "count_nan", 1, "torch.isnan(t).sum()"),
     _ex("outliers", "to_int", 1, "torch.nan_to_num(t, nan=fill).to(torch.int64)"),
     # neurons.py
@@ -90,10 +90,11 @@ EXERCISES: tuple[Exercise, ...] = (
         advice="allocate zeros of the padded shape and copy x into the centre"),
     _ex("convolution", "conv_output_size", 1, "output length of F.conv1d"),
     _ex("convolution", "conv1d", 3, "F.conv1d", forbidden_pattern=CONV_PATTERN,
-        advice="implement the sliding window yourself (a loop over kernel offsets)"),
+        advice="implement the sliding window yourself (a loop over kernel offsets)",
+        uses=("convolution.conv_output_size",)),
     _ex("convolution", "conv2d", 4, "F.conv2d", forbidden_pattern=CONV_PATTERN,
         advice="implement the sliding window yourself (a loop over kernel offsets)",
-        uses=("convolution.pad2d",)),
+        uses=("convolution.pad2d", "convolution.conv_output_size")),
     _ex("convolution", "edge_kernel", 1, "property checks with F.conv2d"),
     _ex("convolution", "blur_kernel", 1, "property checks with F.conv2d"),
     # pooling.py
@@ -107,7 +108,8 @@ EXERCISES: tuple[Exercise, ...] = (
     _ex("regularization", "regularized_loss", 1, "loss + l1 * L1 + l2 * L2",
         uses=("regularization.l1_penalty", "regularization.l2_penalty")),
     _ex("regularization", "sgd_step", 2, "torch.optim.SGD(params, lr, weight_decay=...).step()",
-        forbidden_names=("optim", "SGD"), advice="update each parameter in place under torch.no_grad()"),
+        forbidden_names=("optim", "SGD"),
+        advice="torch.optim does the exercise for you; update each parameter in place under torch.no_grad()"),
     _ex("regularization", "weight_decay_for", 1, "2 * l2"),
 )
 

@@ -146,7 +146,9 @@ def _compare_values(g: torch.Tensor, w: torch.Tensor, dtype: str, tol: Tol, path
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(w.shape))) if w.dim() else ()
     gv, wv = g.reshape(-1)[flat].item(), w.reshape(-1)[flat].item()
     n_bad, n = int(bad.sum()), w.numel()
-    msg = f"{path}: {n_bad} of {n} values differ; first at index {list(index)}: got {gv:.6g}, expected {wv:.6g}"
+    shown = (lambda v: str(bool(v))) if w.dtype == torch.bool else (lambda v: f"{v:.6g}")
+    msg = (f"{path}: {n_bad} of {n} values differ; first at index {list(index)}: "
+           f"got {shown(gv)}, expected {shown(wv)}")
     if w.dtype.is_floating_point:
         finite = torch.isfinite(g.double()) & torch.isfinite(w.double())
         if not bool(torch.isfinite(g.double())[torch.isfinite(w.double())].all()):

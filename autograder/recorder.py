@@ -65,18 +65,27 @@ def _makes_cpu_float(out) -> bool:
 
 
 class Instruments:
-    """One per child: the recorder (pushed once, never popped), guards, and the audit hook."""
+    """The recorder (pushed once, never popped), the guards and the audit hook.
 
-    def __init__(self, scratch_dir: str):
+    ``install`` runs once in the worker before it forks; ``arm`` runs in each child, so the
+    audit hook refuses things only where learner code lives.
+    """
+
+    def __init__(self):
         self.recorder = OpRecorder()
         self.learner_running = False
-        self.scratch_dir = os.path.realpath(scratch_dir)
+        self.armed = False
+        self.scratch_dir = "/nonexistent"
         self._sentinel = torch.zeros(1)
 
     def install(self):
-        self.recorder.__enter__()  # stays on the dispatch stack for the child's whole life
+        self.recorder.__enter__()  # stays on the dispatch stack for the process's whole life
         _guard_dispatch_entry_points()
         sys.addaudithook(self._audit)
+
+    def arm(self, scratch_dir: str):
+        self.scratch_dir = os.path.realpath(scratch_dir)
+        self.armed = True
 
     def call(self, fn, *args, **kwargs):
         """Runs learner code with op recording on; raises Tampering if the recorder was disabled."""
@@ -98,6 +107,8 @@ class Instruments:
         self.learner_running = on
 
     def _audit(self, event: str, args):
+        if not self.armed:
+            return
         if event in _ALWAYS_BLOCKED:
             raise Tampering(f"{event} is not allowed while grading")
         if not self.learner_running:

@@ -68,10 +68,11 @@ def forbidden_names(source: str, exercise: Exercise) -> list[Finding]:
         tree = ast.parse(source)
     except SyntaxError:
         return []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == exercise.function:
-            return [Finding(n, line) for n, line in _names(node) if n in exercise.forbidden_names][:1]
-    return []
+    defs = [node for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == exercise.function]
+    if not defs:  # defined some other way: scan the whole module
+        defs = [tree]
+    return [Finding(n, line) for n, line in _names(defs[-1]) if n in exercise.forbidden_names][:1]
 
 
 def scan(submission: Path, exercise: Exercise) -> str | None:

@@ -88,8 +88,8 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
         devices = ["cpu"] + (["cuda"] if job.get("cuda") and torch.cuda.is_available() else []) + ["meta"]
         exercise = catalogue.get(exercise_id)
         found = checks.for_exercise(exercise_id, job["suites"])
-        instruments = Instruments(scratch)
-        instruments.install()
+        instruments = INSTRUMENTS
+        instruments.arm(scratch)
         submission = os.path.realpath(job["submission"])
         sys.path.insert(0, submission)
         path = os.path.join(submission, f"{exercise.module}.py")
@@ -310,15 +310,32 @@ def serve(job: dict, out_fd: int) -> None:
                 finish(run, "timeout", code)
 
 
+def _skip_lazy_dynamo_import() -> None:
+    """Meta kernels written in Python are wrapped by ``torch._compile._disable_dynamo``, whose
+    first call imports ``torch._dynamo`` (~1 s). Nothing here runs under ``torch.compile``, so
+    we give every such wrapper its plain function as the cached "disabled" version up front.
+    Best effort: if torch's internals differ, the import simply happens as usual."""
+    import gc
+
+    try:
+        inner_code = torch._compile._disable_dynamo(lambda: None).__code__
+        for obj in gc.get_objects():
+            if getattr(obj, "__code__", None) is inner_code and hasattr(obj, "__wrapped__"):
+                obj.__wrapped__.__dynamo_disable = obj.__wrapped__
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
+
+
 def _warm_up() -> None:
-    """Pays torch's one-off costs once, before forking (the first dispatch mode costs ~1 s)."""
+    """Pays torch's one-off costs once, before forking, so that every child starts warm."""
     torch.set_num_threads(1)
-    from autograder.recorder import OpRecorder
+    _skip_lazy_dynamo_import()
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
-    with OpRecorder():
-        y = (x.exp() * 2).sum()
-    y.backward()
+    (x.exp() * 2).sum().backward()
     torch.empty(2, 3, device="meta").exp()
+
+
+INSTRUMENTS: Instruments | None = None
 
 
 def main() -> int:
@@ -327,6 +344,10 @@ def main() -> int:
         for module in catalogue.MODULES:
             checks.for_module(module, (suite,))
     _warm_up()
+    global INSTRUMENTS
+    INSTRUMENTS = Instruments()
+    INSTRUMENTS.install()
+    INSTRUMENTS.verify()
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

@@ -1,0 +1,70 @@
+"""The catalogue agrees with the contract and with the reference solutions."""
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from autograder import catalogue
+from conftest import EXERCISES, SOLUTIONS
+
+CONTRACT_FUNCTIONS = {
+    "outliers": ["iqr", "outlier_bounds", "outlier_mask", "remove_outliers", "count_nan", "to_int"],
+    "neurons": ["tanh", "neuron", "TinyNet", "count_parameters", "sensitive_mask"],
+    "normalization": ["channel_stats", "normalize"],
+    "losses": ["log_softmax", "nll_loss", "cross_entropy"],
+    "convolution": ["pad2d", "conv_output_size", "conv1d", "conv2d", "edge_kernel", "blur_kernel"],
+    "pooling": ["max_pool2d"],
+    "regularization": ["l1_penalty", "l2_penalty", "regularized_loss", "sgd_step", "weight_decay_for"],
+}
+
+
+def test_catalogue_lists_exactly_the_contract_in_teaching_order():
+    assert [e.id for e in catalogue.EXERCISES] == [f"{m}.{f}" for m, fs in CONTRACT_FUNCTIONS.items() for f in fs]
+    assert all(e.points > 0 for e in catalogue.EXERCISES)
+
+
+@pytest.mark.parametrize("directory", [SOLUTIONS, EXERCISES])
+def test_every_contract_function_is_defined(directory):
+    for module, functions in CONTRACT_FUNCTIONS.items():
+        tree = ast.parse((directory / f"{module}.py").read_text())
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert set(functions) <= defined, (directory.name, module)
+
+
+def _calls(module: str) -> dict[str, set[str]]:
+    tree = ast.parse((SOLUTIONS / f"{module}.py").read_text())
+    names = set(CONTRACT_FUNCTIONS[module])
+    return {n.name: {c.id for c in ast.walk(n) if isinstance(c, ast.Name) and c.id in names and c.id != n.name}
+            for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names}
+
+
+@pytest.mark.parametrize("exercise", catalogue.EXERCISES, ids=lambda e: e.id)
+def test_uses_matches_what_the_solution_calls(exercise):
+    calls = _calls(exercise.module)
+    seen, todo = set(), list(calls[exercise.function])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += calls.get(name, ())
+    assert {f"{exercise.module}.{n}" for n in seen} == set(exercise.uses)
+
+
+@pytest.mark.parametrize("op", ["convolution", "_convolution", "conv2d", "conv1d", "cudnn_convolution",
+                                "slow_conv2d_forward", "im2col", "col2im", "mkldnn_convolution", "conv_depthwise2d"])
+def test_conv_pattern_catches_every_convolution_op(op):
+    assert catalogue.get("convolution.conv2d").forbidden_ops_in([op]) == [op]
+
+
+@pytest.mark.parametrize("op", ["_convert_indices_from_coo_to_csr", "bmm", "mm", "mul", "copy_"])
+def test_conv_pattern_spares_other_ops(op):
+    assert catalogue.get("convolution.conv1d").forbidden_ops_in([op]) == []
+
+
+def test_select_by_module_or_id():
+    assert [e.id for e in catalogue.select(["pooling", "losses.nll_loss"])] == ["losses.nll_loss", "pooling.max_pool2d"]
+    with pytest.raises(KeyError):
+        catalogue.select(["nope"])
+    assert re.fullmatch(r"[a-z_]+\.[A-Za-z_]+", catalogue.EXERCISES[0].id)

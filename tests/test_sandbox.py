@@ -1,0 +1,93 @@
+"""Containment under bubblewrap: what learner code can and cannot see or do on the grading machine."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from autograder import sandbox
+from conftest import ROOT, SOLUTIONS
+
+BWRAP = sandbox.choose("auto")
+pytestmark = pytest.mark.skipif(not BWRAP.contained, reason=f"bubblewrap unavailable: {BWRAP.note}")
+
+
+def run_inside(code: str, submission=SOLUTIONS, env_extra=None) -> subprocess.CompletedProcess:
+    argv, env, _, _ = sandbox.command(BWRAP, submission)
+    argv = argv[:-2] + ["-c", textwrap.dedent(code)]  # replace "-m autograder.worker"
+    return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
+
+
+def test_learner_code_cannot_read_the_repository():
+    proc = run_inside(f"""
+        import os
+        print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'tests')!r}))
+        print(sorted(os.listdir('/submission'))[:2])
+    """)
+    assert proc.stdout.split("\n")[0] == "False False", proc.stderr
+    assert "convolution.py" in proc.stdout
+
+
+def test_submission_and_environment_are_read_only():
+    proc = run_inside("""
+        import sys
+        for path in ('/submission/x.py', sys.prefix + '/x', '/grader/autograder/x.py'):
+            try:
+                open(path, 'w')
+                print('wrote', path)
+            except OSError:
+                pass
+        print('done')
+    """)
+    assert proc.stdout.strip() == "done", proc.stdout + proc.stderr
+
+
+def test_tmp_is_private(tmp_path):
+    marker = f"sandbox-marker-{time.time_ns()}"
+    proc = run_inside(f"open('/tmp/{marker}', 'w').write('x'); print('ok')")
+    assert proc.stdout.strip() == "ok"
+    assert not (tmp_path.parent / marker).exists()
+    import pathlib
+    assert not pathlib.Path("/tmp", marker).exists()
+
+
+def test_no_network_not_even_loopback_of_the_host():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        proc = run_inside(f"""
+            import socket
+            try:
+                socket.create_connection(('127.0.0.1', {port}), timeout=2)
+                print('connected')
+            except OSError as e:
+                print('refused')
+        """)
+    finally:
+        server.close()
+    assert proc.stdout.strip() == "refused", proc.stderr
+
+
+def test_processes_are_invisible_and_die_with_the_worker():
+    tag = f"{time.time_ns() % 10**6}.5"
+    proc = run_inside(f"""
+        import os, subprocess
+        subprocess.Popen(['sleep', '{tag}'], start_new_session=True)
+        print(len([p for p in os.listdir('/proc') if p.isdigit()]))
+    """)
+    assert int(proc.stdout.strip()) < 10, "the sandbox sees the host's processes"
+    time.sleep(0.2)
+    left = subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "a process started by learner code outlived the sandbox"
+
+
+def test_environment_is_cleared():
+    import os
+    proc = run_inside("import os; print(os.environ.get('GRADER_SECRET', 'absent'))",
+                      env_extra={**os.environ, "GRADER_SECRET": "s3cret"})
+    assert proc.stdout.strip() == "absent"
