@@ -9,10 +9,13 @@ SUITE     ?= all
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
+
+# Targets of the notebook/nbgrader cycle and of class grading live beside this file.
+-include mk/*.mk
 .PHONY: help venv grade test stubs check-stubs list bench sandbox clean
 
 help: ## list every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  JSON=results.json  SUITE=all|public|hidden"
 
 $(VENV)/.installed: pyproject.toml

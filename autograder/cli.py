@@ -1,4 +1,5 @@
-"""Command line: ``grade`` a submission, ``list`` the exercises, regenerate ``stubs``."""
+"""Command line: ``grade`` a submission or notebook, ``grade-batch`` a class, ``list`` the exercises,
+regenerate ``stubs``."""
 from __future__ import annotations
 
 import argparse
@@ -8,12 +9,21 @@ from pathlib import Path
 from autograder import catalogue
 
 
+SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
+
+
 def _grade(args) -> int:
+    import tempfile
+
     from autograder import report
     from autograder.grader import Limits, grade
-    suites = {"all": None, "public": ("public",), "hidden": ("hidden",)}[args.suite]
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
-    result = grade(Path(args.submission), args.exercise or None, suites, args.sandbox, limits)
+    with tempfile.TemporaryDirectory(prefix="notebook-submission-") as extracted:
+        submission = Path(args.submission)
+        if args.notebook:
+            from autograder import notebooks
+            submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
+        result = grade(submission, args.exercise or None, SUITES[args.suite], args.sandbox, limits)
     if args.json:
         report.write_json(result, Path(args.json))
     if not args.quiet:
@@ -44,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a submission directory")
     g.add_argument("--submission", default="exercises", help="directory with the seven modules (default: exercises)")
+    g.add_argument("--notebook", metavar="PATH",
+                   help="grade the code of a notebook (its answer cells are extracted into modules)")
     g.add_argument("--json", metavar="FILE", help="also write Gradescope-compatible results.json here")
     g.add_argument("--exercise", action="append", metavar="ID",
                    help="grade only this exercise or module (repeatable), e.g. convolution.conv2d or losses")
@@ -56,6 +68,18 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--total-timeout", type=float, default=600.0, help="seconds the whole grade may take")
     g.add_argument("--quiet", action="store_true", help="print no table")
     g.set_defaults(func=_grade)
+    b = sub.add_parser("grade-batch", help="grade every submission in a folder (a class)")
+    b.add_argument("submissions", help="folder of submissions: directories, zips of one, or notebooks")
+    b.add_argument("--jobs", type=int, default=2, help="submissions graded in parallel (default 2)")
+    b.add_argument("--csv", metavar="FILE", help="write per-exercise points per learner here")
+    b.add_argument("--json-dir", metavar="DIR", help="write one results.json per submission here")
+    b.add_argument("--force", action="store_true", help="re-grade submissions whose content is unchanged")
+    b.add_argument("--exercise", action="append", metavar="ID", help="grade only these exercises or modules")
+    b.add_argument("--suite", choices=("all", "public", "hidden"), default="all")
+    b.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto")
+    b.add_argument("--check-timeout", type=float, default=10.0)
+    b.add_argument("--total-timeout", type=float, default=600.0, help="seconds one submission may take")
+    b.set_defaults(func=lambda args: __import__("autograder.batch", fromlist=["main"]).main(args))
     ls = sub.add_parser("list", help="list the exercises, points and forbidden operations")
     ls.set_defaults(func=_list)
     st = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")

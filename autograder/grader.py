@@ -89,21 +89,34 @@ class GradeResult:
         return sum(e.max_score for e in self.exercises)
 
 
-# ----------------------------------------------------------------------------- the worker session
-class WorkerSession:
-    """One sandboxed worker process; frames arrive on a queue filled by a reader thread."""
+# ----------------------------------------------------------------------------- the worker
+MAX_SUBMISSION_FILES = 64
 
-    def __init__(self, box: sandboxes.Sandbox, submission: Path, exercises: list[str], suites, limits: Limits,
-                 cuda: bool, jobs: int):
-        self.proc, inside, scratch = sandboxes.start(box, submission)
-        job = {"submission": inside, "scratch": scratch, "exercises": exercises, "suites": list(suites),
-               "jobs": jobs, "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
-               "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda}
-        self.frames: queue.Queue = queue.Queue()
+
+def read_submission(submission: Path) -> dict[str, str]:
+    """The submission's top-level ``.py`` files, as text: what the worker is sent."""
+    files = {}
+    for path in sorted(submission.glob("*.py"))[:MAX_SUBMISSION_FILES]:
+        if path.is_file() and path.stat().st_size <= 2**20:
+            files[path.name] = path.read_text(encoding="utf-8", errors="replace")
+    return files
+
+
+class Worker:
+    """One sandboxed worker process, kept warm across submissions (torch imported once).
+
+    Frames arrive on a queue filled by a reader thread: ``"ready"``, ``("frame", header, stream)``,
+    ``("done", job_id)``, and ``None`` when the process is gone.
+    """
+
+    def __init__(self, box: sandboxes.Sandbox):
+        self.box = box
+        self.proc = sandboxes.start(box)
+        self.events: queue.Queue = queue.Queue()
         self.stderr = bytearray()
         self.ready = False
-        self.proc.stdin.write((json.dumps(job) + "\n").encode())
-        self.proc.stdin.close()
+        self.alive = True
+        self._jobs = 0
         threading.Thread(target=self._read_frames, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
@@ -117,78 +130,164 @@ class WorkerSession:
                 tag = self._read_exact(1)
                 if tag == b"R":
                     self.ready = True
-                    self.frames.put("ready")
-                    continue
-                if tag != b"F":
+                    self.events.put("ready")
+                elif tag == b"J":
+                    (size,) = struct.unpack("<I", self._read_exact(4))
+                    self.events.put(("done", json.loads(self._read_exact(size))["id"]))
+                elif tag == b"F":
+                    (head_len,) = struct.unpack("<I", self._read_exact(4))
+                    header = json.loads(self._read_exact(head_len))
+                    (size,) = struct.unpack("<Q", self._read_exact(8))
+                    stream = self._read_exact(size) if size else b""
+                    if stream is None:
+                        break
+                    self.events.put(("frame", header, stream))
+                else:
                     break
-                head_len = self._read_exact(4)
-                header = self._read_exact(struct.unpack("<I", head_len)[0]) if head_len else None
-                size = self._read_exact(8) if header is not None else None
-                stream = self._read_exact(struct.unpack("<Q", size)[0]) if size else None
-                if stream is None:
-                    break
-                self.frames.put((json.loads(header), stream))
-        except (OSError, ValueError, struct.error):
+        except (OSError, ValueError, TypeError, struct.error):
             pass
-        self.frames.put(None)  # the worker is gone
+        self.alive = False
+        self.events.put(None)
 
     def _read_stderr(self):
         for line in self.proc.stderr:
             if len(self.stderr) < 16384:
                 self.stderr += line
 
-    def kill(self):
+    def submit(self, files: dict[str, str], exercises: list[str], suites, limits: Limits, cuda: bool,
+               jobs: int) -> int:
+        self._jobs += 1
+        job = {"id": self._jobs, "files": files, "exercises": exercises, "suites": list(suites), "jobs": jobs,
+               "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
+               "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda}
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # the reader thread reports the death
+        return self._jobs
+
+    def close(self):
         import os
         import signal
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:
             pass
         self.proc.wait()
+        sandboxes.cleanup(self.box, self.proc)
 
 
-def _run_worker(box, submission: Path, exercises: list[str], suites, limits: Limits, cuda: bool,
-                deadline: float) -> tuple[dict, list[str]]:
-    """Frames for every exercise; restarts the worker if learner code kills it. Returns problems too.
+class Grader:
+    """Grades submissions one after another on a warm worker, restarting it if learner code kills it."""
 
-    After a worker death the rest runs one exercise at a time, so a second death names its culprit.
-    """
-    frames: dict[str, tuple[dict, bytes]] = {}
-    pending = list(exercises)
-    problems: list[str] = []
-    jobs = limits.jobs
-    while pending:
-        session = WorkerSession(box, submission, pending, suites, limits, cuda, jobs)
-        while True:
-            try:
-                item = session.frames.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                session.kill()
-                for ex in pending:
-                    frames.setdefault(ex, ({"exercise": ex, "status": "timeout", "output": "",
-                                            "killed_for": "the whole grade ran out of time"}, b""))
-                return frames, problems
-            if item is None:
+    def __init__(self, sandbox: str = "auto", suites: tuple[str, ...] | None = None, limits: Limits | None = None):
+        from autograder import checks as registry
+        self.box = sandboxes.choose(sandbox)
+        self.limits = limits or Limits()
+        self.suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
+        self.cuda_hint = any(Path("/dev").glob("nvidia*"))
+        self.worker: Worker | None = Worker(self.box)  # starts importing torch right away
+        self._references: dict = {}
+        self.devices: tuple[str, ...] | None = None
+
+    def close(self):
+        if self.worker:
+            self.worker.close()
+            self.worker = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _frames(self, files, exercises: list[str], deadline: float) -> tuple[dict, list[str]]:
+        """Frames for every exercise. After a worker death the rest runs one exercise at a time,
+        so that a second death names its culprit."""
+        frames: dict[str, tuple[dict, bytes]] = {}
+        pending, problems, jobs = list(exercises), [], self.limits.jobs
+        while pending:
+            if self.worker is None or not self.worker.alive:
+                self.close()
+                self.worker = Worker(self.box)
+            worker = self.worker
+            job_id = worker.submit(files, pending, self.suites, self.limits, self.cuda_hint, jobs)
+            while True:
+                try:
+                    item = worker.events.get(timeout=max(0.01, deadline - time.monotonic()))
+                except queue.Empty:
+                    self.close()
+                    for ex in pending:
+                        frames.setdefault(ex, ({"exercise": ex, "status": "timeout", "output": "",
+                                                "killed_for": "the whole grade ran out of time"}, b""))
+                    return frames, problems
+                if item is None or item == ("done", job_id):
+                    break
+                if item != "ready" and item[0] == "frame":
+                    frames[item[1]["exercise"]] = (item[1], item[2])
+            pending = [ex for ex in pending if ex not in frames]
+            if not pending:
                 break
-            if item != "ready":
-                frames[item[0]["exercise"]] = item
-                if all(ex in frames for ex in pending):
-                    break  # everything is in: no need to wait for the worker's exit
-        session.kill()
-        pending = [ex for ex in pending if ex not in frames]
-        if not pending:
-            break
-        if not session.ready:  # the worker itself could not start: a grader problem, not the learner's
-            problems.append(session.stderr.decode("utf-8", "replace")[-3000:] or "the worker did not start")
-            for ex in pending:
-                frames[ex] = ({"exercise": ex, "status": "grader_error", "output": ""}, b"")
-            break
-        if jobs == 1:
-            culprit = pending.pop(0)
-            frames[culprit] = ({"exercise": culprit, "status": "crashed", "output": "",
-                                "killed_for": "the worker process was killed while grading it"}, b"")
-        jobs = 1
-    return frames, problems
+            self.close()
+            if not worker.ready:  # the worker itself could not start: a grader problem, not the learner's
+                problems.append(worker.stderr.decode("utf-8", "replace")[-3000:] or "the worker did not start")
+                for ex in pending:
+                    frames[ex] = ({"exercise": ex, "status": "grader_error", "output": ""}, b"")
+                break
+            if jobs == 1:
+                culprit = pending.pop(0)
+                frames[culprit] = ({"exercise": culprit, "status": "crashed", "output": "",
+                                    "killed_for": "the worker process was killed while grading it"}, b"")
+            jobs = 1
+        return frames, problems
+
+    def references(self, exercise: Exercise) -> tuple[list, dict]:
+        """The checks of an exercise and PyTorch's results for them (computed once per process)."""
+        from autograder import checks as registry
+        if self.devices is None:
+            import torch
+            torch.backends.cuda.matmul.allow_tf32 = False  # references at full float32 precision on CUDA
+            torch.backends.cudnn.allow_tf32 = False
+            self.devices = ("cpu", "cuda", "meta") if torch.cuda.is_available() else ("cpu", "meta")
+        if exercise.id not in self._references:
+            found = registry.for_exercise(exercise.id, self.suites)
+            refs: dict = {}
+            for i, check, device in _units_expected(found, self.devices):
+                refs[(i, device)] = _reference(check, device, refs.get((i, "cpu")))
+            self._references[exercise.id] = (found, refs)
+        return self._references[exercise.id]
+
+    def grade(self, submission: Path | str, exercises: list[str] | None = None) -> GradeResult:
+        start = time.monotonic()
+        submission = Path(submission).resolve()
+        if not submission.is_dir():
+            raise FileNotFoundError(f"submission directory not found: {submission}")
+        selected = catalogue.select(exercises)
+        files = read_submission(submission)
+        holder: dict = {}
+        deadline = start + self.limits.total_timeout
+        runner = threading.Thread(target=lambda: holder.update(
+            result=self._frames(files, [e.id for e in selected], deadline)), daemon=True)
+        runner.start()
+        # meanwhile: PyTorch's references and the source scan, in this (trusted) process
+        prepared = {e.id: self.references(e) for e in selected}
+        statics = {e.id: static.scan(submission, e) for e in selected}
+        runner.join()
+        frames, problems = holder["result"]
+        results = []
+        for e in selected:
+            found, refs = prepared[e.id]
+            header, stream = frames.get(e.id, ({"status": "crashed", "output": ""}, b""))
+            results.append(judge_exercise(e, found, header, stream, refs, self.devices, statics[e.id], self.limits))
+        note = self.box.note + (f"; worker problems: {problems[0]}" if problems else "")
+        if "cuda" not in self.devices:
+            note += "; CUDA checks skipped: no CUDA on this machine (the meta-device placement checks ran instead)"
+        return GradeResult(str(submission), note, results, time.monotonic() - start, self.suites)
 
 
 # ----------------------------------------------------------------------------- parsing and judging
@@ -394,42 +493,6 @@ def _why_missing(header: dict, limits: Limits) -> str:
 # ----------------------------------------------------------------------------- the entry point
 def grade(submission: Path | str, exercises: list[str] | None = None, suites: tuple[str, ...] | None = None,
           sandbox: str = "auto", limits: Limits | None = None) -> GradeResult:
-    start = time.monotonic()
-    limits = limits or Limits()
-    submission = Path(submission).resolve()
-    if not submission.is_dir():
-        raise FileNotFoundError(f"submission directory not found: {submission}")
-    from autograder import checks as registry
-    suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
-    selected = catalogue.select(exercises)
-    box = sandboxes.choose(sandbox)
-    cuda_hint = any(Path("/dev").glob("nvidia*"))
-    ids = [e.id for e in selected]
-    # Start the worker first: it imports torch while we do the same and compute references.
-    holder: dict = {}
-    deadline = start + limits.total_timeout
-    runner = threading.Thread(target=lambda: holder.update(
-        result=_run_worker(box, submission, ids, suites, limits, cuda_hint, deadline)), daemon=True)
-    runner.start()
-    import torch
-    torch.backends.cuda.matmul.allow_tf32 = False  # references at full float32 precision on CUDA
-    torch.backends.cudnn.allow_tf32 = False
-    devices = ("cpu", "cuda", "meta") if torch.cuda.is_available() else ("cpu", "meta")
-    found_by_ex = {e.id: registry.for_exercise(e.id, suites) for e in selected}
-    references = {}
-    for ex, found in found_by_ex.items():
-        refs = references[ex] = {}
-        for i, check, device in _units_expected(found, devices):
-            refs[(i, device)] = _reference(check, device, refs.get((i, "cpu")))
-    statics = {e.id: static.scan(submission, e) for e in selected}
-    runner.join()
-    frames, problems = holder["result"]
-    results = []
-    for e in selected:
-        header, stream = frames.get(e.id, ({"status": "crashed", "output": ""}, b""))
-        results.append(judge_exercise(e, found_by_ex[e.id], header, stream, references[e.id], devices,
-                                      statics[e.id], limits))
-    note = box.note + (f"; worker problems: {problems[0]}" if problems else "")
-    if "cuda" not in devices:
-        note += "; CUDA checks skipped: no CUDA on this machine (the meta-device placement checks ran instead)"
-    return GradeResult(str(submission), note, results, time.monotonic() - start, suites)
+    """Grades one submission directory (a warm worker is started and stopped around it)."""
+    with Grader(sandbox, suites, limits) as grader:
+        return grader.grade(submission, exercises)

@@ -37,7 +37,7 @@ def table(result: GradeResult) -> Table:
         mark, style = MARKS[ex.outcome]
         status = Text(f"{mark} {LABELS.get(ex.outcome, ex.outcome)}", style=style)
         reason = "" if ex.outcome in ("passed", "not_started") else ex.message
-        t.add_row(ex.exercise.id, f"{_points(ex.score)}/{_points(ex.max_score)}", status, reason)
+        t.add_row(ex.exercise.id, f"{_points(ex.score)}/{_points(ex.max_score)}", status, Text(reason))
     t.add_section()
     t.add_row(Text("total", style="bold"), Text(f"{_points(result.score)}/{_points(result.max_score)}",
               style="bold"), "", "")
@@ -48,10 +48,10 @@ def print_report(result: GradeResult, out=None) -> None:
     con = console(out)
     con.print(table(result))
     suites = " + ".join(result.suites)
-    con.print(f"checks: {suites} · sandbox: {result.sandbox} · {result.execution_time:.1f} s")
+    con.print(Text(f"checks: {suites} · sandbox: {result.sandbox} · {result.execution_time:.1f} s"))
     for ex in result.exercises:
         for note in ex.notes:
-            con.print(f"  note ({ex.exercise.id}): {note}", style="dim", overflow="fold")
+            con.print(Text(f"  note ({ex.exercise.id}): {note}", style="dim"), overflow="fold")
 
 
 def results_json(result: GradeResult) -> dict:

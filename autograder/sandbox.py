@@ -1,8 +1,9 @@
 """Starts the worker process: inside bubblewrap where it exists, else as a plain subprocess.
 
-Under bwrap the learner's code sees only its submission (read-only), the Python environment
-(read-only), the grader package and a private /tmp; no network; its own PID namespace, so
-every process it starts dies with the worker. The scorer's files are not in its view.
+Under bwrap the learner's code sees the Python environment and the grader package (read-only)
+and a private /tmp, where the worker writes the submission's files it is sent; no network; its
+own PID namespace, so every process it starts dies with the worker. Nothing else of the
+machine (the instructor's repository, other submissions, the scorer's output) is in its view.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SANDBOX_SUBMISSION = "/submission"
 SANDBOX_GRADER = "/grader"
 
 
@@ -36,7 +36,7 @@ def choose(requested: str = "auto") -> Sandbox:
     if requested in ("auto", "bwrap"):
         problem = _bwrap_problem()
         if problem is None:
-            return Sandbox("bwrap", "bubblewrap: read-only submission, no network, private /tmp and PIDs")
+            return Sandbox("bwrap", "bubblewrap: no network, private /tmp and PIDs, nothing else of this machine")
         if requested == "bwrap":
             raise RuntimeError(f"bubblewrap was requested but cannot run: {problem}")
         return Sandbox("process", f"plain process sandbox ({problem}): learner code can read your files")
@@ -68,8 +68,8 @@ def _python_roots() -> list[str]:
     return sorted(roots)
 
 
-def command(sandbox: Sandbox, submission: Path) -> tuple[list[str], dict, str, str]:
-    """argv, env, the submission path as the worker sees it, and a scratch dir for children."""
+def command(sandbox: Sandbox) -> tuple[list[str], dict, str]:
+    """argv, env and the worker's scratch folder (submissions are sent to it, never mounted)."""
     python = [sys.executable, "-B", "-m", "autograder.worker"]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8"}
@@ -79,7 +79,7 @@ def command(sandbox: Sandbox, submission: Path) -> tuple[list[str], dict, str, s
     if sandbox.kind == "process":
         scratch = tempfile.mkdtemp(prefix="grade-scratch-")
         env.update(HOME=scratch, TMPDIR=scratch, PYTHONPATH=str(PACKAGE_DIR.parent))
-        return python, env, str(submission.resolve()), scratch
+        return python + [scratch], env, scratch
     argv = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in {**env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONPATH": SANDBOX_GRADER}.items():
         argv += ["--setenv", key, value]
@@ -97,14 +97,19 @@ def command(sandbox: Sandbox, submission: Path) -> tuple[list[str], dict, str, s
     for dev in sorted(Path("/dev").glob("nvidia*")):  # CUDA devices, where the machine has them
         argv += ["--dev-bind", str(dev), str(dev)]
     argv += ["--ro-bind", str(PACKAGE_DIR), f"{SANDBOX_GRADER}/autograder",
-             "--ro-bind", str(submission.resolve()), SANDBOX_SUBMISSION,
              "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
-    return argv + python, env, SANDBOX_SUBMISSION, "/tmp"
+    return argv + python + ["/tmp"], env, "/tmp"
 
 
-def start(sandbox: Sandbox, submission: Path) -> tuple[subprocess.Popen, str, str]:
-    argv, env, inside, scratch = command(sandbox, submission)
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=scratch if sandbox.kind == "process" else None,
-                            start_new_session=True)
-    return proc, inside, scratch
+def start(sandbox: Sandbox) -> subprocess.Popen:
+    """The worker process, in its own session so that the scorer can kill it as a whole."""
+    argv, env, scratch = command(sandbox)
+    return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=scratch, start_new_session=True)
+
+
+def cleanup(sandbox: Sandbox, proc: subprocess.Popen) -> None:
+    """Removes a plain-process worker's scratch folder (bwrap's /tmp vanishes by itself)."""
+    if sandbox.kind == "process":
+        import shutil
+        shutil.rmtree(proc.args[-1], ignore_errors=True)

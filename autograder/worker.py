@@ -1,7 +1,8 @@
 """The sandboxed worker: imports torch once, then forks one fresh child per exercise.
 
-Runs as ``python -m autograder.worker`` inside the sandbox. Reads a job (JSON) on stdin and
-writes one frame per exercise on stdout. Learner code runs only in the forked children; the
+Runs as ``python -m autograder.worker SCRATCH`` inside the sandbox. Reads jobs (one JSON line
+per submission, its files included) on stdin and writes one frame per exercise on stdout, then
+a job-done frame; between submissions it wipes its scratch folder. Learner code runs only in the forked children; the
 parent (the "zygote") never imports it, enforces time/memory/output limits and kills strays.
 Child → zygote stream: ``kind(1 byte) + length(4 bytes) + payload``; the zygote forwards it
 unread (the scorer parses and validates it).
@@ -219,14 +220,12 @@ def _reap(pid: int, grace: float) -> int:
 
 
 def serve(job: dict, out_fd: int) -> None:
-    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans come back to us to be killed
-    _prctl(4, 0)  # PR_SET_DUMPABLE=0: children cannot ptrace us or read our fds
+    """Grades one submission: a fresh child per exercise, ``job["jobs"]`` at a time."""
     queue = list(job["exercises"])
     running: dict[int, Running] = {}
     skipped_modules: dict[str, str] = {}
     selector = selectors.DefaultSelector()
     max_output = job["max_output"]
-    os.write(out_fd, b"R")  # ready: torch and the checks are loaded
 
     def finish(run: Running, status: str, code=None):
         for fd in list(run.open_fds):
@@ -269,6 +268,8 @@ def serve(job: dict, out_fd: int) -> None:
             selector.register(result_r, selectors.EVENT_READ, (run, "result"))
             selector.register(output_r, selectors.EVENT_READ, (run, "output"))
 
+        if not running:
+            continue
         now = time.monotonic()
         timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in running.values()) - now)
         for key, _ in selector.select(timeout=min(timeout, 0.5)):
@@ -338,9 +339,39 @@ def _warm_up() -> None:
 INSTRUMENTS: Instruments | None = None
 
 
+MAX_FILE_BYTES = 2**20
+
+
+def _materialize(job: dict, scratch_root: str) -> str:
+    """Writes the submission's files (sent by the scorer) into a fresh private folder."""
+    folder = os.path.join(scratch_root, f"submission-{job['id']}")
+    os.makedirs(folder)
+    for name, text in job["files"].items():
+        if os.sep in name or name.startswith(".") or not name.endswith(".py") or len(text) > MAX_FILE_BYTES:
+            continue
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write(text)
+    return folder
+
+
+def _wipe(scratch_root: str) -> None:
+    """Nothing one submission's code left behind reaches the next submission."""
+    import shutil
+    for entry in os.listdir(scratch_root):
+        path = os.path.join(scratch_root, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def main() -> int:
-    job = json.loads(sys.stdin.readline())
-    for suite in job["suites"]:  # warm every check module before forking
+    """Loads torch and the checks once, then grades one job (submission) per line of stdin."""
+    scratch_root = sys.argv[1] if len(sys.argv) > 1 else "/tmp"
+    for suite in checks.available_suites():  # warm every check module before forking
         for module in catalogue.MODULES:
             checks.for_module(module, (suite,))
     _warm_up()
@@ -348,10 +379,20 @@ def main() -> int:
     INSTRUMENTS = Instruments()
     INSTRUMENTS.install()
     INSTRUMENTS.verify()
+    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans come back to us to be killed
+    _prctl(4, 0)  # PR_SET_DUMPABLE=0: children cannot ptrace us or read our fds
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    serve(job, out_fd)
+    os.write(out_fd, b"R")  # ready: torch and the checks are loaded
+    for line in sys.stdin:
+        job = json.loads(line)
+        job["submission"] = _materialize(job, scratch_root)
+        job["scratch"] = scratch_root
+        serve(job, out_fd)
+        _wipe(scratch_root)
+        done = json.dumps({"id": job["id"]}).encode()
+        os.write(out_fd, b"J" + struct.pack("<I", len(done)) + done)
     os._exit(0)  # skip interpreter shutdown: the scorer is waiting
 
 

@@ -181,3 +181,49 @@ def test_switching_off_the_recorder_scores_zero(tmp_path, case):
     result = by_id(grade(sub, ["convolution.conv2d", "convolution.conv1d"], limits=FAST))
     conv2d = result["convolution.conv2d"]
     assert conv2d.score == 0 and conv2d.outcome == "forbidden", conv2d.message
+
+
+def test_a_flood_of_output_is_cut_and_the_work_still_graded(tmp_path):
+    sub = submission_with(tmp_path, "outliers", """
+        import sys
+        _flooded = []
+        _count_nan = count_nan
+        def count_nan(values):
+            if not _flooded:
+                _flooded.append(1)
+                chunk = "spam " * 200_000 + "\\n"
+                for _ in range(100):  # 100 MB
+                    sys.stdout.write(chunk)
+            return _count_nan(values)
+        """)
+    start = time.monotonic()
+    ex = by_id(grade(sub, ["outliers.count_nan"], limits=FAST))["outliers.count_nan"]
+    assert time.monotonic() - start < 60
+    assert ex.outcome == "passed" and ex.score == ex.max_score, ex.message
+    assert len(ex.output) <= FAST.max_output
+    assert any("printed" in note for note in ex.notes)
+
+
+def test_submissions_graded_on_one_warm_worker_cannot_see_each_other(tmp_path):
+    from autograder.grader import Grader
+    planter = submission_with(tmp_path / "a", "outliers", """
+        import os
+        _count_nan = count_nan
+        def count_nan(values):
+            open("planted.txt", "w").write("answers")
+            return _count_nan(values)
+        """)
+    finder = submission_with(tmp_path / "b", "outliers", """
+        import glob, os
+        _count_nan = count_nan
+        def count_nan(values):
+            root = os.path.dirname(os.getcwd())
+            leftovers = glob.glob(os.path.join(root, "**", "planted.txt"), recursive=True)
+            leftovers += glob.glob(os.path.join(root, "submission-1"))
+            return -1 if leftovers else _count_nan(values)
+        """)
+    with Grader(limits=FAST) as grader:
+        first = grader.grade(planter, ["outliers.count_nan"]).exercises[0]
+        second = grader.grade(finder, ["outliers.count_nan"]).exercises[0]
+    assert first.outcome == "passed", first.message
+    assert second.outcome == "passed", second.message

@@ -12,7 +12,7 @@ import pytest
 
 from autograder import catalogue
 from autograder.grader import Limits, grade
-from mutants import MUTANTS, build_submission, dependents
+from mutants import MUTANTS, SOLUTIONS, build_submission, dependents, splice
 
 LIMITS = Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)
 
@@ -33,6 +33,34 @@ def test_zoo_size_and_coverage():
         assert m.why.strip() and "\n" not in m.why.strip()
     covered = {m.target for m in MUTANTS}
     assert len(covered) >= 0.8 * len(catalogue.EXERCISES), sorted(set(catalogue.BY_ID) - covered)
+
+
+def test_splice_round_trip_and_replacement():
+    """Splicing a definition back in unchanged gives the same file; a mutant replaces exactly one definition."""
+    import ast
+    for module in catalogue.MODULES:
+        text = (SOLUTIONS / f"{module}.py").read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                assert splice(text, node.name, ast.get_source_segment(text, node)) == text, (module, node.name)
+    for m in MUTANTS:
+        text = (SOLUTIONS / f"{m.module}.py").read_text(encoding="utf-8")
+        new = splice(text, m.function, m.source)
+        before = {n.name for n in ast.parse(text).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        after = {n.name for n in ast.parse(new).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert before == after, m.name
+        assert m.source.strip() in new and new != text, m.name
+
+
+def test_dependents_follow_the_calls():
+    conv = (SOLUTIONS / "convolution.py").read_text(encoding="utf-8")
+    assert dependents("convolution.pad2d", conv) == {"convolution.conv2d"}
+    assert dependents("convolution.conv_output_size", conv) == {"convolution.conv1d", "convolution.conv2d"}
+    assert dependents("losses.log_softmax") == {"losses.cross_entropy"}
+    outliers = (SOLUTIONS / "outliers.py").read_text(encoding="utf-8")
+    assert dependents("outliers.outlier_bounds", outliers) == {"outliers.outlier_mask", "outliers.remove_outliers"}
+    assert dependents("neurons.tanh") == set()
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
