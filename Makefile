@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 # Targets of the notebook/nbgrader cycle and of class grading live beside this file.
 -include mk/*.mk
-.PHONY: help venv grade test stubs check-stubs list bench sandbox clean
+.PHONY: help venv grade watch hint test stubs check-stubs list bench sandbox clean
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,13 @@ grade: $(VENV)/.installed ## grade SUBMISSION (default exercises/) and print the
 
 test: $(VENV)/.installed ## the project's own test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+watch: $(VENV)/.installed ## re-grade a module of SUBMISSION each time you save it (Ctrl-C stops)
+	$(PYTHON) -m autograder watch --submission $(SUBMISSION)
+
+hint: $(VENV)/.installed ## print the next hint for EX (e.g. make hint EX=convolution.conv2d)
+	@test -n "$(EX)" || { echo "usage: make hint EX=module.function"; exit 2; }
+	@$(PYTHON) -m autograder hint $(EX) --submission $(SUBMISSION)
 
 stubs: $(VENV)/.installed ## regenerate exercises/ from solutions/
 	$(PYTHON) -m autograder.stubs

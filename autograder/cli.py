@@ -25,10 +25,44 @@ def _grade(args) -> int:
             submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
         result = grade(submission, args.exercise or None, SUITES[args.suite], args.sandbox, limits)
     if args.json:
-        report.write_json(result, Path(args.json))
+        report.write_json(result, Path(args.json), hidden_visibility=args.hidden_visibility,
+                          full_details=args.full_details)
     if not args.quiet:
-        report.print_report(result)
+        shown = "" if args.notebook or args.submission == "exercises" else args.submission
+        report.print_report(result, submission_arg=shown)
     return 0
+
+
+def _hint(args) -> int:
+    from autograder import hints
+    from autograder.report import console
+    catalogue.get(args.exercise)
+    submission = Path(args.submission)
+    if args.reset:
+        hints.reset(submission, args.exercise)
+        print(f"hints for {args.exercise} start over")
+        return 0
+    listed = hints.HINTS[args.exercise]
+    if args.all:
+        for i, text in enumerate(listed[:max(1, hints.shown(submission, args.exercise))], 1):
+            console().print(f"hint {i}/{len(listed)} for {args.exercise}: {text}")
+        return 0
+    number, text = hints.next_hint(submission, args.exercise)
+    console().print(f"hint {number}/{len(listed)} for {args.exercise}: {text}")
+    if number == len(listed):
+        console().print("that was the last hint; `python -m autograder repro` re-runs a failing check for you")
+    return 0
+
+
+def _repro(args) -> int:
+    from autograder import repro
+    repro.rerun(args.exercise, args.index, submission=args.submission)
+    return 0
+
+
+def _watch(args) -> int:
+    from autograder import watch
+    return watch.main(Path(args.submission), args.interval)
 
 
 def _list(args) -> int:
@@ -59,6 +93,11 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--json", metavar="FILE", help="also write Gradescope-compatible results.json here")
     g.add_argument("--exercise", action="append", metavar="ID",
                    help="grade only this exercise or module (repeatable), e.g. convolution.conv2d or losses")
+    g.add_argument("--hidden-visibility", default="after_due_date",
+                   choices=("visible", "hidden", "after_due_date", "after_published"),
+                   help="Gradescope visibility of the hidden checks' results (default after_due_date)")
+    g.add_argument("--full-details", action="store_true",
+                   help="show the hidden checks' names and failures in results.json (instructors)")
     g.add_argument("--suite", choices=("all", "public", "hidden"), default="all",
                    help="which checks to run (default: all that are installed)")
     g.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
@@ -80,6 +119,21 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--check-timeout", type=float, default=10.0)
     b.add_argument("--total-timeout", type=float, default=600.0, help="seconds one submission may take")
     b.set_defaults(func=lambda args: __import__("autograder.batch", fromlist=["main"]).main(args))
+    h = sub.add_parser("hint", help="print the next hint for an exercise")
+    h.add_argument("exercise", help="e.g. convolution.conv2d")
+    h.add_argument("--submission", default="exercises")
+    h.add_argument("--all", action="store_true", help="show every hint seen so far again")
+    h.add_argument("--reset", action="store_true", help="start this exercise's hints over")
+    h.set_defaults(func=_hint)
+    r = sub.add_parser("repro", help="re-run one public check on your code, in this process, to debug it")
+    r.add_argument("exercise")
+    r.add_argument("index", type=int, help="the check's number, as printed by grade")
+    r.add_argument("--submission", default="exercises")
+    r.set_defaults(func=_repro)
+    w = sub.add_parser("watch", help="re-grade a module each time its file is saved (Ctrl-C stops)")
+    w.add_argument("--submission", default="exercises")
+    w.add_argument("--interval", type=float, default=0.2, help="seconds between looks at the files")
+    w.set_defaults(func=_watch)
     ls = sub.add_parser("list", help="list the exercises, points and forbidden operations")
     ls.set_defaults(func=_list)
     st = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")

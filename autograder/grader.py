@@ -38,6 +38,7 @@ class Unit:
     device: str
     verdict: str  # passed, failed, not_checked, skipped, not_started
     message: str = ""
+    got: dict | None = field(default=None, repr=False)  # the learner's encoded result, for diagnosis
 
     @property
     def weight(self) -> float:
@@ -54,6 +55,7 @@ class ExerciseResult:
     units: list[Unit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # advice, skipped CUDA, not-checked placement
     output: str = ""
+    mistake: object = None  # the named mistake the evidence fits (see mistakes.py)
     suite_weights: dict[str, float] = field(default_factory=dict)  # planned weight of each suite
 
     def suite_scores(self) -> dict[str, tuple[float, float]]:
@@ -362,10 +364,12 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
     if status != "ok" or not isinstance(unit.get("value"), dict):
         return Unit(check, device, "failed", "the worker sent an unreadable result")
     got = unit["value"]
-    if not all(encoding.is_valid(v) for v in got.values()) or set(got) != set(want):
+    if not all(encoding.is_valid(v) for v in got.values()):
         return Unit(check, device, "failed", "the result has an unexpected structure")
     try:
         message = check.judge(got, want)
+    except (KeyError, IndexError, TypeError):
+        message = "the result has an unexpected structure"
     except Exception as exc:  # noqa: BLE001 - a malformed learner value must not crash the scorer
         message = f"the result could not be judged ({type(exc).__name__}: {exc})"
     if message is None and device == "cuda" and cpu_value is not None and "out" in got:
@@ -375,7 +379,7 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
             message = f"your CUDA result differs from your CPU result: {differs}"
     if message and device == "meta":
         message = f"on another device: {message}"
-    return Unit(check, device, "failed" if message else "passed", message or "")
+    return Unit(check, device, "failed" if message else "passed", message or "", got=got)
 
 
 def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
@@ -470,7 +474,15 @@ def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, refer
         if failures:
             first = failures[0]
             result.message = f"[{first.check.name}] {first.message}"
+            result.mistake = diagnose(failures)
     return result
+
+
+def diagnose(failures: list[Unit]):
+    """The named mistake that fits the evidence: first from the messages, then from values."""
+    from autograder import mistakes
+    values = [(u.check, u.got) for u in failures if u.device == "cpu" and u.got is not None][:6]
+    return mistakes.identify(values) or mistakes.from_evidence([u.message for u in failures])
 
 
 _SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}

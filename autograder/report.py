@@ -14,6 +14,7 @@ from autograder.grader import GradeResult
 MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "not_started": ("·", "dim"),
          "forbidden": ("⛔", "magenta"), "timeout": ("⏱", "yellow"), "crashed": ("✖", "red"), "error": ("!", "red")}
 LABELS = {"not_started": "not started"}
+MAX_DETAILS = 5
 
 
 def _points(x: float) -> str:
@@ -21,52 +22,138 @@ def _points(x: float) -> str:
 
 
 def console(file=None) -> Console:
+    """Colour on a terminal; plain text, 80 columns, no escape codes in a pipe or a CI log."""
     stream = file or sys.stdout
     tty = stream.isatty()
-    return Console(file=stream, width=None if tty else 100, no_color=not tty, highlight=False,
+    return Console(file=stream, width=None if tty else 80, no_color=not tty, highlight=False,
                    force_terminal=tty, emoji=False)
 
 
+def short_reason(ex) -> str:
+    if ex.outcome in ("passed", "not_started"):
+        return ""
+    if ex.mistake is not None:
+        return f"looks like {ex.mistake.name}"
+    message = ex.message.split("] ", 1)[-1] if ex.message.startswith("[") else ex.message
+    return message
+
+
 def table(result: GradeResult) -> Table:
-    t = Table(title=None, show_lines=False, expand=False, pad_edge=False)
-    t.add_column("exercise", no_wrap=True)
-    t.add_column("points", justify="right", no_wrap=True)
-    t.add_column("status", no_wrap=True)
-    t.add_column("first failure", overflow="fold", ratio=1)
+    t = Table(title=None, show_lines=False, expand=False, pad_edge=False, box=None)
+    longest = max(len(e.exercise.id) for e in result.exercises) if result.exercises else 10
+    t.add_column("exercise", no_wrap=True, min_width=longest)
+    t.add_column("points", justify="right", no_wrap=True, min_width=7)
+    t.add_column("status", no_wrap=True, min_width=13)
+    t.add_column("first failure", no_wrap=True, overflow="ellipsis")
     for ex in result.exercises:
         mark, style = MARKS[ex.outcome]
         status = Text(f"{mark} {LABELS.get(ex.outcome, ex.outcome)}", style=style)
-        reason = "" if ex.outcome in ("passed", "not_started") else ex.message
-        t.add_row(ex.exercise.id, f"{_points(ex.score)}/{_points(ex.max_score)}", status, Text(reason))
+        t.add_row(ex.exercise.id, f"{_points(ex.score)}/{_points(ex.max_score)}", status,
+                  Text(short_reason(ex), overflow="ellipsis", no_wrap=True))
     t.add_section()
     t.add_row(Text("total", style="bold"), Text(f"{_points(result.score)}/{_points(result.max_score)}",
               style="bold"), "", "")
     return t
 
 
-def print_report(result: GradeResult, out=None) -> None:
+def progress(result: GradeResult) -> Text:
+    width = 24
+    share = result.score / result.max_score if result.max_score else 0.0
+    filled = round(width * share)
+    passed = sum(e.outcome == "passed" for e in result.exercises)
+    text = Text("progress ")
+    text.append("█" * filled, style="green")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {_points(result.score)}/{_points(result.max_score)} points ({share:.0%}) · "
+                f"{passed} of {len(result.exercises)} exercises passed")
+    return text
+
+
+def next_up(result: GradeResult) -> Text | None:
+    for ex in result.exercises:
+        if ex.outcome != "passed":
+            text = Text("next up: ", style="bold")
+            text.append(f"{ex.exercise.id} — make grade EX={ex.exercise.id}")
+            if ex.outcome != "not_started":
+                text.append(f" · stuck? make hint EX={ex.exercise.id}")
+            return text
+    return Text("all exercises pass — well done!", style="bold green")
+
+
+def details(ex, submission_arg: str = "") -> list[Text]:
+    """The full story of an exercise's first failure: what differs, the named mistake, how to rerun it."""
+    mark, style = MARKS[ex.outcome]
+    lines = [Text(f"{mark} {ex.exercise.id}", style=f"bold {style}")]
+    lines.append(Text(f"  {ex.message}"))
+    if ex.mistake is not None:
+        lines.append(Text(f"  {ex.mistake.describe()}", style="yellow"))
+    failed = [u for u in ex.units if u.verdict in ("failed",)]
+    if failed and failed[0].check.suite == "public":
+        from autograder import checks
+        index = checks.for_exercise(ex.exercise.id, ("public",)).index(failed[0].check)
+        where = f" --submission {submission_arg}" if submission_arg else ""
+        lines.append(Text(f"  reproduce: python -m autograder repro {ex.exercise.id} {index}{where}", style="dim"))
+    lines.append(Text(f"  hint: make hint EX={ex.exercise.id}", style="dim"))
+    for note in ex.notes:
+        lines.append(Text(f"  note: {note}", style="dim"))
+    return lines
+
+
+def print_report(result: GradeResult, out=None, submission_arg: str = "") -> None:
     con = console(out)
+    con.print(progress(result))
     con.print(table(result))
     suites = " + ".join(result.suites)
-    con.print(Text(f"checks: {suites} · sandbox: {result.sandbox} · {result.execution_time:.1f} s"))
-    for ex in result.exercises:
-        for note in ex.notes:
-            con.print(Text(f"  note ({ex.exercise.id}): {note}", style="dim"), overflow="fold")
+    con.print(Text(f"checks: {suites} · sandbox: {result.sandbox} · {result.execution_time:.1f} s", style="dim"))
+    failing = [ex for ex in result.exercises if ex.outcome not in ("passed", "not_started")]
+    if failing:
+        con.print(Text("\nfailures in detail", style="bold"))
+        for ex in failing[:MAX_DETAILS]:
+            for line in details(ex, submission_arg):
+                # commands stay on one line (soft wrap) so they can be copied and pasted
+                if line.plain.lstrip().startswith(("reproduce:", "hint:")):
+                    con.print(line, soft_wrap=True)
+                else:
+                    con.print(line, overflow="fold")
+        if len(failing) > MAX_DETAILS:
+            con.print(Text(f"… and {len(failing) - MAX_DETAILS} more: grade one with make grade EX=module.function"))
+    up = next_up(result)
+    if up is not None:
+        con.print(up)
 
 
-def results_json(result: GradeResult) -> dict:
-    """Gradescope's format: one test per exercise and suite (public visible, hidden after the due date)."""
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+def _test_output(ex, suite: str, units, full_details: bool) -> str:
+    failed = [u for u in units if u.verdict in ("failed", "not_started")]
+    lines = [f"{LABELS.get(ex.outcome, ex.outcome)}" + (f": {ex.message}" if ex.message and
+                                                        (suite == "public" or full_details) else "")]
+    if suite == "hidden" and not full_details:
+        counted = [u for u in units if u.weight]
+        lines.append(f"hidden checks: {len(counted) - len(failed)} of {len(counted)} passed "
+                     f"(their inputs are not shown)")
+    else:
+        lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
+        if ex.mistake is not None:
+            lines.append(ex.mistake.describe())
+    lines += [f"note: {n}" for n in ex.notes]
+    if ex.output and suite == "public":
+        lines.append(f"your code printed:\n{ex.output[:2000]}")
+    return "\n".join(lines)
+
+
+def results_json(result: GradeResult, hidden_visibility: str = "after_due_date", full_details: bool = False) -> dict:
+    """Gradescope's format: one test per exercise and suite. Public tests are visible; hidden ones
+    show pass/fail and points with ``hidden_visibility``, and their inputs only with ``full_details``."""
+    if hidden_visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
     tests = []
     for ex in result.exercises:
         for suite, (earned, possible) in ex.suite_scores().items():
             units = [u for u in ex.units if u.check.suite == suite]
             failed = [u for u in units if u.verdict in ("failed", "not_started")]
-            lines = [f"{LABELS.get(ex.outcome, ex.outcome)}: {ex.message}" if ex.message else ex.outcome]
-            lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
-            lines += [f"note: {n}" for n in ex.notes]
-            if ex.output:
-                lines.append(f"your code printed:\n{ex.output[:2000]}")
-            ok = ex.outcome == "passed" or (ex.outcome == "failed" and not failed and units)
+            ok = ex.outcome == "passed" or (ex.outcome == "failed" and not failed and bool(units))
             tests.append({
                 "name": f"{ex.exercise.id} ({suite})",
                 "exercise": ex.exercise.id,
@@ -74,8 +161,8 @@ def results_json(result: GradeResult) -> dict:
                 "max_score": possible,
                 "status": "passed" if ok else "failed",
                 "outcome": ex.outcome,
-                "output": "\n".join(lines),
-                "visibility": "visible" if suite == "public" else "after_due_date",
+                "output": _test_output(ex, suite, units, full_details),
+                "visibility": "visible" if suite == "public" else hidden_visibility,
             })
     return {
         "score": round(sum(t["score"] for t in tests), 4),
@@ -86,10 +173,10 @@ def results_json(result: GradeResult) -> dict:
     }
 
 
-def write_json(result: GradeResult, path: Path) -> None:
+def write_json(result: GradeResult, path: Path, **options) -> None:
     """Written by the scoring process only, after every worker is gone."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results_json(result), indent=2))
+    tmp.write_text(json.dumps(results_json(result, **options), indent=2))
     tmp.replace(path)

@@ -1,0 +1,187 @@
+"""Checks inside a notebook: ``check(iqr, "outliers.iqr")`` grades one function defined in the notebook.
+
+The notebook's test cells call this. It runs the same checks as ``make grade`` (public, or
+hidden in the instructor's copy), on the same devices, records the ATen operations the function
+calls with the grader's ``OpRecorder``, scans the function's source for forbidden names, and
+judges everything with the grader's own ``judge_exercise``: the table printed here is the row
+``make grade`` would print. A failing exercise raises ``AssertionError``, so nbgrader gives its
+test cell zero points.
+
+Unlike ``make grade`` this runs in the notebook's own process, without a sandbox or time limits:
+learner code could interfere with it. That is why ``make autograde`` grades every collected
+notebook a second time in the sandbox and reports any disagreement.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from autograder import catalogue, checks as registry, static, wire
+from autograder.encoding import encode
+from autograder.recorder import OpRecorder
+
+_GRADER_DIR = str(Path(__file__).resolve().parent)
+_TORCH_DIR = str(Path(torch.__file__).resolve().parent)
+HOST_SYNC_OPS = ("_local_scalar_dense",)
+
+
+class Instruments:
+    """An ``OpRecorder`` that records only while the learner's function runs (the ``call`` hook)."""
+
+    def __init__(self):
+        self.recorder = OpRecorder()
+
+    def call(self, fn, *args, **kwargs):
+        self.recorder.recording = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.recorder.recording = False
+
+
+def devices() -> tuple[str, ...]:
+    return ("cpu", "cuda", "meta") if torch.cuda.is_available() else ("cpu", "meta")
+
+
+def _learner_frame(tb) -> traceback.FrameSummary | None:
+    """The innermost frame outside the grader and torch: the learner's code (a notebook cell)."""
+    frames = [f for f in traceback.extract_tb(tb)
+              if not os.path.realpath(f.filename).startswith((_GRADER_DIR, _TORCH_DIR))]
+    return frames[-1] if frames else None
+
+
+def _describe(exc: BaseException) -> dict:
+    """The worker's description of an exception, for a function defined in a notebook."""
+    frame = _learner_frame(exc.__traceback__)
+    innermost = traceback.extract_tb(exc.__traceback__)[-1:]
+    where = f"line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}" if frame else ""
+    try:
+        message = str(exc)[:600]
+    except Exception:  # noqa: BLE001 - learner exception types may break __str__
+        message = "<unprintable>"
+    not_started = (isinstance(exc, NotImplementedError) and frame is not None and bool(innermost)
+                   and innermost[0] == frame and "NotImplementedError" in (frame.line or ""))
+    return {"status": "raised", "type": type(exc).__name__, "message": message, "where": where,
+            "not_started": not_started}
+
+
+def _message(kind: bytes, payload=None) -> bytes:
+    data = wire.pack(payload) if payload is not None else b""
+    return kind + struct.pack("<I", len(data)) + data
+
+
+def run_units(fn, found: list, on: tuple[str, ...]) -> bytes:
+    """Runs every check on every device, as the sandboxed worker does; returns the worker's stream."""
+    instruments = Instruments()
+    stream = [_message(b"I")]
+    with instruments.recorder:
+        for index, check in enumerate(found):
+            for device in check.devices:
+                if device not in on:
+                    continue
+                rec = instruments.recorder
+                rec.ops.clear()
+                rec.cpu_made.clear()
+                try:
+                    raw = check.run(fn, device, instruments.call)
+                    unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
+                except Exception as exc:  # noqa: BLE001 - learner code may raise anything
+                    unit = _describe(exc)
+                ops = list(dict.fromkeys(rec.ops))
+                unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
+                            host_sync=any(op in HOST_SYNC_OPS for op in ops))
+                try:
+                    stream.append(_message(b"U", unit))
+                except Exception as exc:  # noqa: BLE001 - an output that cannot be serialised
+                    unit = {"check": index, "device": device, "status": "raised", "type": type(exc).__name__,
+                            "where": "", "message": f"the grader could not read your output: {exc}"[:600],
+                            "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False}
+                    stream.append(_message(b"U", unit))
+    stream.append(_message(b"D"))
+    return b"".join(stream)
+
+
+def static_message(fn, exercise: catalogue.Exercise) -> str | None:
+    """The grader's source scan, on the function's own source (a notebook has no module file)."""
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return None
+    with tempfile.TemporaryDirectory(prefix="incheck-") as folder:
+        (Path(folder) / f"{exercise.module}.py").write_text(source, encoding="utf-8")
+        return static.scan(Path(folder), exercise)
+
+
+def grade_function(fn, exercise_id: str, suite: str = "public"):
+    """The grader's ``ExerciseResult`` for ``fn`` on the checks of one suite."""
+    from autograder.grader import Limits, _reference, _units_expected, judge_exercise
+
+    exercise = catalogue.get(exercise_id)
+    found = registry.for_exercise(exercise_id, (suite,))
+    if not found:
+        raise RuntimeError(f"no {suite} checks are installed for {exercise_id}")
+    on = devices()
+    references: dict = {}
+    for i, check, device in _units_expected(found, on):
+        references[(i, device)] = _reference(check, device, references.get((i, "cpu")))
+    scanned = static_message(fn, exercise)
+    stream = b"" if scanned else run_units(fn, found, on)
+    header = {"exercise": exercise_id, "status": "finished", "output": ""}
+    return judge_exercise(exercise, found, header, stream, references, on, scanned, Limits())
+
+
+def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -> float:
+    """Grades ``fn`` as exercise ``exercise_id`` and prints the ``make grade`` row for it.
+
+    Returns the points earned; raises ``AssertionError`` (naming what differs) unless every
+    check passed.
+    """
+    from autograder import report
+
+    start = time.monotonic()
+    result = grade_function(fn, exercise_id, suite)
+    if not quiet:
+        print_result(result, suite, time.monotonic() - start)
+    if result.outcome != "passed":
+        label = report.LABELS.get(result.outcome, result.outcome)
+        if suite == "hidden" and result.outcome == "failed":
+            raise AssertionError(f"{exercise_id}: some hidden checks failed (the edge cases: see the docstring)")
+        raise AssertionError(f"{exercise_id} ({suite} checks): {label}: {result.message or 'see the table above'}")
+    return result.score
+
+
+def print_result(result, suite: str, seconds: float, out=None) -> None:
+    """The ``make grade`` row of one exercise, then its failing checks (three at most) and notes."""
+    from autograder import report
+    from autograder.grader import GradeResult
+
+    out = out or sys.stdout
+    shown = result
+    if suite == "hidden" and result.outcome == "failed":
+        shown = dataclasses.replace(result, message="some hidden checks failed")
+    report.console(out).print(report.table(GradeResult("notebook", "", [shown], seconds, (suite,))))
+    where = "in this notebook's kernel, no sandbox"
+    if "cuda" not in devices():
+        where += "; no CUDA here, so the meta-device placement checks ran instead"
+    print(f"checks: {suite} · {where} · {seconds:.1f} s", file=out)
+    if result.outcome not in ("passed", "not_started"):
+        failed = [u for u in result.units if u.verdict in ("failed", "not_started")]
+        if suite == "hidden":  # feedback goes back to learners: say how many, not which
+            counted = [u for u in result.units if u.weight]
+            print(f"  ✘ {len(failed)} of {len(counted)} hidden checks failed", file=out)
+        else:
+            for unit in failed[:3]:
+                print(f"  ✘ [{unit.check.name}] ({unit.device}) {unit.message}", file=out)
+            if len(failed) > 3:
+                print(f"  … and {len(failed) - 3} more failing checks", file=out)
+    for note in result.notes:
+        print(f"  note: {note}", file=out)
