@@ -429,7 +429,9 @@ def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, refer
             continue
         if unit is None:
             if stopped is None:
-                stopped = Unit(check, device, "failed", _why_missing(header, limits))
+                last = max(received.values(), key=lambda u: (u.get("check", 0), u.get("device") == "meta"),
+                           default=None)
+                stopped = Unit(check, device, "failed", _why_missing(header, limits, last))
                 result.units.append(stopped)
             else:
                 result.units.append(Unit(check, device, "failed", "not run: the exercise stopped earlier"))
@@ -465,16 +467,20 @@ def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, refer
         passed = sum(u.weight for u in result.units if u.verdict == "passed")
         result.score = round(result.max_score * passed / total, 4) if total else 0.0
         failures = [u for u in result.units if u.verdict in ("failed", "not_started")]
-        if status == "timeout":
-            result.outcome = "timeout"
-        elif stopped is not None or status == "crashed":
-            result.outcome = "crashed"
-        else:
-            result.outcome = "passed" if not failures and total else "failed"
         if failures:
             first = failures[0]
             result.message = f"[{first.check.name}] {first.message}"
             result.mistake = diagnose(failures)
+        if status == "timeout":
+            result.outcome = "timeout"
+        elif stopped is not None or status == "crashed" or b"D" not in kinds:
+            result.outcome = "crashed"
+            last = max(received.values(), key=lambda u: (u.get("check", 0), u.get("device") == "meta"),
+                       default=None)
+            result.message = stopped.message if stopped is not None else _why_missing(header, limits, last)
+            result.mistake = None
+        else:
+            result.outcome = "passed" if not failures and total else "failed"
     return result
 
 
@@ -488,17 +494,24 @@ def diagnose(failures: list[Unit]):
 _SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}
 
 
-def _why_missing(header: dict, limits: Limits) -> str:
+def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) -> str:
     status = header.get("status")
+    kind = (last_unit or {}).get("type")
+    if kind == "MemoryError":
+        return f"crashed: your code ran out of memory (limit {limits.memory_mb} MiB)"
+    if kind == "SystemExit":
+        return "crashed: your code called sys.exit(), which ends the process"
+    if kind == "KeyboardInterrupt":
+        return "crashed: KeyboardInterrupt"
     if status == "timeout":
         why = header.get("killed_for") or "it took too long"
         return f"timed out: {why} (limit {limits.check_timeout:g} s per check, {limits.exercise_timeout:g} s per exercise)"
+    if header.get("killed_for"):
+        return f"crashed: stopped because {header['killed_for']}"
     if header.get("signal"):
         return f"crashed: the process died with {_SIGNALS.get(header['signal'], 'signal %d' % header['signal'])}"
     if header.get("exit_code") not in (None, 0):
         return f"crashed: the process exited with code {header['exit_code']} (sys.exit or os._exit?)"
-    if header.get("killed_for"):
-        return f"crashed: {header['killed_for']}"
     return "crashed: the process ended before finishing the checks (sys.exit or os._exit?)"
 
 

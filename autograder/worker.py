@@ -29,6 +29,8 @@ from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
 HOST_SYNC_OPS = ("_local_scalar_dense",)
+FATAL = (MemoryError, SystemExit, KeyboardInterrupt)  # the exercise's process stops: "crashed"
+MAX_OUTPUT_BYTES = 8 * 2**20  # printing more than this kills the exercise's process
 
 
 # ----------------------------------------------------------------------------- child side
@@ -76,6 +78,8 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
+        for stream in (sys.stdout, sys.stderr):  # the learner's prints arrive even if we are killed
+            stream.reconfigure(line_buffering=True)
         os.closerange(3, result_fd)
         os.closerange(result_fd + 1, 4096)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -109,7 +113,7 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
         except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
             instruments.learner_phase(False)
             _send(result_fd, b"E", wire.pack(_describe_exception(exc, submission)))
-            os._exit(0)
+            _flush_and_exit(0)
         _send(result_fd, b"I")
         for index, check in enumerate(found):
             for device in check.devices:
@@ -118,11 +122,13 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
                 rec = instruments.recorder
                 rec.ops.clear()
                 rec.cpu_made.clear()
+                fatal = False
                 try:
                     raw = check.run(fn, device, instruments.call)
                     unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
                 except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
                     unit = _describe_exception(exc, submission)
+                    fatal = isinstance(exc, FATAL)
                 ops = list(dict.fromkeys(rec.ops))
                 unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
                             host_sync=any(op in HOST_SYNC_OPS for op in ops))
@@ -134,11 +140,22 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
                                          "message": f"the grader could not read your output: {exc}"[:600],
                                          "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False})
                 _send(result_fd, b"U", payload)
+                if fatal:  # out of memory or sys.exit: this exercise's process ends here
+                    _flush_and_exit(3)
         _send(result_fd, b"D")
     except BaseException:  # noqa: BLE001 - the harness itself failed; say so on stderr
         traceback.print_exc()
-        os._exit(70)
-    os._exit(0)
+        _flush_and_exit(70)
+    _flush_and_exit(0)
+
+
+def _flush_and_exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or replaced stream
+            pass
+    os._exit(code)
 
 
 # ----------------------------------------------------------------------------- zygote side
@@ -287,6 +304,9 @@ def serve(job: dict, out_fd: int) -> None:
                 run.output_total += len(chunk)
                 if len(run.output) < max_output:
                     run.output += chunk[: max_output - len(run.output)]
+                if run.output_total > MAX_OUTPUT_BYTES and not run.killed_for:
+                    run.killed_for = f"it printed more than {MAX_OUTPUT_BYTES // 2**20} MiB"
+                    _kill(run)
             else:
                 if not run.imported and chunk[:1] in (b"I", b"E"):
                     run.imported = True
@@ -301,7 +321,7 @@ def serve(job: dict, out_fd: int) -> None:
         for pid, run in list(running.items()):
             if not run.open_fds:
                 del running[pid]
-                finish(run, "finished")
+                finish(run, "crashed" if run.killed_for else "finished")
                 continue
             if now > run.deadline or now > run.hard_deadline:
                 run.killed_for = "a check took too long" if now > run.deadline else "the exercise took too long"

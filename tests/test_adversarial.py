@@ -48,7 +48,7 @@ CASES = {
         import sys
         def nll_loss(*args, **kwargs):
             sys.exit(3)
-        """, {"losses.nll_loss", "losses.cross_entropy"}, "failed"),
+        """, {"losses.nll_loss", "losses.cross_entropy"}, "crashed"),
     "segfault": ("normalization", """
         import faulthandler
         def channel_stats(x):
@@ -60,7 +60,7 @@ CASES = {
             while True:
                 hog.append(bytearray(64 * 2**20))
         """, {"outliers.iqr", "outliers.outlier_bounds", "outliers.outlier_mask", "outliers.remove_outliers"},
-        "failed"),
+        "crashed"),
     "kills the worker": ("regularization", """
         import os, signal
         def l1_penalty(model):
@@ -183,25 +183,34 @@ def test_switching_off_the_recorder_scores_zero(tmp_path, case):
     assert conv2d.score == 0 and conv2d.outcome == "forbidden", conv2d.message
 
 
-def test_a_flood_of_output_is_cut_and_the_work_still_graded(tmp_path):
+def test_a_flood_of_output_is_stopped_and_the_rest_graded(tmp_path):
     sub = submission_with(tmp_path, "outliers", """
         import sys
-        _flooded = []
-        _count_nan = count_nan
         def count_nan(values):
-            if not _flooded:
-                _flooded.append(1)
-                chunk = "spam " * 200_000 + "\\n"
-                for _ in range(100):  # 100 MB
-                    sys.stdout.write(chunk)
-            return _count_nan(values)
+            chunk = "spam " * 200_000 + "\\n"
+            for _ in range(100):  # 100 MB
+                sys.stdout.write(chunk)
+            return 0
         """)
     start = time.monotonic()
-    ex = by_id(grade(sub, ["outliers.count_nan"], limits=FAST))["outliers.count_nan"]
+    result = grade(sub, ["outliers"], limits=FAST)
     assert time.monotonic() - start < 60
-    assert ex.outcome == "passed" and ex.score == ex.max_score, ex.message
+    ex = by_id(result)["outliers.count_nan"]
+    assert ex.outcome == "crashed" and ex.score == 0 and "printed more than" in ex.message, ex.message
     assert len(ex.output) <= FAST.max_output
     assert any("printed" in note for note in ex.notes)
+    assert_others_full(result, {"outliers.count_nan"})
+
+
+def test_some_printing_is_fine_and_shown(tmp_path):
+    sub = submission_with(tmp_path, "outliers", """
+        _count_nan = count_nan
+        def count_nan(values):
+            print("debug:", values)
+            return _count_nan(values)
+        """)
+    ex = by_id(grade(sub, ["outliers.count_nan"], limits=FAST))["outliers.count_nan"]
+    assert ex.outcome == "passed" and "debug:" in ex.output
 
 
 def test_submissions_graded_on_one_warm_worker_cannot_see_each_other(tmp_path):
