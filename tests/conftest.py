@@ -28,3 +28,11 @@ def load_module(directory: Path, name: str):
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def warm_grader():
+    """One grader whose worker stays warm across tests (each submission still gets fresh processes)."""
+    from autograder.grader import Grader, Limits
+    with Grader(limits=Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)) as grader:
+        yield grader

@@ -5,7 +5,6 @@ This runs the checks without the sandbox, so a broken check is found fast and in
 from __future__ import annotations
 
 import pytest
-import torch
 
 from autograder import catalogue, checks
 from autograder.encoding import encode

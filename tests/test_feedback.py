@@ -11,7 +11,6 @@ import time
 import pytest
 
 from autograder import hints, mistakes, report
-from autograder.grader import Grader, Limits
 from conftest import ROOT, SOLUTIONS
 from mutants import MUTANTS, build_submission
 
@@ -90,10 +89,9 @@ NAMED = {
 }
 
 
-@pytest.fixture(scope="module")
-def grader():
-    with Grader(limits=Limits(check_timeout=5.0)) as g:
-        yield g
+@pytest.fixture
+def grader(warm_grader):
+    return warm_grader
 
 
 def _source(key: str):

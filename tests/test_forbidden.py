@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grader import Limits, grade
 from mutants import build_submission, dependents
 
-LIMITS = Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)
 
 # name: (target, replacement source, text the message must contain)
 CASES = {
@@ -88,12 +86,12 @@ def sgd_step(params, lr, weight_decay=0.0):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_forbidden_op_scores_zero(tmp_path, name):
+def test_forbidden_op_scores_zero(tmp_path, warm_grader, name):
     target, source, named = CASES[name]
     module = target.split(".", 1)[0]
     sub = build_submission(tmp_path / "submission", target, source)
     spoiled = dependents(target, (sub / f"{module}.py").read_text(encoding="utf-8"))
-    result = grade(sub, exercises=[module], limits=LIMITS)
+    result = warm_grader.grade(sub, [module])
     summary = "\n".join(f"  {e.exercise.id}: {e.outcome} {e.score}/{e.max_score} {e.message}"
                         for e in result.exercises)
     by_id = {e.exercise.id: e for e in result.exercises}

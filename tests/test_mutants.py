@@ -11,10 +11,8 @@ from collections import Counter
 import pytest
 
 from autograder import catalogue
-from autograder.grader import Limits, grade
 from mutants import MUTANTS, SOLUTIONS, build_submission, dependents, splice
 
-LIMITS = Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)
 
 
 def _describe(result) -> str:
@@ -64,10 +62,10 @@ def test_dependents_follow_the_calls():
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
-def test_mutant_is_caught(tmp_path, mutant):
+def test_mutant_is_caught(tmp_path, warm_grader, mutant):
     sub = build_submission(tmp_path / "submission", mutant.target, mutant.source)
     spoiled = dependents(mutant.target, (sub / f"{mutant.module}.py").read_text(encoding="utf-8"))
-    result = grade(sub, exercises=[mutant.module], limits=LIMITS)
+    result = warm_grader.grade(sub, [mutant.module])
     by_id = {e.exercise.id: e for e in result.exercises}
     target = by_id[mutant.target]
     assert target.outcome != "passed" and target.score < target.max_score, (
