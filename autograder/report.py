@@ -33,23 +33,31 @@ def short_reason(ex) -> str:
     if ex.outcome in ("passed", "not_started"):
         return ""
     if ex.mistake is not None:
-        return f"looks like {ex.mistake.name}"
+        return ex.mistake.name
     message = ex.message.split("] ", 1)[-1] if ex.message.startswith("[") else ex.message
     return message
 
 
 def table(result: GradeResult) -> Table:
+    """One row per exercise in teaching order, grouped under a row per module with its subtotal."""
     t = Table(title=None, show_lines=False, expand=False, pad_edge=False, box=None)
-    longest = max(len(e.exercise.id) for e in result.exercises) if result.exercises else 10
-    t.add_column("exercise", no_wrap=True, min_width=longest)
-    t.add_column("points", justify="right", no_wrap=True, min_width=7)
+    t.add_column("exercise", no_wrap=True)
+    t.add_column("points", justify="right", no_wrap=True,
+                 min_width=len(f"{_points(result.score)}/{_points(result.max_score)}"))
     t.add_column("status", no_wrap=True, min_width=13)
     t.add_column("first failure", no_wrap=True, overflow="ellipsis")
+    modules: dict[str, list] = {}
     for ex in result.exercises:
-        mark, style = MARKS[ex.outcome]
-        status = Text(f"{mark} {LABELS.get(ex.outcome, ex.outcome)}", style=style)
-        t.add_row(ex.exercise.id, f"{_points(ex.score)}/{_points(ex.max_score)}", status,
-                  Text(short_reason(ex), overflow="ellipsis", no_wrap=True))
+        modules.setdefault(ex.exercise.module, []).append(ex)
+    for module, exercises in modules.items():
+        earned, possible = sum(e.score for e in exercises), sum(e.max_score for e in exercises)
+        t.add_row(Text(f"{module}.py", style="bold"), Text(f"{_points(earned)}/{_points(possible)}", style="bold"),
+                  "", "")
+        for ex in exercises:
+            mark, style = MARKS[ex.outcome]
+            status = Text(f"{mark} {LABELS.get(ex.outcome, ex.outcome)}", style=style)
+            t.add_row(f"  {ex.exercise.function}", f"{_points(ex.score)}/{_points(ex.max_score)}", status,
+                      Text(short_reason(ex), overflow="ellipsis", no_wrap=True))
     t.add_section()
     t.add_row(Text("total", style="bold"), Text(f"{_points(result.score)}/{_points(result.max_score)}",
               style="bold"), "", "")

@@ -107,7 +107,7 @@ def test_table_fits_80_columns_without_colour_codes(stubs_result):
     text = buf.getvalue()
     assert "\x1b[" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
-    assert "not started" in text and "total" in text
+    assert "not started" in text and "total" in text and "convolution.py" in text
 
 
 def test_data_dependent_code_is_not_checked_on_meta_never_failed(tmp_path):
