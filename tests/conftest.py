@@ -11,6 +11,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 
+# The functions (and the class) of ../shared/EXERCISES.md, module by module.
+CONTRACT = {
+    "outliers": ["iqr", "outlier_bounds", "outlier_mask", "remove_outliers", "count_nan", "to_int"],
+    "neurons": ["tanh", "neuron", "TinyNet", "count_parameters", "sensitive_mask"],
+    "normalization": ["channel_stats", "normalize"],
+    "losses": ["log_softmax", "nll_loss", "cross_entropy"],
+    "convolution": ["pad2d", "conv_output_size", "conv1d", "conv2d", "edge_kernel", "blur_kernel"],
+    "pooling": ["max_pool2d"],
+    "regularization": ["l1_penalty", "l2_penalty", "regularized_loss", "sgd_step", "weight_decay_for"],
+}
+
 
 def load_module(directory: Path, name: str):
     """Imports ``directory/name.py`` under a private module name (tests only; never in the scorer)."""

@@ -7,18 +7,8 @@ import re
 import pytest
 
 from autograder import catalogue
+from conftest import CONTRACT as CONTRACT_FUNCTIONS
 from conftest import EXERCISES, SOLUTIONS
-
-CONTRACT_FUNCTIONS = {
-    "outliers": ["iqr", "outlier_bounds", "outlier_mask", "remove_outliers", "count_nan", "to_int"],
-    "neurons": ["tanh", "neuron", "TinyNet", "count_parameters", "sensitive_mask"],
-    "normalization": ["channel_stats", "normalize"],
-    "losses": ["log_softmax", "nll_loss", "cross_entropy"],
-    "convolution": ["pad2d", "conv_output_size", "conv1d", "conv2d", "edge_kernel", "blur_kernel"],
-    "pooling": ["max_pool2d"],
-    "regularization": ["l1_penalty", "l2_penalty", "regularized_loss", "sgd_step", "weight_decay_for"],
-}
-
 
 def test_catalogue_lists_exactly_the_contract_in_teaching_order():
     assert [e.id for e in catalogue.EXERCISES] == [f"{m}.{f}" for m, fs in CONTRACT_FUNCTIONS.items() for f in fs]

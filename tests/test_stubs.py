@@ -2,30 +2,17 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import shutil
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from autograder import stubs
 
-ROOT = Path(__file__).resolve().parent.parent
-SOLUTIONS = ROOT / "solutions"
-EXERCISES = ROOT / "exercises"
+from conftest import CONTRACT, EXERCISES, SOLUTIONS
+from conftest import load_module as _load
 
-CONTRACT = {
-    "outliers": ["iqr", "outlier_bounds", "outlier_mask", "remove_outliers", "count_nan", "to_int"],
-    "neurons": ["tanh", "neuron", "TinyNet", "count_parameters", "sensitive_mask"],
-    "normalization": ["channel_stats", "normalize"],
-    "losses": ["log_softmax", "nll_loss", "cross_entropy"],
-    "convolution": ["pad2d", "conv_output_size", "conv1d", "conv2d", "edge_kernel", "blur_kernel"],
-    "pooling": ["max_pool2d"],
-    "regularization": ["l1_penalty", "l2_penalty", "regularized_loss", "sgd_step", "weight_decay_for"],
-}
 
 SAMPLE = '''\
 """A sample module."""
@@ -47,17 +34,6 @@ class Box:
         self.w = w
         ### END SOLUTION
 '''
-
-
-def _load(directory: Path, name: str):
-    spec = importlib.util.spec_from_file_location(f"_stubs_test_{directory.name}_{name}", directory / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(directory))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(directory))
-    return module
 
 
 def _solution_lines(source: str) -> list[str]:
