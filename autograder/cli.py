@@ -19,11 +19,16 @@ def _grade(args) -> int:
     from autograder.grader import Limits, grade
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
     with tempfile.TemporaryDirectory(prefix="notebook-submission-") as extracted:
-        submission = Path(args.submission)
+        submission, exercises = Path(args.submission), args.exercise or None
         if args.notebook:
             from autograder import notebooks
             submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
-        result = grade(submission, args.exercise or None, SUITES[args.suite], args.sandbox, limits)
+            if exercises is None:  # the notebook's own exercises, not the whole course
+                try:
+                    exercises = notebooks.exercises_in(notebooks.read(Path(args.notebook))) or None
+                except Exception:  # noqa: BLE001 - a malformed notebook: grade everything, report errors
+                    exercises = None
+        result = grade(submission, exercises, SUITES[args.suite], args.sandbox, limits)
     if args.json:
         report.write_json(result, Path(args.json), hidden_visibility=args.hidden_visibility,
                           full_details=args.full_details)

@@ -259,8 +259,8 @@ class Grader:
         if exercise.id not in self._references:
             found = registry.for_exercise(exercise.id, self.suites)
             refs: dict = {}
-            for i, check, device in _units_expected(found, self.devices):
-                refs[(i, device)] = _reference(check, device, refs.get((i, "cpu")))
+            for i, check, device in units_expected(found, self.devices):
+                refs[(i, device)] = reference_result(check, device, refs.get((i, "cpu")))
             self._references[exercise.id] = (found, refs)
         return self._references[exercise.id]
 
@@ -311,7 +311,7 @@ def _parse_stream(stream: bytes):
     return messages
 
 
-def _units_expected(found, devices):
+def units_expected(found, devices):
     return [(i, check, d) for i, check in enumerate(found) for d in check.devices if d in devices]
 
 
@@ -324,7 +324,7 @@ def _as_meta(tree):
     return tree
 
 
-def _reference(check, device, cpu_reference=None):
+def reference_result(check, device, cpu_reference=None):
     from autograder.encoding import encode
     if device == "meta" and cpu_reference is not None and "__error__" not in cpu_reference:
         # derived, not computed: meta kernels cost the scorer a second of imports
@@ -385,7 +385,7 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
 def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
                    static_message: str | None, limits: Limits) -> ExerciseResult:
     result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points), output=header.get("output", ""))
-    for _, check, device in _units_expected(found, devices):
+    for _, check, device in units_expected(found, devices):
         result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
     if header.get("output_bytes", 0) > limits.max_output:
         result.notes.append(f"your code printed {header['output_bytes']} bytes; only the first "
@@ -418,7 +418,7 @@ def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, refer
     for kind, payload in messages:
         if kind == b"U" and isinstance(payload, dict):
             received[(payload.get("check"), payload.get("device"))] = payload
-    expected = _units_expected(found, devices)
+    expected = units_expected(found, devices)
     ops: list[str] = []
     host_sync = False
     stopped = None

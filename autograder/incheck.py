@@ -13,7 +13,6 @@ notebook a second time in the sandbox and reports any disagreement.
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import os
 import struct
@@ -123,7 +122,7 @@ def static_message(fn, exercise: catalogue.Exercise) -> str | None:
 
 def grade_function(fn, exercise_id: str, suite: str = "public"):
     """The grader's ``ExerciseResult`` for ``fn`` on the checks of one suite."""
-    from autograder.grader import Limits, _reference, _units_expected, judge_exercise
+    from autograder.grader import Limits, reference_result, units_expected, judge_exercise
 
     exercise = catalogue.get(exercise_id)
     found = registry.for_exercise(exercise_id, (suite,))
@@ -131,8 +130,8 @@ def grade_function(fn, exercise_id: str, suite: str = "public"):
         raise RuntimeError(f"no {suite} checks are installed for {exercise_id}")
     on = devices()
     references: dict = {}
-    for i, check, device in _units_expected(found, on):
-        references[(i, device)] = _reference(check, device, references.get((i, "cpu")))
+    for i, check, device in units_expected(found, on):
+        references[(i, device)] = reference_result(check, device, references.get((i, "cpu")))
     scanned = static_message(fn, exercise)
     stream = b"" if scanned else run_units(fn, found, on)
     header = {"exercise": exercise_id, "status": "finished", "output": ""}
@@ -159,16 +158,21 @@ def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -
     return result.score
 
 
+def _points(x: float) -> str:
+    return str(int(x)) if x == int(x) else f"{x:.2f}".rstrip("0").rstrip(".")
+
+
 def print_result(result, suite: str, seconds: float, out=None) -> None:
-    """The ``make grade`` row of one exercise, then its failing checks (three at most) and notes."""
+    """The ``make grade`` row of one exercise (points, status), its first failure, and its notes."""
     from autograder import report
-    from autograder.grader import GradeResult
 
     out = out or sys.stdout
-    shown = result
-    if suite == "hidden" and result.outcome == "failed":
-        shown = dataclasses.replace(result, message="some hidden checks failed")
-    report.console(out).print(report.table(GradeResult("notebook", "", [shown], seconds, (suite,))))
+    mark, _ = report.MARKS[result.outcome]
+    status = f"{mark} {report.LABELS.get(result.outcome, result.outcome)}"
+    points = f"{_points(result.score)}/{_points(result.max_score)}"
+    name = result.exercise.id
+    print(f"{'exercise':<{len(name)}}  points  status", file=out)
+    print(f"{name}  {points:>6}  {status}", file=out)
     where = "in this notebook's kernel, no sandbox"
     if "cuda" not in devices():
         where += "; no CUDA here, so the meta-device placement checks ran instead"
@@ -178,6 +182,8 @@ def print_result(result, suite: str, seconds: float, out=None) -> None:
         if suite == "hidden":  # feedback goes back to learners: say how many, not which
             counted = [u for u in result.units if u.weight]
             print(f"  ✘ {len(failed)} of {len(counted)} hidden checks failed", file=out)
+        elif not failed:
+            print(f"  {result.message}", file=out)
         else:
             for unit in failed[:3]:
                 print(f"  ✘ [{unit.check.name}] ({unit.device}) {unit.message}", file=out)

@@ -129,7 +129,7 @@ def problems(submitted: Path, released: Path) -> list[str]:
         mine = cells.get(gid, [])
         if not mine:
             graded = expected.get("metadata", {}).get("nbgrader", {}).get("grade", False)
-            found.append(f"the {kind} {gid} was deleted" + (" (nbgrader restores it from the release)"
+            found.append(f"the {kind} {gid} was deleted" + (" (nbgrader adds it back, worth 0 points)"
                                                                   if graded else ""))
         elif len(mine) > 1:
             found.append(f"the {kind} {gid} appears {len(mine)} times")

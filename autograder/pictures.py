@@ -66,12 +66,12 @@ def iqr_box_plot(values, k: float = 1.5, bounds=None):
     ``bounds``: the learner's ``(low, high)``; by default NumPy's quartiles. NaN is left out.
     """
     plt = _plt()
-    data = np.asarray(values, dtype=np.float64)
-    data = data[~np.isnan(data)]
+    given = np.asarray(values, dtype=float)
+    data = given[~np.isnan(given)]
     q1, q3 = np.quantile(data, [0.25, 0.75])
     low, high = bounds if bounds is not None else (q1 - k * (q3 - q1), q3 + k * (q3 - q1))
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.boxplot(data, vert=False, whis=k, widths=0.5)
+    ax.boxplot(data, orientation="horizontal", whis=k, widths=0.5)
     outside = (data < low) | (data > high)
     jitter = np.random.default_rng(0).uniform(-0.08, 0.08, data.size) + 1.45
     ax.scatter(data[~outside], jitter[~outside], s=12, color="tab:blue", label="kept")

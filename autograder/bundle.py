@@ -1,0 +1,55 @@
+"""The student release: exactly what a learner receives, and nothing an instructor keeps.
+
+``make student-release`` writes ``dist/student/`` and ``dist/student.zip``: the stubs
+(``exercises/``), the released notebooks (``release/``, solutions already stripped by nbgrader),
+the grader with its public checks only (no ``autograder/checks/hidden/``), the Makefile with
+``mk/``, ``pyproject.toml`` and the README. No ``solutions/``, ``source/``, ``lessons/`` or tests.
+Inside it ``make grade`` and ``make lab`` work as in the repository; the grader finds no hidden
+suite and runs the public checks alone. A test searches the bundle for every line of every
+solution body and for the name of every hidden check.
+
+Usage: ``python -m autograder.bundle dist/student``
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SHIPPED_FILES = ("Makefile", "pyproject.toml", "README.md")
+SHIPPED_FOLDERS = ("exercises", "release", "mk", "autograder")
+NEVER = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".*")
+
+
+def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
+    """Writes the bundle into ``dest`` (replaced if it exists) and, with ``archive``, ``dest.zip``."""
+    dest, root = Path(dest).resolve(), Path(root).resolve()
+    if dest == root or dest in root.parents or (dest.parent == root and dest.name != "dist"):
+        raise ValueError(f"refusing to replace {dest}: write the bundle under dist/ or elsewhere")
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in SHIPPED_FILES:
+        shutil.copy2(root / name, dest / name)
+    for name in SHIPPED_FOLDERS:
+        shutil.copytree(root / name, dest / name, ignore=NEVER)
+    if (dest / "autograder" / "checks" / "hidden").exists():  # belt and braces
+        raise RuntimeError("the hidden checks ended up in the student release")
+    if archive:
+        shutil.make_archive(str(dest), "zip", root_dir=dest.parent, base_dir=dest.name)
+    return dest
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    dest = Path(argv[0]) if argv else REPO_ROOT / "dist" / "student"
+    built = build(dest)
+    files = sum(1 for p in built.rglob("*") if p.is_file())
+    print(f"wrote {built} ({files} files) and {built}.zip")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
