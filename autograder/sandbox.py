@@ -1,7 +1,8 @@
 """Starts the worker process: inside bubblewrap where it exists, else as a plain subprocess.
 
 Under bwrap the learner's code sees the Python environment and the grader package (read-only)
-and a private /tmp, where the worker writes the submission's files it is sent; no network; its
+and a private scratch folder, where the worker writes the submission's files it is sent (/tmp is
+empty and read-only); no network; its
 own PID namespace, so every process it starts dies with the worker. Nothing else of the
 machine (the instructor's repository, other submissions, the scorer's output) is in its view.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SANDBOX_GRADER = "/grader"
+SCRATCH = "/scratch"  # the worker's private, writable folder inside the sandbox
 
 
 @dataclass
@@ -36,7 +38,7 @@ def choose(requested: str = "auto") -> Sandbox:
     if requested in ("auto", "bwrap"):
         problem = _bwrap_problem()
         if problem is None:
-            return Sandbox("bwrap", "bubblewrap: no network, private /tmp and PIDs, nothing else of this machine")
+            return Sandbox("bwrap", "bubblewrap: no network, private files and PIDs, nothing else of this machine")
         if requested == "bwrap":
             raise RuntimeError(f"bubblewrap was requested but cannot run: {problem}")
         return Sandbox("process", f"plain process sandbox ({problem}): learner code can read your files")
@@ -81,8 +83,10 @@ def command(sandbox: Sandbox) -> tuple[list[str], dict, str]:
         env.update(HOME=scratch, TMPDIR=scratch, PYTHONPATH=str(PACKAGE_DIR.parent))
         return python + [scratch], env, scratch
     argv = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
-    for key, value in {**env, "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONPATH": SANDBOX_GRADER}.items():
+    for key, value in {**env, "HOME": SCRATCH, "TMPDIR": SCRATCH, "PYTHONPATH": SANDBOX_GRADER}.items():
         argv += ["--setenv", key, value]
+    # private, empty /tmp first: the binds below may live under /tmp (a clone in /tmp, say)
+    argv += ["--tmpfs", "/tmp"]
     for top in ("usr", "bin", "lib", "lib64", "sbin"):
         path = f"/{top}"
         if os.path.islink(path):
@@ -97,19 +101,19 @@ def command(sandbox: Sandbox) -> tuple[list[str], dict, str]:
     for dev in sorted(Path("/dev").glob("nvidia*")):  # CUDA devices, where the machine has them
         argv += ["--dev-bind", str(dev), str(dev)]
     argv += ["--ro-bind", str(PACKAGE_DIR), f"{SANDBOX_GRADER}/autograder",
-             "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
-    return argv + python + ["/tmp"], env, "/tmp"
+             "--tmpfs", SCRATCH, "--remount-ro", "/tmp", "--chdir", SCRATCH, "--"]
+    return argv + python + [SCRATCH], env, SCRATCH
 
 
 def start(sandbox: Sandbox) -> subprocess.Popen:
     """The worker process, in its own session so that the scorer can kill it as a whole."""
     argv, env, scratch = command(sandbox)
-    return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=scratch, start_new_session=True)
+    return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=scratch if sandbox.kind == "process" else None, start_new_session=True)
 
 
 def cleanup(sandbox: Sandbox, proc: subprocess.Popen) -> None:
-    """Removes a plain-process worker's scratch folder (bwrap's /tmp vanishes by itself)."""
+    """Removes a plain-process worker's scratch folder (bwrap's vanishes by itself)."""
     if sandbox.kind == "process":
         import shutil
         shutil.rmtree(proc.args[-1], ignore_errors=True)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not BWRAP.contained, reason=f"bubblewrap unavail
 
 def run_inside(code: str, env_extra=None) -> subprocess.CompletedProcess:
     argv, env, _ = sandbox.command(BWRAP)
-    argv = argv[:-3] + ["-c", textwrap.dedent(code)]  # replace "-m autograder.worker /tmp"
+    argv = argv[:-3] + ["-c", textwrap.dedent(code)]  # replace "-m autograder.worker /scratch"
     return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
 
 
@@ -25,7 +25,7 @@ def test_learner_code_cannot_read_the_repository():
     proc = run_inside(f"""
         import os
         print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'tests')!r}))
-        print(sorted(os.listdir("/tmp")))
+        print(sorted(os.listdir("/scratch")))
     """)
     assert proc.stdout.split("\n")[0] == "False False", proc.stderr
     assert proc.stdout.split("\n")[1] == "[]"
@@ -45,13 +45,19 @@ def test_environment_and_grader_are_read_only():
     assert proc.stdout.strip() == "done", proc.stdout + proc.stderr
 
 
-def test_tmp_is_private(tmp_path):
-    marker = f"sandbox-marker-{time.time_ns()}"
-    proc = run_inside(f"open('/tmp/{marker}', 'w').write('x'); print('ok')")
-    assert proc.stdout.strip() == "ok"
-    assert not (tmp_path.parent / marker).exists()
+def test_scratch_is_private_and_tmp_read_only(tmp_path):
     import pathlib
-    assert not pathlib.Path("/tmp", marker).exists()
+    marker = f"sandbox-marker-{time.time_ns()}"
+    proc = run_inside(f"""
+        open('/scratch/{marker}', 'w').write('x')
+        try:
+            open('/tmp/{marker}', 'w')
+            print('tmp writable')
+        except OSError:
+            print('ok')
+    """)
+    assert proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+    assert not pathlib.Path("/scratch", marker).exists() and not pathlib.Path("/tmp", marker).exists()
 
 
 def test_no_network_not_even_loopback_of_the_host():
