@@ -253,6 +253,9 @@ class Grader:
         from autograder import checks as registry
         if self.devices is None:
             import torch
+
+            from autograder import warmup
+            warmup.skip_lazy_dynamo_import()  # torch.optim's reference would import torch._dynamo
             torch.backends.cuda.matmul.allow_tf32 = False  # references at full float32 precision on CUDA
             torch.backends.cudnn.allow_tf32 = False
             self.devices = ("cpu", "cuda", "meta") if torch.cuda.is_available() else ("cpu", "meta")

@@ -83,8 +83,9 @@ class Instruments:
         _guard_dispatch_entry_points()
         sys.addaudithook(self._audit)
 
-    def arm(self, scratch_dir: str):
+    def arm(self, scratch_dir: str, submission_dir: str):
         self.scratch_dir = os.path.realpath(scratch_dir)
+        self.submission_dir = os.path.realpath(submission_dir)
         self.armed = True
 
     def call(self, fn, *args, **kwargs):
@@ -106,15 +107,27 @@ class Instruments:
     def learner_phase(self, on: bool):
         self.learner_running = on
 
+    def _frame_asked_by_learner(self) -> bool:
+        """Torch and typing call sys._getframe themselves; refuse only the submission asking for it,
+        directly or through inspect. Frames: 0 _caller_file, 1 here, 2 _audit, 3 the caller."""
+        self._checking_frames = True
+        try:
+            caller = _caller_file(3)
+        finally:
+            self._checking_frames = False
+        return caller.startswith(self.submission_dir + os.sep)
+
     def _audit(self, event: str, args):
-        if not self.armed:
+        if not self.armed or getattr(self, "_checking_frames", False):
             return
         if event in _ALWAYS_BLOCKED:
             raise Tampering(f"{event} is not allowed while grading")
         if not self.learner_running:
             return
-        if event.startswith("ctypes.") or event == "sys._getframe":
+        if event.startswith("ctypes."):
             raise Tampering(f"{event} is not allowed while grading")
+        if event == "sys._getframe" and self._frame_asked_by_learner():
+            raise Tampering("sys._getframe is not allowed while grading")
         if event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS:
             raise Tampering("inspecting the grader's frames is not allowed")
         if event == "open" and args and len(args) > 2 and isinstance(args[0], (str, bytes)):
@@ -124,6 +137,14 @@ class Instruments:
             path = os.path.realpath(os.fsdecode(args[0]))
             if writing and not path.startswith(self.scratch_dir + os.sep) and path != os.devnull:
                 raise Tampering(f"writing {path} is not allowed while grading")
+
+
+def _caller_file(depth: int) -> str:
+    """The file that asked for a frame, looking through inspect (which asks on its caller's behalf)."""
+    frame = sys._getframe(depth)  # noqa: SLF001 - our own hook asks; it is not re-audited as the learner's
+    while frame is not None and os.path.basename(frame.f_code.co_filename) == "inspect.py":
+        frame = frame.f_back
+    return os.path.realpath(frame.f_code.co_filename) if frame is not None else ""
 
 
 def _refuse(name):

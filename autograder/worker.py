@@ -24,7 +24,7 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, checks, wire
+from autograder import catalogue, checks, warmup, wire
 from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
@@ -94,8 +94,8 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
         exercise = catalogue.get(exercise_id)
         found = checks.for_exercise(exercise_id, job["suites"])
         instruments = INSTRUMENTS
-        instruments.arm(scratch)
         submission = os.path.realpath(job["submission"])
+        instruments.arm(scratch, submission)
         sys.path.insert(0, submission)
         path = os.path.join(submission, f"{exercise.module}.py")
         try:
@@ -331,29 +331,17 @@ def serve(job: dict, out_fd: int) -> None:
                 finish(run, "timeout", code)
 
 
-def _skip_lazy_dynamo_import() -> None:
-    """Meta kernels written in Python are wrapped by ``torch._compile._disable_dynamo``, whose
-    first call imports ``torch._dynamo`` (~1 s). Nothing here runs under ``torch.compile``, so
-    we give every such wrapper its plain function as the cached "disabled" version up front.
-    Best effort: if torch's internals differ, the import simply happens as usual."""
-    import gc
-
-    try:
-        inner_code = torch._compile._disable_dynamo(lambda: None).__code__
-        for obj in gc.get_objects():
-            if getattr(obj, "__code__", None) is inner_code and hasattr(obj, "__wrapped__"):
-                obj.__wrapped__.__dynamo_disable = obj.__wrapped__
-    except Exception:  # noqa: BLE001 - an optimisation only
-        pass
-
-
 def _warm_up() -> None:
     """Pays torch's one-off costs once, before forking, so that every child starts warm."""
     torch.set_num_threads(1)
-    _skip_lazy_dynamo_import()
+    for name in ("torch._decomp", "torch._meta_registrations", "torch._refs"):
+        importlib.import_module(name)  # the Python meta kernels, loaded before we short-circuit them
+    warmup.skip_lazy_dynamo_import()
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     (x.exp() * 2).sum().backward()
-    torch.empty(2, 3, device="meta").exp()
+    m = torch.empty(2, 3, 4, device="meta")
+    torch.stack([m.exp(), torch.where(m > 0, m, -m)]).amax(0).sum(1).log()
+    warmup.skip_lazy_dynamo_import()  # again: the meta ops above loaded more wrapped kernels
 
 
 INSTRUMENTS: Instruments | None = None

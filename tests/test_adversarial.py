@@ -163,6 +163,13 @@ TAMPERING = {
             pd._disable_current_modes()
             return F.conv2d(x, weight, bias, stride, padding)
         """,
+    "walks up the stack": """
+        import sys
+        import torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            getattr(sys, "_get" + "frame")(2).f_locals.clear()
+            return F.conv2d(x, weight, bias, stride, padding)
+        """,
     "inspects frames": """
         import torch.nn.functional as F
         def conv2d(x, weight, bias=None, stride=1, padding=0):

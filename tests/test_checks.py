@@ -66,3 +66,18 @@ def test_checks_are_reproducible():
                 continue
             first, second = _encoded(check.run(reference, "cpu")), _encoded(check.run(reference, "cpu"))
             assert check.judge(first, second) is None, check.describe()
+
+
+def test_reference_sgd_step_is_torch_optim_sgd_bit_for_bit():
+    import torch
+
+    from autograder.checks.models import optim_sgd
+    g = torch.Generator().manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(4, generator=g)) for _ in range(3)]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for a, b in zip(ours[:2], theirs[:2]):
+        a.grad = torch.randn(4, generator=g)
+        b.grad = a.grad.clone()
+    optim_sgd(iter(ours), 0.3, weight_decay=0.05)
+    torch.optim.SGD(theirs, 0.3, weight_decay=0.05).step()
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
