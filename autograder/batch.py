@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import catalogue
@@ -73,7 +73,7 @@ def discover(folder: Path, exclude: tuple[Path, ...] = ()) -> list[Submission]:
     found = []
     for path in sorted(folder.iterdir()):
         kind = _kind(path)
-        if kind and path.resolve() not in excluded and not path.is_symlink():
+        if kind and path.resolve() not in excluded:
             found.append(Submission(path.stem if kind != "directory" else path.name, path, kind))
     stems = [s.name for s in found]
     for s in found:  # alice/ and alice.zip side by side: keep them apart by their full names
@@ -208,11 +208,6 @@ class Outcome:
     data: dict | None = None  # results.json
     error: str = ""
     seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)  # exercises that crashed or timed out
-
-    @property
-    def score(self) -> float | None:
-        return self.data["score"] if self.data and self.status != "failed" else None
 
 
 def _stamp(data: dict, sub: Submission, key: dict) -> dict:
@@ -259,6 +254,16 @@ def per_exercise(data: dict) -> dict[str, float]:
     return points
 
 
+def problems_of(data: dict) -> list[str]:
+    """Exercises that crashed or timed out (worth a look: a loaded machine can cause a time-out)."""
+    found = []
+    for test in data.get("tests", []):
+        note = f"{test.get('exercise')}: {test.get('outcome')}"
+        if test.get("outcome") in ("crashed", "timeout") and note not in found:
+            found.append(note)
+    return found
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4f}".rstrip("0").rstrip(".")
 
@@ -275,7 +280,7 @@ def write_csv(outcomes: list[Outcome], exercises: list[str], path: Path) -> None
             points = per_exercise(o.data)
             out.writerow([o.submission.name, _fmt(o.data["score"]), _fmt(o.data["max_score"]),
                           *[_fmt(points.get(e, 0.0)) for e in exercises], o.status,
-                          "; ".join(o.problems)])
+                          "; ".join(problems_of(o.data))])
 
 
 # ----------------------------------------------------------------------------- grading
@@ -299,13 +304,21 @@ class Pool:
             t.start()
 
     def _run(self, index: int) -> None:
+        fatal = ""  # once this thread's grader cannot be restarted, what it still takes fails fast
         try:
             while not self.stop.is_set():
                 try:
                     sub = self.todo.get_nowait()
                 except queue.Empty:
                     return
-                outcome = self._grade(index, sub)
+                if fatal:
+                    self.done.put(Outcome(sub, "failed", _failure_json(sub, fatal, self.key), fatal))
+                    continue
+                try:
+                    outcome = self._grade(index, sub)
+                except Exception as exc:  # noqa: BLE001 - every submission must get an outcome
+                    fatal = f"the grader could not be restarted: {type(exc).__name__}: {exc}"
+                    outcome = Outcome(sub, "failed", _failure_json(sub, fatal, self.key), fatal)
                 self.done.put(outcome)
         finally:
             self.graders[index].close()
@@ -331,9 +344,7 @@ class Pool:
             message = f"{broken}: {result.sandbox}"
             return Outcome(sub, "failed", _failure_json(sub, message, self.key), message, time.monotonic() - start)
         data["output"] = f"{data.get('output', '')} · submission: {sub.label}".strip(" ·")
-        problems = [f"{e.exercise.id}: {e.outcome}" for e in result.exercises if e.outcome in ("crashed", "timeout")]
-        return Outcome(sub, "graded", _stamp(data, sub, self.key), seconds=time.monotonic() - start,
-                       problems=problems)
+        return Outcome(sub, "graded", _stamp(data, sub, self.key), seconds=time.monotonic() - start)
 
     def close(self) -> None:
         self.stop.set()
@@ -375,8 +386,8 @@ class Progress:
             what = f"{_fmt(o.data['score'])}/{_fmt(o.data['max_score'])} (unchanged, not re-graded)"
         else:
             what = f"{_fmt(o.data['score'])}/{_fmt(o.data['max_score'])} in {o.seconds:.1f} s"
-            if o.problems:
-                what += f" ({', '.join(o.problems)})"
+            if problems_of(o.data):
+                what += f" ({', '.join(problems_of(o.data))})"
         line = f"[{self.done:>{width}}/{self.total}] {o.submission.name}: {what}"
         if self.bar is not None:
             self.console.print(line, markup=False, highlight=False)

@@ -1,0 +1,76 @@
+"""The class-grading benchmark runs end to end on a small class (no timing is asserted): it prints
+each throughput, the ratios, and finds identical scores between grade-batch and the CLI loop. Its
+nbgrader class is checked to hold the same code as the module submissions (nbgrader itself takes
+minutes per learner; ``make bench-class`` times it)."""
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+RATE = r"[0-9.]+ submissions/min"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("class_grading", ROOT / "bench" / "class_grading.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_small_class_grading_benchmark():
+    proc = subprocess.run([sys.executable, "bench/class_grading.py", "--small", "4", "--no-nbgrader"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^class: 4 submissions \(1 solutions, 1 stubs, 2 with mistakes", out, re.M), out
+    assert re.search(rf"^grade-batch --jobs 2: 4 submissions in [0-9.]+ s = {RATE}$", out, re.M), out
+    assert re.search(rf"^CLI loop \(one process per submission\): 4 submissions in [0-9.]+ s = {RATE}$", out, re.M), out
+    assert re.search(r"^ratio grade-batch / CLI loop: [0-9.]+x \(aim: >= 3x\)$", out, re.M), out
+    assert re.search(r"^nbgrader comparison skipped: --no-nbgrader was given$", out, re.M), out
+    assert "scores identical between grade-batch and the CLI loop: 4 of 4 submissions" in out
+
+
+def test_the_class_is_a_mix_of_solutions_stubs_and_mistakes(tmp_path):
+    bench = _bench()
+    described = bench.make_class(tmp_path, 30)
+    kinds = set(described.values())
+    assert {"the solutions", "the stubs"} <= kinds and len(kinds) > 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(described)
+    assert bench.make_class(tmp_path / "again", 30) == described  # seeded: the same class every run
+
+
+def test_notebook_submissions_hold_the_same_code(tmp_path):
+    """Each learner's notebooks, extracted as the grader extracts them, define the same functions."""
+    bench = _bench()
+    if bench.nbgrader_unavailable():
+        pytest.skip(bench.nbgrader_unavailable())
+    import ast
+
+    from autograder import catalogue, notebooks
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    described = bench.make_class(subs, 3)
+    names = sorted(described)
+    course = tmp_path / "course"
+    course.mkdir()
+    assignments = bench.make_notebook_class(subs, names, course)
+    assert len(assignments) == 7
+    for name in names:
+        extracted = tmp_path / "extracted" / name
+        for notebook in sorted((course / "submitted" / name).rglob("*.ipynb")):
+            notebooks.extract_submission(notebook, extracted)
+        for module in (subs / name).glob("*.py"):
+            want = {n.name: ast.dump(n) for n in ast.parse(module.read_text()).body
+                    if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            got = {n.name: ast.dump(n) for n in ast.parse((extracted / module.name).read_text()).body
+                   if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            assert got == {k: v for k, v in want.items() if k in got}, (name, module.name)
+            assert {e.function for e in catalogue.EXERCISES if e.module == module.stem} <= set(got)
