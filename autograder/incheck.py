@@ -25,12 +25,11 @@ from pathlib import Path
 import torch
 
 from autograder import catalogue, checks as registry, static, wire
-from autograder.encoding import encode
 from autograder.recorder import OpRecorder
+from autograder.worker import run_unit
 
 _GRADER_DIR = str(Path(__file__).resolve().parent)
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
-HOST_SYNC_OPS = ("_local_scalar_dense",)
 
 
 class Instruments:
@@ -87,24 +86,8 @@ def run_units(fn, found: list, on: tuple[str, ...]) -> bytes:
             for device in check.devices:
                 if device not in on:
                     continue
-                rec = instruments.recorder
-                rec.ops.clear()
-                rec.cpu_made.clear()
-                try:
-                    raw = check.run(fn, device, instruments.call)
-                    unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
-                except Exception as exc:  # noqa: BLE001 - learner code may raise anything
-                    unit = _describe(exc)
-                ops = list(dict.fromkeys(rec.ops))
-                unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
-                            host_sync=any(op in HOST_SYNC_OPS for op in ops))
-                try:
-                    stream.append(_message(b"U", unit))
-                except Exception as exc:  # noqa: BLE001 - an output that cannot be serialised
-                    unit = {"check": index, "device": device, "status": "raised", "type": type(exc).__name__,
-                            "where": "", "message": f"the grader could not read your output: {exc}"[:600],
-                            "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False}
-                    stream.append(_message(b"U", unit))
+                payload, _ = run_unit(check, index, fn, device, instruments, _describe, catch=Exception)
+                stream.append(b"U" + struct.pack("<I", len(payload)) + payload)
     stream.append(_message(b"D"))
     return b"".join(stream)
 

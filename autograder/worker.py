@@ -71,6 +71,31 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+def run_unit(check, index: int, fn, device: str, instruments: Instruments, describe,
+             catch: type[BaseException] = BaseException) -> tuple[bytes, bool]:
+    """One check on one device with the learner's calls recorded: the packed unit, and whether the
+    exception (out of memory, sys.exit) must end the process. Shared with in-notebook checks."""
+    rec = instruments.recorder
+    rec.ops.clear()
+    rec.cpu_made.clear()
+    fatal = False
+    try:
+        raw = check.run(fn, device, instruments.call)
+        unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
+    except catch as exc:  # learner code may raise anything
+        unit = describe(exc)
+        fatal = isinstance(exc, FATAL)
+    ops = list(dict.fromkeys(rec.ops))
+    unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
+                host_sync=any(op in HOST_SYNC_OPS for op in ops))
+    try:
+        return wire.pack(unit), fatal
+    except Exception as exc:  # noqa: BLE001 - an output we cannot serialise
+        return wire.pack({"check": index, "device": device, "status": "raised", "type": type(exc).__name__,
+                          "where": "", "message": f"the grader could not read your output: {exc}"[:600],
+                          "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False}), fatal
+
+
 def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
     """Runs in the forked child: never returns."""
     try:
@@ -119,26 +144,8 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
             for device in check.devices:
                 if device not in devices:
                     continue
-                rec = instruments.recorder
-                rec.ops.clear()
-                rec.cpu_made.clear()
-                fatal = False
-                try:
-                    raw = check.run(fn, device, instruments.call)
-                    unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
-                except BaseException as exc:  # noqa: BLE001 - learner code may raise anything
-                    unit = _describe_exception(exc, submission)
-                    fatal = isinstance(exc, FATAL)
-                ops = list(dict.fromkeys(rec.ops))
-                unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
-                            host_sync=any(op in HOST_SYNC_OPS for op in ops))
-                try:
-                    payload = wire.pack(unit)
-                except Exception as exc:  # noqa: BLE001 - an output we cannot serialise
-                    payload = wire.pack({"check": index, "device": device, "status": "raised",
-                                         "type": type(exc).__name__, "where": "",
-                                         "message": f"the grader could not read your output: {exc}"[:600],
-                                         "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False})
+                payload, fatal = run_unit(check, index, fn, device, instruments,
+                                          lambda exc: _describe_exception(exc, submission))
                 _send(result_fd, b"U", payload)
                 if fatal:  # out of memory or sys.exit: this exercise's process ends here
                     _flush_and_exit(3)
