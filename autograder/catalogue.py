@@ -19,6 +19,19 @@ MODULES = (
 )
 
 CONV_PATTERN = r"(^|_)conv(\d|_|olution)|im2col|col2im"
+# Backend variants compute the same thing as the op they prefix (``mkldnn_max_pool2d``,
+# ``_sparse_log_softmax``): a forbidden op is forbidden in all of them, and in its in-place form.
+BACKEND_PREFIXES = ("mkldnn_", "quantized_", "sparse_", "cudnn_", "miopen_", "mps_", "nested_", "fbgemm_")
+
+
+def op_base(name: str) -> str:
+    """The computation an ATen op name stands for: ``_sparse_log_softmax`` → ``log_softmax``,
+    ``tanh_`` → ``tanh``, ``aten::tanh.out`` → ``tanh``."""
+    name = name.split("::", 1)[-1].split(".", 1)[0].lstrip("_")
+    for prefix in BACKEND_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):].lstrip("_")
+    return name.rstrip("_")
 _LOSS_OPS = ("nll_loss_forward", "nll_loss2d_forward", "nll_loss_nd", "cross_entropy_loss")
 _LOG_SOFTMAX_OPS = ("_log_softmax", "_softmax", "logsumexp")
 
@@ -41,14 +54,19 @@ class Exercise:
     def id(self) -> str:
         return f"{self.module}.{self.function}"
 
+    def forbids(self, op: str) -> bool:
+        """True when the ATen op ``op`` (``tanh``, ``tanh_``, ``aten::tanh.out``,
+        ``mkldnn_max_pool2d``) is forbidden here, in any overload or backend variant."""
+        if self.forbidden_pattern and re.search(self.forbidden_pattern, op.split("::", 1)[-1].split(".", 1)[0]):
+            return True
+        return op_base(op) in {op_base(f) for f in self.forbidden}
+
     def forbidden_ops_in(self, ops) -> list[str]:
         """The forbidden ATen ops among ``ops`` (names like ``convolution``), in order."""
-        pattern = re.compile(self.forbidden_pattern) if self.forbidden_pattern else None
         hits = []
         for op in ops:
-            if op in self.forbidden or (pattern and pattern.search(op)):
-                if op not in hits:
-                    hits.append(op)
+            if isinstance(op, str) and self.forbids(op) and op not in hits:
+                hits.append(op)
         return hits
 
 

@@ -82,8 +82,14 @@ def _compare_tensor(got, want, tol, path):
     if got["device"] != want["device"]:
         return (f"{path}: on device {got['device']}, expected {want['device']} "
                 f"(create tensors with device=x.device)")
-    if want["data"] is None or got["data"] is None:
-        return None  # meta tensors: shape, dtype and device are all there is
+    layout = got.get("layout", "strided")
+    if layout != "strided":
+        return (f"{path}: a {layout} tensor; return a plain dense (strided) tensor, as PyTorch does "
+                f"(.to_dense() if you built a sparse one)")
+    if want["data"] is None:
+        return None  # a meta reference: shape, dtype and device are all there is
+    if got["data"] is None:
+        return f"{path}: the tensor carries no values (a meta or otherwise empty tensor); return real values"
     return _compare_values(got["data"], want["data"], want["dtype"], tol, path)
 
 

@@ -46,9 +46,11 @@ def _encode_tensor(t: torch.Tensor) -> dict:
         "device": plain.device.type,
         "requires_grad": bool(plain.requires_grad),
         "subclass": "" if type(t) is torch.Tensor else _type_name(t),
+        "layout": str(plain.layout).replace("torch.", ""),
         "data": None,
     }
-    if plain.device.type != "meta" and not plain.is_sparse:
+    if plain.device.type != "meta" and plain.layout == torch.strided and not plain.is_quantized \
+            and not plain.is_nested and not plain.is_mkldnn:
         info["data"] = plain.detach().to("cpu").contiguous().clone()
     return info
 

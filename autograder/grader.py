@@ -6,14 +6,19 @@ This is the scoring process. It never imports learner code: it reads the worker'
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
+import signal
+import stat
 import struct
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import catalogue, sandbox as sandboxes, static
+from autograder import catalogue, cleantext, sandbox as sandboxes, static
 from autograder.catalogue import Exercise
 
 DEVICE_WEIGHT = {"cpu": 1.0, "cuda": 1.0, "meta": 0.25}
@@ -93,15 +98,44 @@ class GradeResult:
 
 # ----------------------------------------------------------------------------- the worker
 MAX_SUBMISSION_FILES = 64
+MAX_HEADER_BYTES = 2 * 2**20  # a frame header: exercise, status and at most the kept output
+MAX_STREAM_BYTES = 64 * 2**20  # the worker's own cap on one exercise's messages (wire.MAX_BYTES)
 
 
-def read_submission(submission: Path) -> dict[str, str]:
-    """The submission's top-level ``.py`` files, as text: what the worker is sent."""
-    files = {}
+MAX_FILE_BYTES = 2**20
+
+
+def read_submission(submission: Path) -> tuple[dict[str, str], list[str]]:
+    """The submission's top-level ``.py`` files, as text (what the worker is sent), and one line
+    for each entry that was refused: only regular files are read, never what a link points to."""
+    files, refused = {}, []
     for path in sorted(submission.glob("*.py"))[:MAX_SUBMISSION_FILES]:
-        if path.is_file() and path.stat().st_size <= 2**20:
-            files[path.name] = path.read_text(encoding="utf-8", errors="replace")
-    return files
+        kind = _refused_kind(path)
+        if kind:
+            refused.append(f"{path.name} is {kind}: only regular files are graded")
+            continue
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                refused.append(f"{path.name} is not a regular file: only regular files are graded")
+                continue
+            data = os.read(fd, MAX_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_FILE_BYTES:
+            refused.append(f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB")
+            continue
+        files[path.name] = data.decode("utf-8", errors="replace")
+    return files, refused
+
+
+def _refused_kind(path: Path) -> str:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a device, FIFO, socket or folder)"
+    return ""
 
 
 class Worker:
@@ -111,9 +145,13 @@ class Worker:
     ``("done", job_id)``, and ``None`` when the process is gone.
     """
 
-    def __init__(self, box: sandboxes.Sandbox):
+    def __init__(self, box: sandboxes.Sandbox, slots: int = 2):
         self.box = box
-        self.proc = sandboxes.start(box)
+        self.uids = sandboxes.learner_uids(slots)
+        # The scorer writes each submission here; the worker (and learner code) can only read it.
+        self.inbox = tempfile.mkdtemp(prefix="grade-inbox-")
+        os.chmod(self.inbox, 0o755)
+        self.proc = sandboxes.start(box, self.inbox)
         self.events: queue.Queue = queue.Queue()
         self.stderr = bytearray()
         self.ready = False
@@ -127,6 +165,8 @@ class Worker:
         return data if data is not None and len(data) == n else None
 
     def _read_frames(self):
+        """Frames from the worker: sizes are bounded and JSON is parsed defensively, since learner
+        code shares the worker's sandbox; anything malformed ends the worker, never the scorer."""
         try:
             while True:
                 tag = self._read_exact(1)
@@ -135,18 +175,26 @@ class Worker:
                     self.events.put("ready")
                 elif tag == b"J":
                     (size,) = struct.unpack("<I", self._read_exact(4))
+                    if size > 4096:
+                        break
                     self.events.put(("done", json.loads(self._read_exact(size))["id"]))
                 elif tag == b"F":
                     (head_len,) = struct.unpack("<I", self._read_exact(4))
+                    if head_len > MAX_HEADER_BYTES:
+                        break
                     header = json.loads(self._read_exact(head_len))
+                    if not isinstance(header, dict) or not isinstance(header.get("exercise"), str):
+                        break
                     (size,) = struct.unpack("<Q", self._read_exact(8))
+                    if size > MAX_STREAM_BYTES:
+                        break
                     stream = self._read_exact(size) if size else b""
                     if stream is None:
                         break
                     self.events.put(("frame", header, stream))
                 else:
                     break
-        except (OSError, ValueError, TypeError, struct.error):
+        except (OSError, ValueError, TypeError, KeyError, struct.error, RecursionError, MemoryError):
             pass
         self.alive = False
         self.events.put(None)
@@ -159,9 +207,19 @@ class Worker:
     def submit(self, files: dict[str, str], exercises: list[str], suites, limits: Limits, cuda: bool,
                jobs: int) -> int:
         self._jobs += 1
-        job = {"id": self._jobs, "files": files, "exercises": exercises, "suites": list(suites), "jobs": jobs,
+        self._clear_inbox()
+        folder = os.path.join(self.inbox, str(self._jobs))
+        os.mkdir(folder, 0o755)
+        for name, text in files.items():
+            path = os.path.join(folder, name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(path, 0o444)
+        os.chmod(folder, 0o555)
+        job = {"id": self._jobs, "exercises": exercises, "suites": list(suites), "jobs": jobs,
                "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
-               "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda}
+               "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda,
+               "uids": self.uids[:jobs] if self.uids else None}
         try:
             self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()
@@ -169,9 +227,13 @@ class Worker:
             pass  # the reader thread reports the death
         return self._jobs
 
+    def _clear_inbox(self):
+        for entry in os.listdir(self.inbox):
+            path = os.path.join(self.inbox, entry)
+            os.chmod(path, 0o755)
+            shutil.rmtree(path, ignore_errors=True)
+
     def close(self):
-        import os
-        import signal
         try:
             self.proc.stdin.close()
         except OSError:
@@ -182,6 +244,8 @@ class Worker:
             pass
         self.proc.wait()
         sandboxes.cleanup(self.box, self.proc)
+        self._clear_inbox()
+        shutil.rmtree(self.inbox, ignore_errors=True)
 
 
 class Grader:
@@ -193,7 +257,7 @@ class Grader:
         self.limits = limits or Limits()
         self.suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
-        self.worker: Worker | None = Worker(self.box)  # starts importing torch right away
+        self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}
         self.devices: tuple[str, ...] | None = None
 
@@ -216,7 +280,7 @@ class Grader:
         while pending:
             if self.worker is None or not self.worker.alive:
                 self.close()
-                self.worker = Worker(self.box)
+                self.worker = Worker(self.box, self.limits.jobs)
             worker = self.worker
             job_id = worker.submit(files, pending, self.suites, self.limits, self.cuda_hint, jobs)
             while True:
@@ -273,7 +337,7 @@ class Grader:
         if not submission.is_dir():
             raise FileNotFoundError(f"submission directory not found: {submission}")
         selected = catalogue.select(exercises)
-        files = read_submission(submission)
+        files, refused = read_submission(submission)
         holder: dict = {}
         deadline = start + self.limits.total_timeout
         runner = threading.Thread(target=lambda: holder.update(
@@ -281,14 +345,18 @@ class Grader:
         runner.start()
         # meanwhile: PyTorch's references and the source scan, in this (trusted) process
         prepared = {e.id: self.references(e) for e in selected}
-        statics = {e.id: static.scan(submission, e) for e in selected}
+        statics = {e.id: static.scan_source(files.get(f"{e.module}.py"), e) for e in selected}
         runner.join()
         frames, problems = holder["result"]
         results = []
         for e in selected:
             found, refs = prepared[e.id]
             header, stream = frames.get(e.id, ({"status": "crashed", "output": ""}, b""))
-            results.append(judge_exercise(e, found, header, stream, refs, self.devices, statics[e.id], self.limits))
+            result = judge_exercise(e, found, header, stream, refs, self.devices, statics[e.id], self.limits)
+            refusal = next((r for r in refused if r.startswith(f"{e.module}.py ")), None)
+            if refusal:
+                result.outcome, result.score, result.message, result.units = "error", 0.0, refusal, []
+            results.append(result)
         note = self.box.note + (f"; worker problems: {problems[0]}" if problems else "")
         if "cuda" not in self.devices:
             note += "; CUDA checks skipped: no CUDA on this machine (the meta-device placement checks ran instead)"
@@ -296,8 +364,9 @@ class Grader:
 
 
 # ----------------------------------------------------------------------------- parsing and judging
-def _parse_stream(stream: bytes):
-    """Messages the child sent: (kind, payload) pairs; stops at the first malformed one."""
+def _parse_stream(stream: bytes) -> tuple[list, bool]:
+    """Messages the child sent, as (kind, payload) pairs, and whether the stream was malformed
+    (then parsing stops there). Learner code shares the child's process: every byte is suspect."""
     from autograder import wire
     messages, pos = [], 0
     while pos + 5 <= len(stream):
@@ -305,13 +374,16 @@ def _parse_stream(stream: bytes):
         (length,) = struct.unpack_from("<I", stream, pos + 1)
         payload = stream[pos + 5:pos + 5 + length]
         if len(payload) != length or kind not in (b"I", b"E", b"U", b"D"):
-            break
+            return messages, True
         pos += 5 + length
         try:
-            messages.append((kind, wire.unpack(payload) if length else None))
-        except (wire.WireError, ValueError, OverflowError):
-            break
-    return messages
+            payload = wire.unpack(payload) if length else None
+        except (wire.WireError, ValueError, OverflowError, RecursionError, MemoryError):
+            return messages, True
+        if kind in (b"E", b"U") and not isinstance(payload, dict):
+            return messages, True
+        messages.append((kind, payload))
+    return messages, pos != len(stream)
 
 
 def units_expected(found, devices):
@@ -387,6 +459,18 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
 
 def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
                    static_message: str | None, limits: Limits) -> ExerciseResult:
+    """The exercise's outcome, score and messages, every learner-made string neutralised."""
+    result = _judge(exercise, found, header, stream, references, devices, static_message, limits)
+    result.message = cleantext.one_line(str(result.message))
+    result.output = cleantext.block(str(result.output))
+    result.notes = [cleantext.one_line(str(n)) for n in result.notes]
+    for unit in result.units:
+        unit.message = cleantext.one_line(str(unit.message))
+    return result
+
+
+def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
+           static_message: str | None, limits: Limits) -> ExerciseResult:
     result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points), output=header.get("output", ""))
     for _, check, device in units_expected(found, devices):
         result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
@@ -405,10 +489,19 @@ def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, refer
         result.message = (f"importing {exercise.module}.py did not finish within {limits.check_timeout:g} s "
                           f"(is there an endless loop at module level?)")
         return result
-    messages = _parse_stream(stream)
+    messages, malformed = _parse_stream(stream)
+    if malformed:
+        result.outcome = "crashed"
+        result.message = "crashed: the exercise's process sent a malformed message (was the grader's pipe written to?)"
+        return result
     kinds = [k for k, _ in messages]
     if b"E" in kinds:
         error = dict(messages[kinds.index(b"E")][1] or {})
+        hits = exercise.forbidden_ops_in(error.get("ops") or [])
+        if error.get("status") == "forbidden" and hits:
+            result.outcome = "forbidden"
+            result.message = f"{exercise.function} called aten.{hits[0]} (at import): {exercise.advice}"
+            return result
         if error.get("status") == "tampering":
             result.outcome, result.message = "forbidden", f"tampering: {error.get('message')}"
             return result

@@ -22,7 +22,7 @@ _TORCH_C_GUARDED = (
 )
 _PY_DISPATCH_GUARDED = ("_pop_mode", "_pop_mode_temporarily", "_disable_current_modes",
                         "_disable_infra_mode", "_unset_infra_mode")
-# Audit events refused while learner code runs, and always once installed (processes, signals).
+# Audit events refused in a sealed child, whoever asks (processes, signals, tracing, heap walks).
 _ALWAYS_BLOCKED = ("os.kill", "os.killpg", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn",
                    "os.system", "subprocess.Popen", "pty.spawn", "sys.settrace", "sys.setprofile",
                    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames")
@@ -65,37 +65,41 @@ def _makes_cpu_float(out) -> bool:
 
 
 class Instruments:
-    """The recorder (pushed once, never popped), the guards and the audit hook.
+    """The recorder (pushed once, never popped), the dispatch guards and, per child, the seal.
 
-    ``install`` runs once in the worker before it forks; ``arm`` runs in each child, so the
-    audit hook refuses things only where learner code lives.
+    ``install`` runs once in the worker before it forks. ``seal`` runs in each child before the
+    learner's module is imported: it makes the exercise's forbidden kernels unavailable (see
+    ``forbid``) and adds an audit hook. The hook's state and the forbidden kernels' registration
+    live only in the hook's closure, which no Python object refers to: learner code can neither
+    switch them off nor reach them, and there is no call that disarms them.
     """
 
     def __init__(self):
         self.recorder = OpRecorder()
-        self.learner_running = False
-        self.armed = False
-        self.scratch_dir = "/nonexistent"
         self._sentinel = torch.zeros(1)
 
     def install(self):
         self.recorder.__enter__()  # stays on the dispatch stack for the process's whole life
         _guard_dispatch_entry_points()
-        sys.addaudithook(self._audit)
 
-    def arm(self, scratch_dir: str, submission_dir: str):
-        self.scratch_dir = os.path.realpath(scratch_dir)
-        self.submission_dir = os.path.realpath(submission_dir)
-        self.armed = True
+    def seal(self, exercise, scratch_dir: str, submission_dir: str) -> list[str]:
+        """Forbidden kernels and the audit hook, for the rest of this process's life. Returns the
+        list the forbidden kernels append their op names to."""
+        from autograder import forbid
+        hits: list[str] = []
+        registration = forbid.block(exercise, hits)
+        sys.addaudithook(_audit_hook(os.path.realpath(scratch_dir), os.path.realpath(submission_dir),
+                                     registration))
+        return hits
 
     def call(self, fn, *args, **kwargs):
         """Runs learner code with op recording on; raises Tampering if the recorder was disabled."""
         rec = self.recorder
-        rec.recording, self.learner_running = True, True
+        rec.recording = True
         try:
             return fn(*args, **kwargs)
         finally:
-            rec.recording, self.learner_running = False, False
+            rec.recording = False
             self.verify()
 
     def verify(self):
@@ -104,45 +108,45 @@ class Instruments:
         if self.recorder.seen == before:
             raise Tampering("the forbidden-op recorder was switched off by the submission")
 
-    def learner_phase(self, on: bool):
-        self.learner_running = on
 
-    def _frame_asked_by_learner(self) -> bool:
-        """Torch and typing call sys._getframe themselves; refuse only the submission asking for it,
-        directly or through inspect. Frames: 0 _caller_file, 1 here, 2 _audit, 3 the caller."""
-        self._checking_frames = True
+_SKIPPED_CALLERS = ("inspect.py", "traceback.py")
+
+
+def _audit_hook(scratch_dir: str, submission_dir: str, keep_alive):
+    """The child's audit hook. Everything it needs is bound here, in its closure."""
+    busy = []  # re-entrancy: finding the caller asks for frames itself
+
+    def asked_by_learner() -> bool:
+        busy.append(1)
         try:
             caller = _caller_file(3)
         finally:
-            self._checking_frames = False
-        return caller.startswith(self.submission_dir + os.sep)
+            busy.pop()
+        return caller.startswith(submission_dir + os.sep)
 
-    def _audit(self, event: str, args):
-        if not self.armed or getattr(self, "_checking_frames", False):
+    def hook(event: str, args, _keep=keep_alive):
+        if busy:
             return
-        if event in _ALWAYS_BLOCKED:
+        if event in _ALWAYS_BLOCKED or event.startswith("ctypes."):
             raise Tampering(f"{event} is not allowed while grading")
-        if not self.learner_running:
-            return
-        if event.startswith("ctypes."):
-            raise Tampering(f"{event} is not allowed while grading")
-        if event == "sys._getframe" and self._frame_asked_by_learner():
+        if event == "sys._getframe" and asked_by_learner():
             raise Tampering("sys._getframe is not allowed while grading")
-        if event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS:
+        if event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS and asked_by_learner():
             raise Tampering("inspecting the grader's frames is not allowed")
         if event == "open" and args and len(args) > 2 and isinstance(args[0], (str, bytes)):
             flags = args[2] if isinstance(args[2], int) else 0
             mode = args[1] if isinstance(args[1], str) else ""
             writing = any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
             path = os.path.realpath(os.fsdecode(args[0]))
-            if writing and not path.startswith(self.scratch_dir + os.sep) and path != os.devnull:
+            if writing and not path.startswith(scratch_dir + os.sep) and path != os.devnull:
                 raise Tampering(f"writing {path} is not allowed while grading")
+    return hook
 
 
 def _caller_file(depth: int) -> str:
     """The file that asked for a frame, looking through inspect (which asks on its caller's behalf)."""
     frame = sys._getframe(depth)  # noqa: SLF001 - our own hook asks; it is not re-audited as the learner's
-    while frame is not None and os.path.basename(frame.f_code.co_filename) == "inspect.py":
+    while frame is not None and os.path.basename(frame.f_code.co_filename) in _SKIPPED_CALLERS:
         frame = frame.f_back
     return os.path.realpath(frame.f_code.co_filename) if frame is not None else ""
 

@@ -1,14 +1,16 @@
 """Starts the worker process: inside bubblewrap where it exists, else as a plain subprocess.
 
-Under bwrap the learner's code sees the Python environment and the grader package (read-only)
-and a private scratch folder, where the worker writes the submission's files it is sent (/tmp is
-empty and read-only); no network; its
-own PID namespace, so every process it starts dies with the worker. Nothing else of the
-machine (the instructor's repository, other submissions, the scorer's output) is in its view.
+Under bwrap the learner's code sees the Python environment, the grader package and its own
+submission (all read-only), a private scratch folder with a quota (/tmp empty and read-only, the
+root file system read-only); no network; its own PID namespace, so every process it starts dies
+with the worker. Nothing else of the machine (the instructor's repository, other submissions,
+the scorer's output) is in its view. In both sandboxes learner code runs as an unprivileged uid
+with no capabilities (see ``learner_uids``), whoever started the grader.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 SANDBOX_GRADER = "/grader"
 SCRATCH = "/scratch"  # the worker's private, writable folder inside the sandbox
+INBOX = "/inbox"  # the scorer's submissions, read-only
 
 
 @dataclass
@@ -55,8 +58,10 @@ def _bwrap_problem() -> str | None:
     if exe is None:
         result = "bwrap is not installed"
     else:
-        probe = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-                               capture_output=True, text=True, timeout=20)
+        walls = (["--unshare-pid", "--unshare-net", "--cap-drop", "ALL"] if os.geteuid() == 0
+                 else ["--unshare-all", "--unshare-user", "--disable-userns"])
+        probe = subprocess.run([exe, "--ro-bind", "/", "/", *walls, "--die-with-parent", "--size", "4096",
+                                "--tmpfs", "/tmp", "true"], capture_output=True, text=True, timeout=20)
         result = None if probe.returncode == 0 else f"bwrap fails here: {probe.stderr.strip()[:120]}"
     _BWRAP_CHECK["result"] = result
     return result
@@ -70,44 +75,91 @@ def _python_roots() -> list[str]:
     return sorted(roots)
 
 
-def command(sandbox: Sandbox) -> tuple[list[str], dict, str]:
-    """argv, env and the worker's scratch folder (submissions are sent to it, never mounted)."""
-    python = [sys.executable, "-B", "-m", "autograder.worker"]
+def learner_uids(count: int) -> list[int] | None:
+    """Unprivileged uids for learner code, one per concurrent exercise, when the grader runs as
+    root (Gradescope, CI); None otherwise (learner code then runs as the user who started us).
+
+    Fresh, unnamed uids (no account has them), chosen at random per worker, so that nothing else
+    on the machine shares them: a uid is a wall (no write access to anything that is not
+    world-writable, no signals to other users' processes) and a process counter (RLIMIT_NPROC).
+    ``AUTOGRADER_UID_BASE`` fixes the first one instead.
+    """
+    if os.geteuid() != 0:
+        return None
+    base = int(os.environ.get("AUTOGRADER_UID_BASE") or secrets.randbelow(UID_SPAN) + UID_FIRST)
+    return [base + i for i in range(count)]
+
+
+UID_FIRST, UID_SPAN = 1_000_000_000, 1_000_000_000
+# The zygote keeps these (and only these) while it runs as root under bwrap: to switch each child
+# to its learner uid, kill that uid's processes, hand it a scratch folder and wipe it afterwards.
+ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+SCRATCH_BYTES = 512 * 2**20  # the scratch quota of one worker (a tmpfs under bwrap)
+
+
+def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
+    """argv, env and the worker's scratch folder. ``inbox`` is the scorer's folder of submissions:
+    the worker reads each one there (read-only to learner code); nothing else is shared."""
+    python = [sys.executable, "-B", "-P", "-m", "autograder.worker"]
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8"}
+           "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8",
+           "MPLBACKEND": "Agg"}
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # keep the machine's numerics settings
         if name in os.environ:
             env[name] = os.environ[name]
     if sandbox.kind == "process":
         scratch = tempfile.mkdtemp(prefix="grade-scratch-")
+        os.chmod(scratch, 0o711)  # each child's own folder inside is private to its uid
         env.update(HOME=scratch, TMPDIR=scratch, PYTHONPATH=str(PACKAGE_DIR.parent))
-        return python + [scratch], env, scratch
-    argv = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+        return python + [scratch, inbox], env, scratch
+    root = os.geteuid() == 0
+    argv = [shutil.which("bwrap"), "--die-with-parent", "--new-session", "--clearenv"]
+    if root:  # no user namespace: learner code gets a real, unprivileged host uid (see learner_uids)
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                 "--cap-drop", "ALL"]
+        for cap in ZYGOTE_CAPS:
+            argv += ["--cap-add", cap]
+    else:  # a user namespace without capabilities, in which no further one can be made
+        argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
     for key, value in {**env, "HOME": SCRATCH, "TMPDIR": SCRATCH, "PYTHONPATH": SANDBOX_GRADER}.items():
         argv += ["--setenv", key, value]
     # private, empty /tmp first: the binds below may live under /tmp (a clone in /tmp, say)
-    argv += ["--tmpfs", "/tmp"]
+    argv += ["--perms", "0755", "--tmpfs", "/tmp"]
+    made = {"/", "/tmp"}
+
+    def bind(source: str, dest: str, how: str = "--ro-bind") -> list[str]:
+        """A bind, after making its missing parent folders traversable by the learner's uid (a
+        privileged bwrap makes them 0700, which would hide a Python under /root from it)."""
+        parents = []
+        for parent in reversed(Path(dest).parents):
+            if str(parent) not in made:
+                made.add(str(parent))
+                parents += ["--perms", "0755", "--dir", str(parent)]
+        made.add(dest)
+        return parents + [how, source, dest]
+
     for top in ("usr", "bin", "lib", "lib64", "sbin"):
         path = f"/{top}"
         if os.path.islink(path):
             argv += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
-            argv += ["--ro-bind", path, path]
-    for root in _python_roots():
-        argv += ["--ro-bind", root, root]
+            argv += bind(path, path)
+    for root_dir in _python_roots():
+        argv += bind(root_dir, root_dir)
     for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
         argv += ["--ro-bind-try", etc, etc]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     for dev in sorted(Path("/dev").glob("nvidia*")):  # CUDA devices, where the machine has them
         argv += ["--dev-bind", str(dev), str(dev)]
-    argv += ["--ro-bind", str(PACKAGE_DIR), f"{SANDBOX_GRADER}/autograder",
-             "--tmpfs", SCRATCH, "--remount-ro", "/tmp", "--chdir", SCRATCH, "--"]
-    return argv + python + [SCRATCH], env, SCRATCH
+    argv += bind(str(PACKAGE_DIR), f"{SANDBOX_GRADER}/autograder") + bind(inbox, INBOX)
+    argv += ["--size", str(SCRATCH_BYTES), "--perms", "0711", "--tmpfs", SCRATCH,
+             "--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SCRATCH, "--"]
+    return argv + python + [SCRATCH, INBOX], env, SCRATCH
 
 
-def start(sandbox: Sandbox) -> subprocess.Popen:
+def start(sandbox: Sandbox, inbox: str) -> subprocess.Popen:
     """The worker process, in its own session so that the scorer can kill it as a whole."""
-    argv, env, scratch = command(sandbox)
+    argv, env, scratch = command(sandbox, inbox)
     return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=scratch if sandbox.kind == "process" else None, start_new_session=True)
 
@@ -115,5 +167,4 @@ def start(sandbox: Sandbox) -> subprocess.Popen:
 def cleanup(sandbox: Sandbox, proc: subprocess.Popen) -> None:
     """Removes a plain-process worker's scratch folder (bwrap's vanishes by itself)."""
     if sandbox.kind == "process":
-        import shutil
-        shutil.rmtree(proc.args[-1], ignore_errors=True)
+        shutil.rmtree(proc.args[-2], ignore_errors=True)

@@ -76,11 +76,21 @@ def forbidden_names(source: str, exercise: Exercise) -> list[Finding]:
 
 
 def scan(submission: Path, exercise: Exercise) -> str | None:
-    """A message when the exercise must score zero for what its source uses, else None."""
+    """A message when the exercise must score zero for what its source uses, else None.
+    Reads only a regular file (a link is not followed)."""
     path = submission / f"{exercise.module}.py"
     try:
+        if not path.is_file() or path.is_symlink():
+            return None
         source = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
+        return None
+    return scan_source(source, exercise)
+
+
+def scan_source(source: str | None, exercise: Exercise) -> str | None:
+    """``scan`` on the module's text (None when the submission has no such module)."""
+    if source is None:
         return None
     bad = tampering(source)
     if bad:

@@ -58,6 +58,8 @@ def unpack(data: bytes):
         sizes = json.loads(data[8 + header_len:8 + header_len + meta_len])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"bad header: {exc}") from None
+    except RecursionError:
+        raise WireError("nested too deeply") from None
     if not isinstance(sizes, list) or not all(type(s) is int and s >= 0 for s in sizes):
         raise WireError("bad buffer table")
     offsets, pos = [], 8 + header_len + meta_len

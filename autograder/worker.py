@@ -24,7 +24,7 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, checks, warmup, wire
+from autograder import catalogue, checks, forbid, warmup, wire  # noqa: F401 - forbid: loaded before forking
 from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
@@ -71,7 +71,29 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_unit(check, index: int, fn, device: str, instruments: Instruments, describe,
+MAX_PROCESSES = 64  # processes and threads of one exercise (its uid's RLIMIT_NPROC)
+MAX_FILE = 64 * 2**20  # the largest file learner code may write (RLIMIT_FSIZE)
+MAX_OPEN_FILES = 256
+
+
+def _drop_privileges(uid: int | None) -> None:
+    """Becomes ``uid`` (no groups, no capabilities) when we are root; checks the result."""
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    if uid is None or os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    with open("/proc/self/status") as status:
+        caps = {line.split(":")[0]: line.split()[1] for line in status if line.startswith("Cap")}
+    if os.geteuid() == 0 or int(caps.get("CapEff", "1"), 16) or int(caps.get("CapPrm", "1"), 16) \
+            or int(caps.get("CapAmb", "1"), 16):
+        raise SystemExit("the grader could not drop its privileges")
+
+
+def run_unit(check, index: int, fn, device: str, instruments, describe, forbidden_hits=(),
              catch: type[BaseException] = BaseException) -> tuple[bytes, bool]:
     """One check on one device with the learner's calls recorded: the packed unit, and whether the
     exception (out of memory, sys.exit) must end the process. Shared with in-notebook checks."""
@@ -85,7 +107,7 @@ def run_unit(check, index: int, fn, device: str, instruments: Instruments, descr
     except catch as exc:  # learner code may raise anything
         unit = describe(exc)
         fatal = isinstance(exc, FATAL)
-    ops = list(dict.fromkeys(rec.ops))
+    ops = list(dict.fromkeys([*rec.ops, *forbidden_hits]))
     unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
                 host_sync=any(op in HOST_SYNC_OPS for op in ops))
     try:
@@ -96,7 +118,7 @@ def run_unit(check, index: int, fn, device: str, instruments: Instruments, descr
                           "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False}), fatal
 
 
-def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
+def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int | None, scratch: str) -> None:
     """Runs in the forked child: never returns."""
     try:
         os.setpgid(0, 0)
@@ -109,18 +131,18 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
         os.closerange(result_fd + 1, 4096)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _limit_memory(job["memory_mb"])
+        _drop_privileges(uid)
+        os.chdir(scratch)
+        os.environ.update(HOME=scratch, TMPDIR=scratch)
         torch.set_num_threads(1)
         torch.backends.cuda.matmul.allow_tf32 = False  # CUDA float32 must match the CPU closely
         torch.backends.cudnn.allow_tf32 = False
-        scratch = os.path.realpath(os.path.join(job["scratch"], f"{exercise_id}-{os.getpid()}"))
-        os.makedirs(scratch, exist_ok=True)
-        os.chdir(scratch)
         devices = ["cpu"] + (["cuda"] if job.get("cuda") and torch.cuda.is_available() else []) + ["meta"]
         exercise = catalogue.get(exercise_id)
         found = checks.for_exercise(exercise_id, job["suites"])
         instruments = INSTRUMENTS
         submission = os.path.realpath(job["submission"])
-        instruments.arm(scratch, submission)
+        forbidden_hits = instruments.seal(exercise, scratch, submission)
         sys.path.insert(0, submission)
         path = os.path.join(submission, f"{exercise.module}.py")
         try:
@@ -129,23 +151,24 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int) -> None:
             spec = importlib.util.spec_from_file_location(exercise.module, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[exercise.module] = module
-            instruments.learner_phase(True)
             spec.loader.exec_module(module)
-            instruments.learner_phase(False)
             if not hasattr(module, exercise.function):
                 raise AttributeError(f"{exercise.module}.py defines no {exercise.function}")
             fn = getattr(module, exercise.function)
         except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
-            instruments.learner_phase(False)
-            _send(result_fd, b"E", wire.pack(_describe_exception(exc, submission)))
+            described = _describe_exception(exc, submission)
+            if forbidden_hits:  # a forbidden op at module level: this exercise's, not the module's
+                described.update(status="forbidden", ops=list(dict.fromkeys(forbidden_hits)))
+            _send(result_fd, b"E", wire.pack(described))
             _flush_and_exit(0)
         _send(result_fd, b"I")
         for index, check in enumerate(found):
             for device in check.devices:
                 if device not in devices:
                     continue
+                forbidden_hits.clear()
                 payload, fatal = run_unit(check, index, fn, device, instruments,
-                                          lambda exc: _describe_exception(exc, submission))
+                                          lambda exc: _describe_exception(exc, submission), forbidden_hits)
                 _send(result_fd, b"U", payload)
                 if fatal:  # out of memory or sys.exit: this exercise's process ends here
                     _flush_and_exit(3)
@@ -167,9 +190,11 @@ def _flush_and_exit(code: int) -> None:
 
 # ----------------------------------------------------------------------------- zygote side
 class Running:
-    def __init__(self, exercise_id, pid, result_fd, output_fd, now, job):
+    def __init__(self, exercise_id, pid, result_fd, output_fd, now, job, slot, scratch):
         self.exercise_id, self.pid, self.result_fd, self.output_fd = exercise_id, pid, result_fd, output_fd
+        self.slot, self.scratch = slot, scratch
         self.started = now
+        self.parsed = 0  # bytes of ``stream`` already split into complete messages
         self.deadline = now + job["check_timeout"]
         self.hard_deadline = now + job["exercise_timeout"]
         self.stream = bytearray()
@@ -219,6 +244,48 @@ def _kill_strays(keep: set[int]) -> None:
                 pass
 
 
+def _uids_of(pid: str) -> set[int]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            line = next(line for line in f if line.startswith("Uid:"))
+    except (OSError, StopIteration):
+        return set()
+    return {int(u) for u in line.split()[1:]}
+
+
+def _kill_uid(uid: int) -> None:
+    """Kills every process running as ``uid`` (real, effective or saved), until none is left.
+    Learner code runs as that uid and cannot leave it, so nothing it started survives this."""
+    me = os.getpid()
+    for _ in range(100):
+        found = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and uid in _uids_of(p)]
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_any()
+        time.sleep(0.002)
+
+
+def _reap_any() -> None:
+    """Collects children that were re-parented to us (we are the subreaper) and have died."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _wipe_folder(path: str) -> None:
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _kill(run: Running) -> None:
     for kill in (lambda: os.killpg(run.pid, signal.SIGKILL), lambda: os.kill(run.pid, signal.SIGKILL)):
         try:
@@ -244,12 +311,16 @@ def _reap(pid: int, grace: float) -> int:
 
 
 def serve(job: dict, out_fd: int) -> None:
-    """Grades one submission: a fresh child per exercise, ``job["jobs"]`` at a time."""
+    """Grades one submission: a fresh child per exercise, ``job["jobs"]`` at a time, each as its
+    slot's uid (when we are root) in a scratch folder of its own, wiped when it ends."""
     queue = list(job["exercises"])
     running: dict[int, Running] = {}
     skipped_modules: dict[str, str] = {}
     selector = selectors.DefaultSelector()
     max_output = job["max_output"]
+    uids = job.get("uids") if os.geteuid() == 0 else None
+    free_slots = list(range(job["jobs"]))
+    counter = 0
 
     def finish(run: Running, status: str, code=None):
         for fd in list(run.open_fds):
@@ -259,7 +330,11 @@ def serve(job: dict, out_fd: int) -> None:
         if code is None:
             code = _reap(run.pid, grace=1.0)
         _kill(run)
+        if uids:
+            _kill_uid(uids[run.slot])  # every process of this exercise, wherever it went
         _kill_strays(keep={r.pid for r in running.values()})
+        _wipe_folder(run.scratch)
+        free_slots.append(run.slot)
         header = {"exercise": run.exercise_id, "status": status, "elapsed": time.monotonic() - run.started,
                   "exit_code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
                   "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
@@ -270,7 +345,7 @@ def serve(job: dict, out_fd: int) -> None:
             skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
 
     while queue or running:
-        while queue and len(running) < job["jobs"]:
+        while queue and free_slots:
             exercise_id = queue.pop(0)
             module = exercise_id.split(".")[0]
             if module in skipped_modules:
@@ -278,16 +353,23 @@ def serve(job: dict, out_fd: int) -> None:
                                 "output": "", "output_bytes": 0, "imported": False,
                                 "killed_for": f"importing {module}.py did not finish"}, b"")
                 continue
+            slot = free_slots.pop(0)
+            uid = uids[slot] if uids else None
+            counter += 1
+            scratch = os.path.join(job["scratch"], f"exercise-{counter}")
+            os.mkdir(scratch, 0o700)
+            if uid is not None:
+                os.chown(scratch, uid, uid)
             result_r, result_w = os.pipe()
             output_r, output_w = os.pipe()
             pid = os.fork()
             if pid == 0:
                 os.close(result_r)
                 os.close(output_r)
-                _child(job, exercise_id, result_w, output_w)
+                _child(job, exercise_id, result_w, output_w, uid, scratch)
             os.close(result_w)
             os.close(output_w)
-            run = Running(exercise_id, pid, result_r, output_r, time.monotonic(), job)
+            run = Running(exercise_id, pid, result_r, output_r, time.monotonic(), job, slot, scratch)
             running[pid] = run
             selector.register(result_r, selectors.EVENT_READ, (run, "result"))
             selector.register(output_r, selectors.EVENT_READ, (run, "output"))
@@ -315,14 +397,13 @@ def serve(job: dict, out_fd: int) -> None:
                     run.killed_for = f"it printed more than {MAX_OUTPUT_BYTES // 2**20} MiB"
                     _kill(run)
             else:
-                if not run.imported and chunk[:1] in (b"I", b"E"):
-                    run.imported = True
                 if len(run.stream) + len(chunk) > wire.MAX_BYTES:
                     run.killed_for = "it wrote too much data"
                     _kill(run)
                 else:
                     run.stream += chunk
-                    run.deadline = time.monotonic() + job["check_timeout"]
+                    if _complete_messages(run):  # progress is a finished check, not a byte
+                        run.deadline = time.monotonic() + job["check_timeout"]
 
         now = time.monotonic()
         for pid, run in list(running.items()):
@@ -336,6 +417,20 @@ def serve(job: dict, out_fd: int) -> None:
                 _, code = os.waitpid(pid, 0)
                 del running[pid]
                 finish(run, "timeout", code)
+
+
+def _complete_messages(run: Running) -> int:
+    """Counts the complete ``kind + length + payload`` messages that arrived since the last call."""
+    count = 0
+    while run.parsed + 5 <= len(run.stream):
+        (length,) = struct.unpack_from("<I", run.stream, run.parsed + 1)
+        if run.parsed + 5 + length > len(run.stream):
+            break
+        if run.stream[run.parsed:run.parsed + 1] in (b"I", b"E"):
+            run.imported = True
+        run.parsed += 5 + length
+        count += 1
+    return count
 
 
 def _warm_up() -> None:
@@ -353,29 +448,31 @@ def _warm_up() -> None:
 
 INSTRUMENTS: Instruments | None = None
 
+# Loaded before forking: where the interpreter lives in a folder the learner's uid cannot read
+# (a Python under /root, in the plain-process sandbox), the modules a learner commonly imports
+# must already be in memory.
+COMMON_MODULES = ("math", "cmath", "statistics", "random", "itertools", "functools", "collections",
+                  "collections.abc", "operator", "dataclasses", "typing", "numbers", "fractions", "decimal",
+                  "logging", "warnings", "copy", "string", "re", "textwrap", "json", "time", "datetime",
+                  "pprint", "heapq", "bisect", "array", "enum", "abc", "contextlib", "io", "traceback",
+                  "linecache", "tokenize", "torch.nn.functional", "torch.func", "torch.autograd.functional",
+                  "numpy.linalg", "numpy.random")
 
-MAX_FILE_BYTES = 2**20
 
-
-def _materialize(job: dict, scratch_root: str) -> str:
-    """Writes the submission's files (sent by the scorer) into a fresh private folder."""
-    folder = os.path.join(scratch_root, f"submission-{job['id']}")
-    os.makedirs(folder)
-    for name, text in job["files"].items():
-        if os.sep in name or name.startswith(".") or not name.endswith(".py") or len(text) > MAX_FILE_BYTES:
-            continue
-        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
-            f.write(text)
-    return folder
+def _preload_common_modules() -> None:
+    for name in COMMON_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _wipe(scratch_root: str) -> None:
     """Nothing one submission's code left behind reaches the next submission."""
-    import shutil
     for entry in os.listdir(scratch_root):
         path = os.path.join(scratch_root, entry)
         if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
+            _wipe_folder(path)
         else:
             try:
                 os.unlink(path)
@@ -383,13 +480,30 @@ def _wipe(scratch_root: str) -> None:
                 pass
 
 
+def _end_of_job(uids) -> None:
+    """Before the scorer hears that a submission is done, every process it started is dead."""
+    for uid in uids or ():
+        _kill_uid(uid)
+    if os.getpid() <= 3:  # we are (next to) the init of our own PID namespace (bwrap): kill the rest
+        me = os.getpid()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in (1, me):
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    pass
+    _reap_any()
+
+
 def main() -> int:
     """Loads torch and the checks once, then grades one job (submission) per line of stdin."""
     scratch_root = sys.argv[1] if len(sys.argv) > 1 else "/tmp"
+    inbox = sys.argv[2] if len(sys.argv) > 2 else scratch_root
     for suite in checks.available_suites():  # warm every check module before forking
         for module in catalogue.MODULES:
             checks.for_module(module, (suite,))
     _warm_up()
+    _preload_common_modules()
     global INSTRUMENTS
     INSTRUMENTS = Instruments()
     INSTRUMENTS.install()
@@ -404,9 +518,10 @@ def main() -> int:
     os.write(out_fd, b"R")  # ready: torch and the checks are loaded
     for line in sys.stdin:
         job = json.loads(line)
-        job["submission"] = _materialize(job, scratch_root)
+        job["submission"] = os.path.join(inbox, str(int(job["id"])))  # written by the scorer, read-only here
         job["scratch"] = scratch_root
         serve(job, out_fd)
+        _end_of_job(job.get("uids") if os.geteuid() == 0 else None)
         _wipe(scratch_root)
         done = json.dumps({"id": job["id"]}).encode()
         os.write(out_fd, b"J" + struct.pack("<I", len(done)) + done)
