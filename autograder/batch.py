@@ -134,6 +134,8 @@ def materialize(path: Path, into: Path) -> Path:
     Also resolves what Gradescope's upload folder holds: the modules, a folder of them, one zip
     or notebooks."""
     path = Path(path)
+    if path.is_symlink() and path.is_file():
+        raise SubmissionError(f"{path.name} is a symbolic link: only regular files are graded")
     if path.is_file():
         if path.suffix.lower() == ".zip":
             return materialize(_unzip(path, into / "unzipped"), into / "inner")
@@ -146,8 +148,10 @@ def materialize(path: Path, into: Path) -> Path:
         entries = [e for e in path.iterdir() if not e.name.startswith(".") and e.name not in IGNORED]
         if any(e.name in MODULE_FILES and e.is_file() for e in entries):
             return path
-        notebooks = sorted(e for e in entries if e.suffix.lower() == ".ipynb" and e.is_file())
-        zips = [e for e in entries if e.suffix.lower() == ".zip" and e.is_file()]
+        # a link is never followed (it could point at the instructor's files); modules that are
+        # links are refused by ``read_submission`` with a message
+        notebooks = sorted(e for e in entries if e.suffix.lower() == ".ipynb" and e.is_file() and not e.is_symlink())
+        zips = [e for e in entries if e.suffix.lower() == ".zip" and e.is_file() and not e.is_symlink()]
         folders = [e for e in entries if e.is_dir() and not e.is_symlink()]
         if notebooks:
             return _notebooks(notebooks, into / "extracted")

@@ -24,7 +24,7 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, checks, forbid, warmup, wire  # noqa: F401 - forbid: loaded before forking
+from autograder import catalogue, checks, forbid, privileges, warmup, wire  # noqa: F401 - forbid: loaded before forking
 from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
@@ -71,28 +71,6 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-MAX_PROCESSES = 64  # processes and threads of one exercise (its uid's RLIMIT_NPROC)
-MAX_FILE = 64 * 2**20  # the largest file learner code may write (RLIMIT_FSIZE)
-MAX_OPEN_FILES = 256
-
-
-def _drop_privileges(uid: int | None) -> None:
-    """Becomes ``uid`` (no groups, no capabilities) when we are root; checks the result."""
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
-    if uid is None or os.geteuid() != 0:
-        return
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    with open("/proc/self/status") as status:
-        caps = {line.split(":")[0]: line.split()[1] for line in status if line.startswith("Cap")}
-    if os.geteuid() == 0 or int(caps.get("CapEff", "1"), 16) or int(caps.get("CapPrm", "1"), 16) \
-            or int(caps.get("CapAmb", "1"), 16):
-        raise SystemExit("the grader could not drop its privileges")
-
-
 def run_unit(check, index: int, fn, device: str, instruments, describe, forbidden_hits=(),
              catch: type[BaseException] = BaseException) -> tuple[bytes, bool]:
     """One check on one device with the learner's calls recorded: the packed unit, and whether the
@@ -131,7 +109,7 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
         os.closerange(result_fd + 1, 4096)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _limit_memory(job["memory_mb"])
-        _drop_privileges(uid)
+        privileges.drop(uid)
         os.chdir(scratch)
         os.environ.update(HOME=scratch, TMPDIR=scratch)
         torch.set_num_threads(1)

@@ -1,8 +1,10 @@
 """Containment under bubblewrap: what learner code can and cannot see or do on the grading machine."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import tempfile
 import textwrap
 import time
 
@@ -16,9 +18,11 @@ pytestmark = pytest.mark.skipif(not BWRAP.contained, reason=f"bubblewrap unavail
 
 
 def run_inside(code: str, env_extra=None) -> subprocess.CompletedProcess:
-    argv, env, _ = sandbox.command(BWRAP)
-    argv = argv[:-3] + ["-c", textwrap.dedent(code)]  # replace "-m autograder.worker /scratch"
-    return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
+    with tempfile.TemporaryDirectory() as inbox:
+        os.chmod(inbox, 0o755)
+        argv, env, _ = sandbox.command(BWRAP, inbox)
+        argv = argv[:argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.worker …"
+        return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
 
 
 def test_learner_code_cannot_read_the_repository():

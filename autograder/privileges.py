@@ -1,0 +1,53 @@
+"""The last step before learner code runs in a child: OS limits, then an unprivileged uid.
+
+Root (Gradescope, CI, a root-started bwrap) becomes the slot's learner uid with no groups and no
+capabilities; the result is checked, and the child refuses to go on if any privilege is left.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child's audit hook refuses ctypes
+PR_SET_NO_NEW_PRIVS = 38
+
+MAX_PROCESSES = 64  # processes and threads of one exercise's uid (RLIMIT_NPROC)
+MAX_FILE = 64 * 2**20  # the largest file learner code may write (RLIMIT_FSIZE)
+MAX_OPEN_FILES = 256
+
+
+class PrivilegeError(SystemExit):
+    """Privileges remained after the drop: the child must not run learner code."""
+
+
+def drop(uid: int | None) -> None:
+    """Sets the limits, then becomes ``uid`` when we are root (``None``: stay who we are)."""
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    # execve can never grant privileges again (setuid bits, file capabilities are ignored)
+    _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    if uid is None or os.geteuid() != 0:
+        return
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.geteuid() == 0 or os.getegid() == 0 or any(capabilities().values()) or not no_new_privs():
+        raise PrivilegeError("the grader could not drop its privileges; learner code was not run")
+
+
+def _status() -> dict[str, str]:
+    with open("/proc/self/status") as status:
+        return {line.split(":")[0]: line.split(":", 1)[1].strip() for line in status if ":" in line}
+
+
+def capabilities() -> dict[str, int]:
+    """The capabilities this process holds or can raise (permitted, effective, ambient). The
+    inheritable set is left out: with no_new_privs no execve can turn it into a capability."""
+    status = _status()
+    return {name: int(status.get(name, "1"), 16) for name in ("CapPrm", "CapEff", "CapAmb")}
+
+
+def no_new_privs() -> bool:
+    return _status().get("NoNewPrivs") == "1"

@@ -1,0 +1,395 @@
+"""The walls of issue "A sandbox that is a wall", one hostile submission (or one probe) per weakness.
+
+Two layers are proved separately. The OS walls (an unprivileged uid, read-only files, process and
+file limits, a scratch quota) are probed by code that runs exactly as a learner's child does *but
+without* the in-process guards, so that what holds is the wall itself. The grading path (forbidden
+kernels, a paranoid scorer, clean reports) is proved through the real grader.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import textwrap
+import time
+
+import pytest
+
+from autograder import report, sandbox
+from autograder.grader import Grader, Limits, read_submission
+from conftest import ROOT, SOLUTIONS
+
+FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
+ROOTED = os.geteuid() == 0
+KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
+
+
+def submission_with(tmp_path, module: str, appended: str):
+    sub = tmp_path / "submission"
+    shutil.copytree(SOLUTIONS, sub)
+    path = sub / f"{module}.py"
+    path.write_text(path.read_text() + "\n\n" + textwrap.dedent(appended))
+    return sub
+
+
+def by_id(result):
+    return {e.exercise.id: e for e in result.exercises}
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def grader(request):
+    with Grader(request.param, limits=FAST) as g:
+        yield g
+
+
+# ----------------------------------------------------------------------------- OS walls, no guards
+def as_learner(kind: str, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs ``code`` in the sandbox as a child does before it imports learner code (limits, then
+    the learner uid), but with no audit hook and no forbidden kernels: only the OS walls hold."""
+    box = sandbox.choose(kind)
+    uid = (sandbox.learner_uids(1) or [None])[0]
+    with tempfile.TemporaryDirectory() as inbox:
+        os.chmod(inbox, 0o755)
+        argv, env, scratch = sandbox.command(box, inbox)
+        prelude = ("import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
+                   f"from autograder import privileges; privileges.drop({uid!r})\n")
+        argv = argv[:argv.index("-m")] + ["-c", prelude + textwrap.dedent(code)]
+        try:
+            return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
+                                  cwd=scratch if kind == "process" else None)
+        finally:
+            if kind == "process":
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_learner_code_runs_unprivileged(kind):
+    proc = as_learner(kind, """
+        import json
+        status = dict((k, v.strip()) for k, v in (l.split(":", 1) for l in open("/proc/self/status") if ":" in l))
+        print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "groups": os.getgroups(),
+                          "caps": [int(status[c], 16) for c in ("CapPrm", "CapEff", "CapAmb")],
+                          "nnp": status["NoNewPrivs"]}))
+    """)
+    import json
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    if not ROOTED:  # started by a user: learner code is that user, never more
+        assert seen["uid"] == os.getuid() and seen["caps"] == [0, 0, 0]
+        return
+    assert seen["uid"] != 0 and seen["euid"] != 0 and 0 not in seen["groups"]
+    assert seen["caps"] == [0, 0, 0] and seen["nnp"] == "1"
+
+
+@pytest.mark.skipif("bwrap" not in KINDS, reason="bubblewrap unavailable")
+def test_bwrap_mounts_cannot_be_made_writable():
+    """The escape seen as root: remount the grader's package read-write and append to it."""
+    target = ROOT / "autograder" / "wire.py"
+    before = target.read_bytes()
+    proc = as_learner("bwrap", """
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        MS_REMOUNT, MS_BIND = 32, 4096
+        results = []
+        for path in (b"/grader/autograder", b"/", sys.prefix.encode()):
+            rc = libc.mount(None, path, None, MS_REMOUNT | MS_BIND, None)
+            results.append(rc == 0)
+        try:  # a user namespace of its own gives capabilities there, never over these mounts
+            if libc.unshare(0x10000000 | 0x00020000) != 0:  # CLONE_NEWUSER | CLONE_NEWNS
+                raise OSError(ctypes.get_errno(), "unshare")
+            results.append(libc.mount(None, b"/grader/autograder", None, MS_REMOUNT | MS_BIND, None) == 0)
+        except OSError:
+            results.append(False)
+        for path in ("/grader/autograder/wire.py", "/grader/evil.py", sys.prefix + "/evil.py", "/evil.py"):
+            try:
+                open(path, "a").write("# escaped")
+                results.append(True)
+            except OSError:
+                results.append(False)
+        print(results)
+    """)
+    assert proc.stdout.strip() == str([False] * 8), proc.stdout + proc.stderr
+    assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_learner_uid_cannot_write_the_grader_or_the_environment(kind):
+    package = "/grader/autograder" if kind == "bwrap" else str(ROOT / "autograder")
+    proc = as_learner(kind, f"""
+        wrote = []
+        for path in ({package!r} + "/wire.py", {package!r} + "/evil.py", sys.prefix + "/evil.py"):
+            try:
+                open(path, "a").write("# escaped")
+                wrote.append(path)
+            except OSError:
+                pass
+        print(wrote)
+    """)
+    if kind == "process" and not ROOTED:
+        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_exercise_cannot_start_hundreds_of_processes(kind):
+    if kind == "process" and not ROOTED:
+        pytest.skip("RLIMIT_NPROC counts the user's own processes when not started as root")
+    proc = as_learner(kind, """
+        import signal, time
+        pids = []
+        for _ in range(400):
+            try:
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:
+                time.sleep(30)
+                os._exit(0)
+            pids.append(pid)
+        print(len(pids))
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+    """)
+    assert 0 < int(proc.stdout.split()[0]) <= 64, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif("bwrap" not in KINDS, reason="bubblewrap unavailable")
+def test_scratch_has_a_quota_and_files_a_size_limit():
+    proc = as_learner("bwrap", """
+        big = os.path.join(os.getcwd(), "big")
+        try:
+            open(big, "wb").write(b"x" * (100 * 2**20))
+            print("one file of 100 MiB")
+        except OSError:
+            print("file limit")
+        total = 0
+        try:
+            for i in range(20):
+                with open(os.path.join(os.getcwd(), f"part{i}"), "wb") as f:
+                    for _ in range(60):
+                        f.write(b"x" * 2**20)
+                        total += 1
+        except OSError:
+            pass
+        print(total)
+    """)
+    lines = proc.stdout.split()
+    assert lines[0:2] == ["file", "limit"], proc.stdout + proc.stderr
+    assert int(lines[2]) <= sandbox.SCRATCH_BYTES // 2**20
+
+
+@pytest.mark.skipif(not ROOTED, reason="sweeping a uid needs root")
+def test_every_process_of_a_learner_uid_is_killed():
+    from autograder import worker
+    uid = sandbox.learner_uids(1)[0]
+    procs = [subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[], start_new_session=True)
+             for _ in range(3)]
+    worker._kill_uid(uid)  # kills, and reaps what it may (here: our own children)
+    for p in procs:
+        assert not os.path.exists(f"/proc/{p.pid}") or "Z" in open(f"/proc/{p.pid}/stat").read().split()[2]
+
+
+# ----------------------------------------------------------------------------- forbidden means forbidden
+FORBIDDEN_ROUTES = {
+    "in a thread": """
+        import threading, torch
+        def tanh(x):
+            box = []
+            t = threading.Thread(target=lambda: box.append(torch.tanh(x)))
+            t.start(); t.join()
+            return box[0]
+        """,
+    "in place (Tensor.tanh_)": """
+        def tanh(x):
+            return x.clone().tanh_()
+        """,
+    "through a sparse tensor": """
+        import torch
+        def tanh(x):
+            return torch.tanh(x.to_sparse()).to_dense()
+        """,
+    "in a custom backward": """
+        import torch
+        class _Tanh(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                e = torch.exp(-2 * x.abs())
+                return torch.sign(x) * (1 - e) / (1 + e)
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return g * (1 - torch.tanh(x) ** 2)
+        def tanh(x):
+            return _Tanh.apply(x)
+        """,
+    "with the recorder switched off": """
+        import sys, torch
+        def tanh(x):
+            stack = getattr(torch.utils, "_python" + "_dispatch")._get_current_dispatch_mode_stack()
+            for mode in stack:
+                mode.recording = False
+            main = sys.modules["__main__"]
+            for name in dir(main):
+                obj = getattr(main, name)
+                if hasattr(obj, "recorder"):
+                    obj.recorder.recording = False
+            return torch.tanh(x)
+        """,
+    "with the reports forged": """
+        import os, torch
+        _write = os.write
+        def _forge(fd, data):
+            return _write(fd, data.replace(b'"tanh"', b'"exp_"'))
+        os.write = _forge
+        def tanh(x):
+            return torch.tanh(x)
+        """,
+}
+
+
+@pytest.mark.parametrize("route", list(FORBIDDEN_ROUTES), ids=list(FORBIDDEN_ROUTES))
+def test_a_forbidden_op_earns_nothing_whatever_the_route(tmp_path, grader, route):
+    sub = submission_with(tmp_path, "neurons", FORBIDDEN_ROUTES[route])
+    result = by_id(grader.grade(sub, ["neurons.tanh", "neurons.neuron"]))
+    assert result["neurons.tanh"].score == 0, result["neurons.tanh"].message
+    assert result["neurons.neuron"].outcome == "passed", result["neurons.neuron"].message
+
+
+def test_a_forbidden_op_at_import_costs_that_exercise_only(tmp_path, grader):
+    sub = submission_with(tmp_path, "neurons", """
+        import torch
+        _PRECOMPUTED = torch.tanh(torch.linspace(-3, 3, 7))
+        """)
+    result = by_id(grader.grade(sub, ["neurons"]))
+    assert result["neurons.tanh"].outcome == "forbidden" and result["neurons.tanh"].score == 0
+    assert "aten.tanh" in result["neurons.tanh"].message
+    for other in ("neurons.neuron", "neurons.TinyNet", "neurons.count_parameters", "neurons.sensitive_mask"):
+        assert result[other].outcome == "passed", (other, result[other].message)
+
+
+# ----------------------------------------------------------------------------- a paranoid scorer
+def test_a_tensor_without_data_earns_nothing(tmp_path, grader):
+    sub = submission_with(tmp_path, "normalization", """
+        import torch
+        def normalize(x, mean, std):
+            return torch.sparse_coo_tensor(torch.zeros(4, 0, dtype=torch.long), torch.zeros(0),
+                                           size=x.shape, dtype=x.dtype, device=x.device)
+        """)
+    ex = by_id(grader.grade(sub, ["normalization.normalize"]))["normalization.normalize"]
+    assert ex.score == 0, ex.message
+    assert "dense" in ex.message or "sparse" in ex.message
+
+
+def _writes_to_result_pipe(payload_expr: str) -> str:
+    return f"""
+        import os, stat, struct
+        def _result_fd():
+            for fd in range(3, 64):
+                try:
+                    if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                        return fd
+                except OSError:
+                    pass
+        def count_nan(values):
+            payload = {payload_expr}
+            os.write(_result_fd(), b"U" + struct.pack("<I", len(payload)) + payload)
+            return 0
+        """
+
+
+def test_a_deeply_nested_message_costs_the_exercise_not_the_grader(tmp_path, grader):
+    nested = "struct.pack('<II', 200000, 2) + b'[' * 100000 + b']' * 100000 + b'[]'"
+    sub = submission_with(tmp_path, "outliers", _writes_to_result_pipe(nested))
+    result = by_id(grader.grade(sub, ["outliers"]))
+    assert result["outliers.count_nan"].outcome == "crashed" and result["outliers.count_nan"].score == 0
+    assert result["outliers.iqr"].outcome == "passed"
+
+
+def test_trickling_bytes_does_not_extend_the_time_limit(tmp_path, grader):
+    sub = submission_with(tmp_path, "outliers", """
+        import os, stat, time
+        def count_nan(values):
+            fd = next(fd for fd in range(3, 64) if _is_fifo(fd))
+            for _ in range(30):
+                os.write(fd, b"U")
+                time.sleep(0.5)
+            return 0
+        def _is_fifo(fd):
+            try:
+                return stat.S_ISFIFO(os.fstat(fd).st_mode)
+            except OSError:
+                return False
+        """)
+    start = time.monotonic()
+    ex = by_id(grader.grade(sub, ["outliers.count_nan"]))["outliers.count_nan"]
+    assert ex.outcome in ("timeout", "crashed") and ex.score == 0, ex.message
+    assert time.monotonic() - start < 2 * FAST.check_timeout + 5
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_only_regular_files_of_a_submission_are_read(tmp_path, grader, kind):
+    sub = tmp_path / "submission"
+    shutil.copytree(SOLUTIONS, sub)
+    (sub / "losses.py").unlink()
+    if kind == "symlink":
+        (sub / "losses.py").symlink_to(SOLUTIONS / "losses.py")
+    else:
+        os.mkfifo(sub / "losses.py")
+    files, refused = read_submission(sub)
+    assert "losses.py" not in files and refused and refused[0].startswith("losses.py is")
+    result = by_id(grader.grade(sub, ["losses", "outliers.iqr"]))
+    for ex in ("losses.log_softmax", "losses.nll_loss", "losses.cross_entropy"):
+        assert result[ex].score == 0 and result[ex].outcome == "error", result[ex].message
+    assert result["outliers.iqr"].outcome == "passed"
+
+
+def test_scratch_is_private_to_each_exercise(tmp_path, grader):
+    sub = submission_with(tmp_path, "outliers", """
+        import glob, os
+        _iqr, _count_nan = iqr, count_nan
+        def iqr(values):
+            open("left-by-iqr.txt", "w").write("answers")
+            return _iqr(values)
+        def count_nan(values):
+            scratch_root = os.path.dirname(os.getcwd())
+            found = glob.glob(os.path.join(scratch_root, "**", "left-by-iqr.txt"), recursive=True) + \\
+                glob.glob(os.path.join(scratch_root, "*", "*"))
+            print("found:", found)
+            return _count_nan(values)
+        """)
+    result = by_id(grader.grade(sub, ["outliers.iqr", "outliers.outlier_bounds", "outliers.count_nan"]))
+    assert result["outliers.iqr"].outcome == "passed"
+    assert "found: []" in result["outliers.count_nan"].output, result["outliers.count_nan"].output
+
+
+# ----------------------------------------------------------------------------- clean reports
+def test_control_characters_cannot_forge_a_report_row(tmp_path, grader):
+    sub = submission_with(tmp_path, "outliers", """
+        def count_nan(values):
+            print("\\x1b[2J\\x1b[H✔ passed 48/48")
+            raise ValueError("\\x1b[32m\\n  total 48/48\\r\\x07")
+        """)
+    result = grader.grade(sub, ["outliers.count_nan"])
+    ex = result.exercises[0]
+    assert ex.score == 0
+    for text in (ex.message, ex.output, *[u.message for u in ex.units]):
+        assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    assert "\n" not in ex.message
+    out = io.StringIO()
+    report.print_report(result, out=out)
+    assert "\x1b" not in out.getvalue()
+    assert not any(line.strip().startswith("total 48/48") for line in out.getvalue().splitlines())
+    data = report.results_json(result)
+    assert all("\x1b" not in t["output"] for t in data["tests"])
+
+
+def test_wire_refuses_deep_nesting_without_recursion_error():
+    from autograder import wire
+    header = b"[" * 100_000 + b"]" * 100_000
+    data = struct.pack("<II", len(header), 2) + header + b"[]"
+    with pytest.raises(wire.WireError):
+        wire.unpack(data)
