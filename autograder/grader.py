@@ -5,6 +5,7 @@ This is the scoring process. It never imports learner code: it reads the worker'
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -12,7 +13,6 @@ import shutil
 import signal
 import stat
 import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -98,11 +98,9 @@ class GradeResult:
 
 # ----------------------------------------------------------------------------- the worker
 MAX_SUBMISSION_FILES = 64
+MAX_FILE_BYTES = 2**20
 MAX_HEADER_BYTES = 2 * 2**20  # a frame header: exercise, status and at most the kept output
 MAX_STREAM_BYTES = 64 * 2**20  # the worker's own cap on one exercise's messages (wire.MAX_BYTES)
-
-
-MAX_FILE_BYTES = 2**20
 
 
 def read_submission(submission: Path) -> tuple[dict[str, str], list[str]]:
@@ -110,32 +108,27 @@ def read_submission(submission: Path) -> tuple[dict[str, str], list[str]]:
     for each entry that was refused: only regular files are read, never what a link points to."""
     files, refused = {}, []
     for path in sorted(submission.glob("*.py"))[:MAX_SUBMISSION_FILES]:
-        kind = _refused_kind(path)
-        if kind:
+        try:  # no link is followed; a FIFO opens without blocking and is refused below
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            kind = "a symbolic link" if exc.errno == errno.ELOOP else NOT_REGULAR
             refused.append(f"{path.name} is {kind}: only regular files are graded")
             continue
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                refused.append(f"{path.name} is not a regular file: only regular files are graded")
-                continue
-            data = os.read(fd, MAX_FILE_BYTES + 1)
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            data = os.read(fd, MAX_FILE_BYTES + 1) if regular else b""
         finally:
             os.close(fd)
-        if len(data) > MAX_FILE_BYTES:
+        if not regular:
+            refused.append(f"{path.name} is {NOT_REGULAR}: only regular files are graded")
+        elif len(data) > MAX_FILE_BYTES:
             refused.append(f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB")
-            continue
-        files[path.name] = data.decode("utf-8", errors="replace")
+        else:
+            files[path.name] = data.decode("utf-8", errors="replace")
     return files, refused
 
 
-def _refused_kind(path: Path) -> str:
-    mode = path.lstat().st_mode
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if not stat.S_ISREG(mode):
-        return "not a regular file (a device, FIFO, socket or folder)"
-    return ""
+NOT_REGULAR = "not a regular file (a device, FIFO, socket or folder)"
 
 
 class Worker:
@@ -148,10 +141,8 @@ class Worker:
     def __init__(self, box: sandboxes.Sandbox, slots: int = 2):
         self.box = box
         self.uids = sandboxes.learner_uids(slots)
-        # The scorer writes each submission here; the worker (and learner code) can only read it.
-        self.inbox = tempfile.mkdtemp(prefix="grade-inbox-")
-        os.chmod(self.inbox, 0o755)
-        self.proc = sandboxes.start(box, self.inbox)
+        self.inbox = sandboxes.new_inbox()  # submissions go here; the worker can only read them
+        self.proc, self.scratch = sandboxes.start(box, self.inbox)
         self.events: queue.Queue = queue.Queue()
         self.stderr = bytearray()
         self.ready = False
@@ -207,15 +198,8 @@ class Worker:
     def submit(self, files: dict[str, str], exercises: list[str], suites, limits: Limits, cuda: bool,
                jobs: int) -> int:
         self._jobs += 1
-        self._clear_inbox()
-        folder = os.path.join(self.inbox, str(self._jobs))
-        os.mkdir(folder, 0o755)
-        for name, text in files.items():
-            path = os.path.join(folder, name)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.chmod(path, 0o444)
-        os.chmod(folder, 0o555)
+        sandboxes.clear_inbox(self.inbox)
+        sandboxes.post(self.inbox, str(self._jobs), files)
         job = {"id": self._jobs, "exercises": exercises, "suites": list(suites), "jobs": jobs,
                "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
                "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda,
@@ -227,12 +211,6 @@ class Worker:
             pass  # the reader thread reports the death
         return self._jobs
 
-    def _clear_inbox(self):
-        for entry in os.listdir(self.inbox):
-            path = os.path.join(self.inbox, entry)
-            os.chmod(path, 0o755)
-            shutil.rmtree(path, ignore_errors=True)
-
     def close(self):
         try:
             self.proc.stdin.close()
@@ -243,8 +221,8 @@ class Worker:
         except OSError:
             pass
         self.proc.wait()
-        sandboxes.cleanup(self.box, self.proc)
-        self._clear_inbox()
+        sandboxes.cleanup(self.box, self.scratch)
+        sandboxes.clear_inbox(self.inbox)
         shutil.rmtree(self.inbox, ignore_errors=True)
 
 

@@ -12,6 +12,8 @@ import sys
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from autograder import forbid
+
 # Entry points that pop, bypass or exclude the Python dispatch key (and so our mode).
 _TORCH_C_GUARDED = (
     "_pop_torch_dispatch_stack", "_set_dispatch_mode", "_unset_dispatch_mode", "_DisableTorchDispatch",
@@ -85,7 +87,6 @@ class Instruments:
     def seal(self, exercise, scratch_dir: str, submission_dir: str) -> list[str]:
         """Forbidden kernels and the audit hook, for the rest of this process's life. Returns the
         list the forbidden kernels append their op names to."""
-        from autograder import forbid
         hits: list[str] = []
         registration = forbid.block(exercise, hits)
         sys.addaudithook(_audit_hook(os.path.realpath(scratch_dir), os.path.realpath(submission_dir),

@@ -75,6 +75,13 @@ def _python_roots() -> list[str]:
     return sorted(roots)
 
 
+UID_FIRST, UID_SPAN = 1_000_000_000, 1_000_000_000  # learner uids are drawn from here
+# The zygote keeps these (and only these) while it runs as root under bwrap: to switch each child
+# to its learner uid, kill that uid's processes, hand it a scratch folder and wipe it afterwards.
+ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+SCRATCH_BYTES = 512 * 2**20  # the scratch quota of one worker (a tmpfs under bwrap)
+
+
 def learner_uids(count: int) -> list[int] | None:
     """Unprivileged uids for learner code, one per concurrent exercise, when the grader runs as
     root (Gradescope, CI); None otherwise (learner code then runs as the user who started us).
@@ -88,13 +95,6 @@ def learner_uids(count: int) -> list[int] | None:
         return None
     base = int(os.environ.get("AUTOGRADER_UID_BASE") or secrets.randbelow(UID_SPAN) + UID_FIRST)
     return [base + i for i in range(count)]
-
-
-UID_FIRST, UID_SPAN = 1_000_000_000, 1_000_000_000
-# The zygote keeps these (and only these) while it runs as root under bwrap: to switch each child
-# to its learner uid, kill that uid's processes, hand it a scratch folder and wipe it afterwards.
-ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
-SCRATCH_BYTES = 512 * 2**20  # the scratch quota of one worker (a tmpfs under bwrap)
 
 
 def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
@@ -127,8 +127,8 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     argv += ["--perms", "0755", "--tmpfs", "/tmp"]
     made = {"/", "/tmp"}
 
-    def bind(source: str, dest: str, how: str = "--ro-bind") -> list[str]:
-        """A bind, after making its missing parent folders traversable by the learner's uid (a
+    def bind(source: str, dest: str) -> list[str]:
+        """A read-only bind, after making its missing parent folders traversable by the learner's uid (a
         privileged bwrap makes them 0700, which would hide a Python under /root from it)."""
         parents = []
         for parent in reversed(Path(dest).parents):
@@ -136,7 +136,7 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
                 made.add(str(parent))
                 parents += ["--perms", "0755", "--dir", str(parent)]
         made.add(dest)
-        return parents + [how, source, dest]
+        return parents + ["--ro-bind", source, dest]
 
     for top in ("usr", "bin", "lib", "lib64", "sbin"):
         path = f"/{top}"
@@ -157,14 +157,44 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     return argv + python + [SCRATCH, INBOX], env, SCRATCH
 
 
-def start(sandbox: Sandbox, inbox: str) -> subprocess.Popen:
-    """The worker process, in its own session so that the scorer can kill it as a whole."""
+def new_inbox() -> str:
+    """A folder of the scorer's, where it posts submissions for the worker (read-only there)."""
+    inbox = tempfile.mkdtemp(prefix="grade-inbox-")
+    os.chmod(inbox, 0o755)
+    return inbox
+
+
+def post(inbox: str, name: str, files: dict[str, str]) -> str:
+    """Writes one submission's files into ``inbox/name``: readable by learner code, not writable
+    (the learner uid owns none of it, and under bwrap the whole inbox is mounted read-only)."""
+    folder = os.path.join(inbox, name)
+    os.mkdir(folder, 0o755)
+    for file_name, text in files.items():
+        path = os.path.join(folder, file_name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, 0o444)
+    os.chmod(folder, 0o555)
+    return folder
+
+
+def clear_inbox(inbox: str) -> None:
+    for entry in os.listdir(inbox):
+        path = os.path.join(inbox, entry)
+        os.chmod(path, 0o755)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def start(sandbox: Sandbox, inbox: str) -> tuple[subprocess.Popen, str]:
+    """The worker process, in its own session so that the scorer can kill it as a whole, and its
+    scratch folder."""
     argv, env, scratch = command(sandbox, inbox)
-    return subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=scratch if sandbox.kind == "process" else None, start_new_session=True)
+    return proc, scratch
 
 
-def cleanup(sandbox: Sandbox, proc: subprocess.Popen) -> None:
+def cleanup(sandbox: Sandbox, scratch: str) -> None:
     """Removes a plain-process worker's scratch folder (bwrap's vanishes by itself)."""
     if sandbox.kind == "process":
-        shutil.rmtree(proc.args[-2], ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)

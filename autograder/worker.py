@@ -15,6 +15,7 @@ import linecache
 import os
 import resource
 import selectors
+import shutil
 import signal
 import struct
 import sys
@@ -24,7 +25,7 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, checks, forbid, privileges, warmup, wire  # noqa: F401 - forbid: loaded before forking
+from autograder import catalogue, checks, privileges, warmup, wire
 from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
@@ -260,8 +261,7 @@ def _reap_any() -> None:
 
 
 def _wipe_folder(path: str) -> None:
-    import shutil
-    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)  # never follows a link the learner left
 
 
 def _kill(run: Running) -> None:

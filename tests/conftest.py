@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,20 @@ CONTRACT = {
     "pooling": ["max_pool2d"],
     "regularization": ["l1_penalty", "l2_penalty", "regularized_loss", "sgd_step", "weight_decay_for"],
 }
+
+
+def submission_with(tmp_path: Path, module: str, appended: str) -> Path:
+    """The reference solutions, with ``appended`` added at the end of ``module`` (redefining functions)."""
+    sub = tmp_path / "submission"
+    shutil.copytree(SOLUTIONS, sub)
+    path = sub / f"{module}.py"
+    path.write_text(path.read_text() + "\n\n" + textwrap.dedent(appended))
+    return sub
+
+
+def by_id(result) -> dict:
+    """A grade's exercise results by exercise id."""
+    return {e.exercise.id: e for e in result.exercises}
 
 
 def load_module(directory: Path, name: str):

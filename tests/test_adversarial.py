@@ -2,30 +2,15 @@
 from __future__ import annotations
 
 import json
-import shutil
-import textwrap
 import time
 
 import pytest
 
 from autograder import catalogue, report
 from autograder.grader import Limits, grade
-from conftest import SOLUTIONS
+from conftest import by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
-
-
-def submission_with(tmp_path, module: str, appended: str):
-    """The reference solutions, with ``appended`` added at the end of ``module`` (redefining functions)."""
-    sub = tmp_path / "submission"
-    shutil.copytree(SOLUTIONS, sub)
-    path = sub / f"{module}.py"
-    path.write_text(path.read_text() + "\n\n" + textwrap.dedent(appended))
-    return sub
-
-
-def by_id(result):
-    return {e.exercise.id: e for e in result.exercises}
 
 
 def assert_others_full(result, spoiled: set[str]):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not BWRAP.contained, reason=f"bubblewrap unavail
 
 def run_inside(code: str, env_extra=None) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as inbox:
-        os.chmod(inbox, 0o755)
+        os.chmod(inbox, 0o755)  # as sandbox.new_inbox makes it
         argv, env, _ = sandbox.command(BWRAP, inbox)
         argv = argv[:argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.worker …"
         return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)

@@ -20,23 +20,11 @@ import pytest
 
 from autograder import report, sandbox
 from autograder.grader import Grader, Limits, read_submission
-from conftest import ROOT, SOLUTIONS
+from conftest import ROOT, SOLUTIONS, by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
 ROOTED = os.geteuid() == 0
 KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
-
-
-def submission_with(tmp_path, module: str, appended: str):
-    sub = tmp_path / "submission"
-    shutil.copytree(SOLUTIONS, sub)
-    path = sub / f"{module}.py"
-    path.write_text(path.read_text() + "\n\n" + textwrap.dedent(appended))
-    return sub
-
-
-def by_id(result):
-    return {e.exercise.id: e for e in result.exercises}
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -52,7 +40,7 @@ def as_learner(kind: str, code: str, timeout: float = 60) -> subprocess.Complete
     box = sandbox.choose(kind)
     uid = (sandbox.learner_uids(1) or [None])[0]
     with tempfile.TemporaryDirectory() as inbox:
-        os.chmod(inbox, 0o755)
+        os.chmod(inbox, 0o755)  # as sandbox.new_inbox makes it
         argv, env, scratch = sandbox.command(box, inbox)
         prelude = ("import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
                    f"from autograder import privileges; privileges.drop({uid!r})\n")

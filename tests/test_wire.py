@@ -65,3 +65,8 @@ def test_header_that_lies_about_its_data_is_invalid():
     tree = encode(torch.ones(2, 3))
     tree["dtype"] = "float64"
     assert not is_valid(tree)
+
+
+def test_the_scorer_accepts_exactly_what_the_worker_may_send():
+    from autograder import grader, wire
+    assert grader.MAX_STREAM_BYTES == wire.MAX_BYTES
