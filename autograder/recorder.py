@@ -1,8 +1,8 @@
-"""The worker's instruments: an ATen-op recorder and the guards that keep learner code from
-switching it off. Installed in each sandboxed child before the learner's module is imported.
+"""The worker's instruments: an ATen-op recorder (reports only) and each child's seal (forbidden
+kernels removed at the dispatcher, an audit hook), put in place before learner code is imported.
 
-In-process guards are one layer; the others are the sandbox (bwrap) and the scorer, which
-judges values itself and never trusts the worker for anything but the recorded op names.
+In-process instruments are one layer; the walls are the uid, the sandbox and the scorer, which
+judges values itself and treats whatever the worker reports as data the learner controls.
 """
 from __future__ import annotations
 
@@ -14,16 +14,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder import forbid
 
-# Entry points that pop, bypass or exclude the Python dispatch key (and so our mode).
-_TORCH_C_GUARDED = (
-    "_pop_torch_dispatch_stack", "_set_dispatch_mode", "_unset_dispatch_mode", "_DisableTorchDispatch",
-    "_ExcludeDispatchKeyGuard", "ExcludeDispatchKeyGuard", "_SetExcludeDispatchKeyGuard",
-    "_ForceDispatchKeyGuard", "_IncludeDispatchKeyGuard", "_PreserveDispatchKeyGuard",
-    "_RestorePythonTLSSnapshot", "_dispatch_call_boxed", "_dispatch_tls_set_dispatch_key_excluded",
-    "_dispatch_tls_set_dispatch_key_included", "_DisablePythonDispatcher",
-)
-_PY_DISPATCH_GUARDED = ("_pop_mode", "_pop_mode_temporarily", "_disable_current_modes",
-                        "_disable_infra_mode", "_unset_infra_mode")
 # Audit events refused in a sealed child, whoever asks (processes, signals, tracing, heap walks).
 _ALWAYS_BLOCKED = ("os.kill", "os.killpg", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn",
                    "os.system", "subprocess.Popen", "pty.spawn", "sys.settrace", "sys.setprofile",
@@ -67,7 +57,7 @@ def _makes_cpu_float(out) -> bool:
 
 
 class Instruments:
-    """The recorder (pushed once, never popped), the dispatch guards and, per child, the seal.
+    """The recorder (pushed once, never popped) and, per child, the seal.
 
     ``install`` runs once in the worker before it forks. ``seal`` runs in each child before the
     learner's module is imported: it makes the exercise's forbidden kernels unavailable (see
@@ -81,8 +71,13 @@ class Instruments:
         self._sentinel = torch.zeros(1)
 
     def install(self):
-        self.recorder.__enter__()  # stays on the dispatch stack for the process's whole life
-        _guard_dispatch_entry_points()
+        """Pushes the recorder; it stays on the dispatch stack for the process's whole life.
+
+        The recorder only reports (ops for the scorer's message, CPU tensors made on another
+        device, host syncs): forbidding is the dispatcher's job (``seal``). So nothing guards
+        PyTorch's own ways of stepping around a mode, which a tensor's repr and the meta kernels
+        use; code that removes the recorder for good is caught by ``verify``."""
+        self.recorder.__enter__()
 
     def seal(self, exercise, scratch_dir: str, submission_dir: str) -> list[str]:
         """Forbidden kernels and the audit hook, for the rest of this process's life. Returns the
@@ -150,34 +145,3 @@ def _caller_file(depth: int) -> str:
     while frame is not None and os.path.basename(frame.f_code.co_filename) in _SKIPPED_CALLERS:
         frame = frame.f_back
     return os.path.realpath(frame.f_code.co_filename) if frame is not None else ""
-
-
-def _refuse(name):
-    def refused(*args, **kwargs):
-        raise Tampering(f"{name} would switch off the grader's instruments; it is not allowed")
-    refused.__name__ = name
-    return refused
-
-
-def _guard_dispatch_entry_points():
-    """Replaces every reference to the dangerous entry points, in every loaded module."""
-    import torch._ops
-    import torch.utils._python_dispatch as py_dispatch
-
-    keep_alive = [getattr(torch._C, n) for n in _TORCH_C_GUARDED if hasattr(torch._C, n)]
-    keep_alive += [getattr(py_dispatch, n) for n in _PY_DISPATCH_GUARDED if hasattr(py_dispatch, n)]
-    originals = {id(obj): obj.__name__ for obj in keep_alive}
-    for module in list(sys.modules.values()):
-        namespace = getattr(module, "__dict__", None)
-        if not isinstance(namespace, dict):
-            continue
-        for attr, value in list(namespace.items()):
-            name = originals.get(id(value))
-            if name is not None:
-                namespace[attr] = _refuse(name)
-    torch._ops.OpOverload.redispatch = _refuse("OpOverload.redispatch")
-    for attr in ("redispatch_boxed", "call_boxed"):
-        try:
-            setattr(torch._C._DispatchOperatorHandle, attr, _refuse(attr))
-        except (AttributeError, TypeError):
-            pass

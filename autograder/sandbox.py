@@ -76,6 +76,7 @@ def _python_roots() -> list[str]:
 
 
 UID_FIRST, UID_SPAN = 1_000_000_000, 1_000_000_000  # learner uids are drawn from here
+MIN_UID_BASE = 10_000_000  # well above accounts (system, users) and the usual subordinate-uid ranges
 # The zygote keeps these (and only these) while it runs as root under bwrap: to switch each child
 # to its learner uid, kill that uid's processes, hand it a scratch folder and wipe it afterwards.
 ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
@@ -93,7 +94,11 @@ def learner_uids(count: int) -> list[int] | None:
     """
     if os.geteuid() != 0:
         return None
-    base = int(os.environ.get("AUTOGRADER_UID_BASE") or secrets.randbelow(UID_SPAN) + UID_FIRST)
+    chosen = os.environ.get("AUTOGRADER_UID_BASE")
+    base = int(chosen) if chosen else secrets.randbelow(UID_SPAN) + UID_FIRST
+    if not MIN_UID_BASE <= base <= 2**32 - 2 - count:
+        # the worker kills every process of these uids: never a real account's (or root's)
+        raise ValueError(f"AUTOGRADER_UID_BASE={base}: choose an unused uid range from {MIN_UID_BASE} up")
     return [base + i for i in range(count)]
 
 
@@ -121,7 +126,9 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
             argv += ["--cap-add", cap]
     else:  # a user namespace without capabilities, in which no further one can be made
         argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
-    for key, value in {**env, "HOME": SCRATCH, "TMPDIR": SCRATCH, "PYTHONPATH": SANDBOX_GRADER}.items():
+    inside = {**env, "HOME": SCRATCH, "TMPDIR": SCRATCH, "PYTHONPATH": SANDBOX_GRADER,
+              "AUTOGRADER_OWN_PID_NAMESPACE": "1"}  # worker.OWN_PID_NAMESPACE: bwrap's --unshare-pid
+    for key, value in inside.items():
         argv += ["--setenv", key, value]
     # private, empty /tmp first: the binds below may live under /tmp (a clone in /tmp, say)
     argv += ["--perms", "0755", "--tmpfs", "/tmp"]

@@ -458,11 +458,17 @@ def _wipe(scratch_root: str) -> None:
                 pass
 
 
-def _end_of_job(uids) -> None:
-    """Before the scorer hears that a submission is done, every process it started is dead."""
+OWN_PID_NAMESPACE = "AUTOGRADER_OWN_PID_NAMESPACE"  # set by sandbox.command under bwrap
+
+
+def _end_of_job(uids, own_pid_namespace: bool) -> None:
+    """Before the scorer hears that a submission is done, every process it started is dead: all
+    of the learner uids' and, when the sandbox gave us a PID namespace of our own (bwrap says so
+    in ``OWN_PID_NAMESPACE``), every process in it but its init and us. Never guessed from our
+    pid: in a container the plain worker may have a small pid too."""
     for uid in uids or ():
         _kill_uid(uid)
-    if os.getpid() <= 3:  # we are (next to) the init of our own PID namespace (bwrap): kill the rest
+    if own_pid_namespace:
         me = os.getpid()
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) not in (1, me):
@@ -499,7 +505,7 @@ def main() -> int:
         job["submission"] = os.path.join(inbox, str(int(job["id"])))  # written by the scorer, read-only here
         job["scratch"] = scratch_root
         serve(job, out_fd)
-        _end_of_job(job.get("uids") if os.geteuid() == 0 else None)
+        _end_of_job(job.get("uids") if os.geteuid() == 0 else None, os.environ.get(OWN_PID_NAMESPACE) == "1")
         _wipe(scratch_root)
         done = json.dumps({"id": job["id"]}).encode()
         os.write(out_fd, b"J" + struct.pack("<I", len(done)) + done)

@@ -125,7 +125,7 @@ TAMPERING = {
         import torch, torch.nn.functional as F
         def conv2d(x, weight, bias=None, stride=1, padding=0):
             tc = getattr(torch, "_" + "C")
-            getattr(tc, "_pop_torch_" + "dispatch_stack")()
+            getattr(tc, "_pop_torch_" + "dispatch_stack")(None)  # really pops our recorder
             return F.conv2d(x, weight, bias, stride, padding)
         """,
     "disables python dispatch": """

@@ -12,7 +12,6 @@ import os
 import shutil
 import struct
 import subprocess
-import tempfile
 import textwrap
 import time
 
@@ -34,16 +33,23 @@ def grader(request):
 
 
 # ----------------------------------------------------------------------------- OS walls, no guards
-def as_learner(kind: str, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def as_learner(kind: str, code: str, timeout: float = 60, files: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
     """Runs ``code`` in the sandbox as a child does before it imports learner code (limits, then
-    the learner uid), but with no audit hook and no forbidden kernels: only the OS walls hold."""
+    the learner uid), but with no audit hook and no forbidden kernels: only the OS walls hold.
+    ``files`` are posted to the inbox as submission ``1``; ``SUBMISSION`` names its folder."""
     box = sandbox.choose(kind)
     uid = (sandbox.learner_uids(1) or [None])[0]
-    with tempfile.TemporaryDirectory() as inbox:
-        os.chmod(inbox, 0o755)  # as sandbox.new_inbox makes it
+    inbox = sandbox.new_inbox()
+    try:
+        folder = sandbox.post(inbox, "1", files or {})
         argv, env, scratch = sandbox.command(box, inbox)
+        seen_folder = f"{sandbox.INBOX}/1" if kind == "bwrap" else folder
         prelude = ("import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
-                   f"from autograder import privileges; privileges.drop({uid!r})\n")
+                   "os.mkdir('exercise-1', 0o700); os.chdir('exercise-1')\n"
+                   + (f"os.chown('.', {uid}, {uid})\n" if uid is not None else "")  # as the zygote makes it
+                   + f"from autograder import privileges; privileges.drop({uid!r})\n"
+                   f"SUBMISSION = {seen_folder!r}\n")
         argv = argv[:argv.index("-m")] + ["-c", prelude + textwrap.dedent(code)]
         try:
             return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
@@ -51,6 +57,9 @@ def as_learner(kind: str, code: str, timeout: float = 60) -> subprocess.Complete
         finally:
             if kind == "process":
                 shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        sandbox.clear_inbox(inbox)
+        os.rmdir(inbox)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -122,6 +131,50 @@ def test_learner_uid_cannot_write_the_grader_or_the_environment(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_nothing_on_sys_path_is_writable(kind):
+    if kind == "process" and not ROOTED:
+        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+    proc = as_learner(kind, """
+        print([p for p in sys.path if os.access(p or ".", os.W_OK)], "" in sys.path)
+    """)
+    assert proc.stdout.strip() == "[] False", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_submission_cannot_change_its_own_modules(kind):
+    if kind == "process" and not ROOTED:
+        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+    proc = as_learner(kind, """
+        changed = []
+        for action in (lambda: open(SUBMISSION + "/losses.py", "a").write("# changed"),
+                       lambda: open(SUBMISSION + "/extra.py", "w").write("x = 1"),
+                       lambda: os.chmod(SUBMISSION + "/losses.py", 0o666),
+                       lambda: os.rename(SUBMISSION + "/losses.py", SUBMISSION + "/moved.py")):
+            try:
+                action()
+                changed.append(True)
+            except OSError:
+                changed.append(False)
+        print(changed, open(SUBMISSION + "/losses.py").read())
+    """, files={"losses.py": "ORIGINAL"})
+    assert proc.stdout.strip() == "[False, False, False, False] ORIGINAL", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_open_files_are_limited(kind):
+    proc = as_learner(kind, """
+        held = []
+        try:
+            for _ in range(1000):
+                held.append(open("/dev/null"))
+        except OSError:
+            pass
+        print(len(held))
+    """)
+    assert int(proc.stdout.split()[0]) < 256, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_one_exercise_cannot_start_hundreds_of_processes(kind):
     if kind == "process" and not ROOTED:
         pytest.skip("RLIMIT_NPROC counts the user's own processes when not started as root")
@@ -144,29 +197,41 @@ def test_one_exercise_cannot_start_hundreds_of_processes(kind):
     assert 0 < int(proc.stdout.split()[0]) <= 64, proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif("bwrap" not in KINDS, reason="bubblewrap unavailable")
-def test_scratch_has_a_quota_and_files_a_size_limit():
-    proc = as_learner("bwrap", """
-        big = os.path.join(os.getcwd(), "big")
+@pytest.mark.parametrize("kind", KINDS)
+def test_files_have_a_size_limit(kind):
+    proc = as_learner(kind, """
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as Python does: the write fails with EFBIG
         try:
-            open(big, "wb").write(b"x" * (100 * 2**20))
+            with open("big", "wb") as f:
+                f.write(b"x" * (100 * 2**20))
             print("one file of 100 MiB")
-        except OSError:
-            print("file limit")
-        total = 0
+        except OSError as exc:
+            print(exc.errno, os.path.getsize("big") // 2**20)
+        finally:
+            os.unlink("big")
+    """)
+    import errno
+    assert proc.stdout.split() == [str(errno.EFBIG), "64"], proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif("bwrap" not in KINDS, reason="bubblewrap unavailable")
+def test_scratch_has_a_quota():
+    proc = as_learner("bwrap", """
+        written, error = 0, None
         try:
-            for i in range(20):
-                with open(os.path.join(os.getcwd(), f"part{i}"), "wb") as f:
+            for i in range(20):  # 20 files of up to 60 MiB: 1.2 GiB asked for
+                with open(f"part{i}", "wb") as f:
                     for _ in range(60):
                         f.write(b"x" * 2**20)
-                        total += 1
-        except OSError:
-            pass
-        print(total)
+                        written += 1
+        except OSError as exc:
+            error = exc.errno
+        print(error, written)
     """)
-    lines = proc.stdout.split()
-    assert lines[0:2] == ["file", "limit"], proc.stdout + proc.stderr
-    assert int(lines[2]) <= sandbox.SCRATCH_BYTES // 2**20
+    import errno
+    error, written = proc.stdout.split()
+    assert error == str(errno.ENOSPC), proc.stdout + proc.stderr
+    assert 256 < int(written) <= sandbox.SCRATCH_BYTES // 2**20
 
 
 @pytest.mark.skipif(not ROOTED, reason="sweeping a uid needs root")
@@ -178,6 +243,95 @@ def test_every_process_of_a_learner_uid_is_killed():
     worker._kill_uid(uid)  # kills, and reaps what it may (here: our own children)
     for p in procs:
         assert not os.path.exists(f"/proc/{p.pid}") or "Z" in open(f"/proc/{p.pid}/stat").read().split()[2]
+
+
+def test_a_chosen_uid_range_must_stay_clear_of_accounts(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("AUTOGRADER_UID_BASE", "1000")
+    with pytest.raises(ValueError, match="AUTOGRADER_UID_BASE"):
+        sandbox.learner_uids(2)
+    monkeypatch.setenv("AUTOGRADER_UID_BASE", "1500000000")
+    assert sandbox.learner_uids(2) == [1_500_000_000, 1_500_000_001]
+
+
+def test_the_plain_worker_kills_nothing_outside_its_uids():
+    """Only a worker in a PID namespace of its own sweeps it whole; a plain one (pid 2 or 3 in a
+    container, say) never does."""
+    from autograder import worker
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        worker._end_of_job(None, own_pid_namespace=False)
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grader):
+    sub = submission_with(tmp_path, "outliers", """
+        import os, time
+        _iqr, _bounds = iqr, outlier_bounds
+        def iqr(values):
+            print("uid", os.getuid())
+            return _iqr(values)
+        def outlier_bounds(values, k=1.5):
+            print("uid", os.getuid())
+            return _bounds(values, k)
+        """)
+    result = by_id(grader.grade(sub, ["outliers.iqr", "outliers.outlier_bounds"]))
+    uids = {int(ex.output.split()[1]) for ex in result.values()}
+    if ROOTED:
+        assert len(uids) == 2 and 0 not in uids
+    else:
+        assert uids == {os.getuid()}
+
+
+def test_links_in_a_class_folder_are_never_followed(tmp_path):
+    from autograder.batch import SubmissionError, materialize
+    outside = tmp_path / "instructor"
+    outside.mkdir()
+    (outside / "answers.ipynb").write_text("{}")
+    (outside / "answers.zip").write_bytes(b"PK")
+    learner = tmp_path / "learner"
+    learner.mkdir()
+    (learner / "answers.ipynb").symlink_to(outside / "answers.ipynb")
+    (learner / "answers.zip").symlink_to(outside / "answers.zip")
+    assert materialize(learner, tmp_path / "work") == learner  # nothing unpacked: no module found
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        materialize(learner / "answers.zip", tmp_path / "work2")
+
+
+# ----------------------------------------------------------------------------- honest code scores full
+LEGAL = {
+    "neurons": """
+        import logging
+        logging.basicConfig(level=logging.DEBUG)
+        print("neurons loaded")
+        _tanh, _neuron = tanh, neuron
+        def tanh(x):
+            print("tanh got", x, repr(x), f"{x}")
+            return _tanh(x)
+        def neuron(x, w, b):
+            z = x @ w.T + b
+            logging.debug(f"pre-activation {z}")
+            return _neuron(x, w, b)
+        """,
+    "losses": """
+        import math, statistics
+        def log_softmax(logits, dim=-1):
+            shifted = logits - logits.amax(dim=dim, keepdim=True)
+            print("shifted", shifted)
+            return shifted - shifted.exp().sum(dim=dim, keepdim=True).log()
+        """,
+}
+
+
+@pytest.mark.parametrize("module", list(LEGAL))
+def test_printing_and_logging_tensors_costs_nothing(tmp_path, grader, module):
+    sub = submission_with(tmp_path, module, LEGAL[module])
+    result = grader.grade(sub, [module])
+    for ex in result.exercises:
+        assert ex.outcome == "passed" and ex.score == ex.max_score, (ex.exercise.id, ex.message)
 
 
 # ----------------------------------------------------------------------------- forbidden means forbidden
