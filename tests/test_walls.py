@@ -401,6 +401,16 @@ def test_a_forbidden_op_earns_nothing_whatever_the_route(tmp_path, grader, route
     assert result["neurons.neuron"].outcome == "passed", result["neurons.neuron"].message
 
 
+def test_a_forbidden_op_is_reported_once_without_a_placement_note(tmp_path, grader):
+    sub = submission_with(tmp_path, "neurons", """
+        def tanh(x):
+            return torch.tanh(x)
+        """)
+    ex = by_id(grader.grade(sub, ["neurons.tanh"]))["neurons.tanh"]
+    assert ex.outcome == "forbidden" and ex.message.startswith("tanh called aten.tanh")
+    assert ex.notes == [], ex.notes
+
+
 def test_a_forbidden_op_at_import_costs_that_exercise_only(tmp_path, grader):
     sub = submission_with(tmp_path, "neurons", """
         import torch
