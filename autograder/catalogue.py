@@ -5,6 +5,7 @@ The order of ``EXERCISES`` is the teaching order.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -59,7 +60,7 @@ class Exercise:
         ``mkldnn_max_pool2d``) is forbidden here, in any overload or backend variant."""
         if self.forbidden_pattern and re.search(self.forbidden_pattern, op.split("::", 1)[-1].split(".", 1)[0]):
             return True
-        return op_base(op) in {op_base(f) for f in self.forbidden}
+        return bool(self.forbidden) and op_base(op) in _bases(self.forbidden)
 
     def forbidden_ops_in(self, ops) -> list[str]:
         """The forbidden ATen ops among ``ops`` (names like ``convolution``), in order."""
@@ -68,6 +69,11 @@ class Exercise:
             if isinstance(op, str) and self.forbids(op) and op not in hits:
                 hits.append(op)
         return hits
+
+
+@functools.lru_cache(maxsize=None)
+def _bases(ops: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(op_base(op) for op in ops)
 
 
 def _ex(module, function, points, reference, **kw) -> Exercise:

@@ -9,6 +9,7 @@ the op recorder therefore gains nothing: the operation itself is gone from this 
 """
 from __future__ import annotations
 
+import functools
 import warnings
 
 import torch
@@ -30,25 +31,47 @@ class ForbiddenOperation(RuntimeError):
 
 def forbidden_overloads(exercise: Exercise) -> list[str]:
     """``aten::name.overload`` of every operator this exercise may not call."""
-    return sorted(name for name in torch._C._dispatch_get_all_op_names()
-                  if name.startswith("aten::") and exercise.forbids(name))
+    return [name for name, _ in plan(exercise)]
+
+
+@functools.lru_cache(maxsize=None)
+def plan(exercise: Exercise) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each forbidden overload with the dispatch keys that carry a kernel for it. Computed once
+    per worker, before forking (``warm``), so that a child only registers."""
+    if not exercise.forbidden and not exercise.forbidden_pattern:
+        return ()
+    return tuple((name, _kernel_keys(name)) for name in _aten_ops() if exercise.forbids(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _aten_ops() -> tuple[str, ...]:
+    return tuple(sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")))
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel_keys(name: str) -> tuple[str, ...]:
+    return tuple(key for key in DISPATCH_KEYS if torch._C._dispatch_has_kernel_for_dispatch_key(name, key))
+
+
+def warm(exercises) -> None:
+    for exercise in exercises:
+        plan(exercise)
 
 
 def block(exercise: Exercise, hits: list[str]) -> object | None:
     """Replaces the exercise's forbidden kernels with ones that append the op's name to ``hits``
     and raise. Returns the registration: it lasts while the returned object is referenced."""
-    overloads = forbidden_overloads(exercise)
+    overloads = plan(exercise)
     if not overloads:
         return None
     library = torch.library.Library("aten", "IMPL")  # noqa: TOR901 - overriding aten kernels is the point
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel": intended
-        for qualified in overloads:
+        for qualified, keys in overloads:
             name = qualified.split("::", 1)[1]
             kernel = _raising(exercise, name.split(".", 1)[0], hits)
-            for key in DISPATCH_KEYS:
-                if torch._C._dispatch_has_kernel_for_dispatch_key(qualified, key):
-                    library.impl(name, kernel, key)
+            for key in keys:
+                library.impl(name, kernel, key)
     return library
 
 

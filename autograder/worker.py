@@ -25,7 +25,7 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, checks, privileges, warmup, wire
+from autograder import catalogue, checks, forbid, privileges, warmup, wire
 from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
@@ -488,6 +488,7 @@ def main() -> int:
             checks.for_module(module, (suite,))
     _warm_up()
     _preload_common_modules()
+    forbid.warm(catalogue.EXERCISES)  # which kernels each exercise forbids, found once before forking
     global INSTRUMENTS
     INSTRUMENTS = Instruments()
     INSTRUMENTS.install()
