@@ -5,6 +5,7 @@ This is the scoring process. It never imports learner code: it reads the worker'
 """
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
@@ -97,6 +98,12 @@ class GradeResult:
 
 
 # ----------------------------------------------------------------------------- the worker
+def plan_table(found: list) -> list:
+    """What the worker is sent for an exercise's checks: ``[index, devices, base64 plan]`` each."""
+    return [[i, list(check.devices), base64.b64encode(check.wire_plan()).decode("ascii")]
+            for i, check in enumerate(found)]
+
+
 MAX_SUBMISSION_FILES = 64
 MAX_FILE_BYTES = 2**20
 MAX_HEADER_BYTES = 2 * 2**20  # a frame header: exercise, status and at most the kept output
@@ -195,15 +202,18 @@ class Worker:
             if len(self.stderr) < 16384:
                 self.stderr += line
 
-    def submit(self, files: dict[str, str], exercises: list[str], suites, limits: Limits, cuda: bool,
-               jobs: int) -> int:
+    def submit(self, files: dict[str, str], exercises: list[str], plans: dict[str, list], limits: Limits,
+               cuda: bool, jobs: int) -> int:
+        """Posts a submission; ``plans``: for each exercise, its checks as ``[index, devices, plan]``
+        (``plan_table``): data only, the worker never sees a check."""
         self._jobs += 1
         sandboxes.clear_inbox(self.inbox)
         sandboxes.post(self.inbox, str(self._jobs), files)
-        job = {"id": self._jobs, "exercises": exercises, "suites": list(suites), "jobs": jobs,
+        job = {"id": self._jobs, "exercises": exercises, "plans": {e: plans[e] for e in exercises}, "jobs": jobs,
                "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
                "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda,
-               "uids": self.uids[:jobs] if self.uids else None}
+               "uids": self.uids[:jobs] if self.uids else None,
+               "scratch_quota": None if self.box.contained else sandboxes.SCRATCH_BYTES}
         try:
             self.proc.stdin.write((json.dumps(job) + "\n").encode())
             self.proc.stdin.flush()
@@ -238,6 +248,7 @@ class Grader:
         self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}
         self.devices: tuple[str, ...] | None = None
+        self.plans = {e.id: plan_table(registry.for_exercise(e.id, self.suites)) for e in catalogue.EXERCISES}
 
     def close(self):
         if self.worker:
@@ -260,7 +271,7 @@ class Grader:
                 self.close()
                 self.worker = Worker(self.box, self.limits.jobs)
             worker = self.worker
-            job_id = worker.submit(files, pending, self.suites, self.limits, self.cuda_hint, jobs)
+            job_id = worker.submit(files, pending, self.plans, self.limits, self.cuda_hint, jobs)
             while True:
                 try:
                     item = worker.events.get(timeout=max(0.01, deadline - time.monotonic()))

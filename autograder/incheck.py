@@ -86,7 +86,7 @@ def run_units(fn, found: list, on: tuple[str, ...]) -> bytes:
             for device in check.devices:
                 if device not in on:
                     continue
-                payload, _ = run_unit(check, index, fn, device, instruments, _describe, catch=Exception)
+                payload, _ = run_unit(check.run, index, fn, device, instruments, _describe, catch=Exception)
                 stream.append(b"U" + struct.pack("<I", len(payload)) + payload)
     stream.append(_message(b"D"))
     return b"".join(stream)

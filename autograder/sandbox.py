@@ -1,7 +1,7 @@
 """Starts the worker process: inside bubblewrap where it exists, else as a plain subprocess.
 
-Under bwrap the learner's code sees the Python environment, the grader package and its own
-submission (all read-only), a private scratch folder with a quota (/tmp empty and read-only, the
+Under bwrap the learner's code sees the Python environment, the grader package without its
+checks and its own submission (all read-only), a private scratch folder with a quota (/tmp empty and read-only, the
 root file system read-only); no network; its own PID namespace, so every process it starts dies
 with the worker. Nothing else of the machine (the instructor's repository, other submissions,
 the scorer's output) is in its view. In both sandboxes learner code runs as an unprivileged uid
@@ -22,6 +22,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SANDBOX_GRADER = "/grader"
 SCRATCH = "/scratch"  # the worker's private, writable folder inside the sandbox
 INBOX = "/inbox"  # the scorer's submissions, read-only
+CHECKS_INSIDE = f"{SANDBOX_GRADER}/autograder/checks"  # hidden by an empty folder
 
 
 @dataclass
@@ -159,6 +160,9 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     for dev in sorted(Path("/dev").glob("nvidia*")):  # CUDA devices, where the machine has them
         argv += ["--dev-bind", str(dev), str(dev)]
     argv += bind(str(PACKAGE_DIR), f"{SANDBOX_GRADER}/autograder") + bind(inbox, INBOX)
+    # the worker holds no check (they arrive as data): the checks' folder, hidden ones included, is
+    # an empty, read-only folder in here
+    argv += ["--perms", "0555", "--tmpfs", CHECKS_INSIDE, "--remount-ro", CHECKS_INSIDE]
     argv += ["--size", str(SCRATCH_BYTES), "--perms", "0711", "--tmpfs", SCRATCH,
              "--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SCRATCH, "--"]
     return argv + python + [SCRATCH, INBOX], env, SCRATCH

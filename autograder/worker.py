@@ -1,14 +1,17 @@
 """The sandboxed worker: imports torch once, then forks one fresh child per exercise.
 
-Runs as ``python -m autograder.worker SCRATCH`` inside the sandbox. Reads jobs (one JSON line
-per submission, its files included) on stdin and writes one frame per exercise on stdout, then
-a job-done frame; between submissions it wipes its scratch folder. Learner code runs only in the forked children; the
+Runs as ``python -m autograder.worker SCRATCH INBOX`` inside the sandbox. Reads jobs (one JSON
+line per submission: its exercises and, for each, its checks as pickled ``protocols.Plan`` data;
+the files are in the inbox) on stdin and writes one frame per exercise on stdout, then a job-done
+frame; between submissions it wipes its scratch folder. It holds no check: no check module,
+reference or expected value is ever loaded here. Learner code runs only in the forked children; the
 parent (the "zygote") never imports it, enforces time/memory/output limits and kills strays.
 Child → zygote stream: ``kind(1 byte) + length(4 bytes) + payload``; the zygote forwards it
 unread (the scorer parses and validates it).
 """
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import linecache
@@ -17,6 +20,7 @@ import resource
 import selectors
 import shutil
 import signal
+import stat
 import struct
 import sys
 import time
@@ -25,7 +29,7 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, checks, forbid, privileges, warmup, wire
+from autograder import catalogue, forbid, privileges, protocols, warmup, wire
 from autograder.encoding import encode
 from autograder.recorder import Instruments, Tampering
 
@@ -72,16 +76,17 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_unit(check, index: int, fn, device: str, instruments, describe, forbidden_hits=(),
+def run_unit(run, index: int, fn, device: str, instruments, describe, forbidden_hits=(),
              catch: type[BaseException] = BaseException) -> tuple[bytes, bool]:
-    """One check on one device with the learner's calls recorded: the packed unit, and whether the
-    exception (out of memory, sys.exit) must end the process. Shared with in-notebook checks."""
+    """Check ``index`` on one device, ``run(fn, device, call)``, with the learner's calls recorded:
+    the packed unit, and whether the exception (out of memory, sys.exit) must end the process.
+    Shared with in-notebook checks."""
     rec = instruments.recorder
     rec.ops.clear()
     rec.cpu_made.clear()
     fatal = False
     try:
-        raw = check.run(fn, device, instruments.call)
+        raw = run(fn, device, instruments.call)
         unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
     except catch as exc:  # learner code may raise anything
         unit = describe(exc)
@@ -95,6 +100,11 @@ def run_unit(check, index: int, fn, device: str, instruments, describe, forbidde
         return wire.pack({"check": index, "device": device, "status": "raised", "type": type(exc).__name__,
                           "where": "", "message": f"the grader could not read your output: {exc}"[:600],
                           "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False}), fatal
+
+
+def _planned(blob: bytes):
+    """A check's ``run``, from its plan's bytes: each run gets its own fresh copy of the inputs."""
+    return lambda fn, device, call: protocols.execute(protocols.loads(blob), fn, device, call)
 
 
 def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int | None, scratch: str) -> None:
@@ -118,7 +128,8 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
         torch.backends.cudnn.allow_tf32 = False
         devices = ["cpu"] + (["cuda"] if job.get("cuda") and torch.cuda.is_available() else []) + ["meta"]
         exercise = catalogue.get(exercise_id)
-        found = checks.for_exercise(exercise_id, job["suites"])
+        plans = [(index, on, base64.b64decode(blob)) for index, on, blob in job["plans"][exercise_id]]
+        job["plans"] = None  # the other exercises' inputs are not this child's business
         instruments = INSTRUMENTS
         submission = os.path.realpath(job["submission"])
         forbidden_hits = instruments.seal(exercise, scratch, submission)
@@ -141,12 +152,12 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
             _send(result_fd, b"E", wire.pack(described))
             _flush_and_exit(0)
         _send(result_fd, b"I")
-        for index, check in enumerate(found):
-            for device in check.devices:
+        for index, on, blob in plans:
+            for device in on:
                 if device not in devices:
                     continue
                 forbidden_hits.clear()
-                payload, fatal = run_unit(check, index, fn, device, instruments,
+                payload, fatal = run_unit(_planned(blob), index, fn, device, instruments,
                                           lambda exc: _describe_exception(exc, submission), forbidden_hits)
                 _send(result_fd, b"U", payload)
                 if fatal:  # out of memory or sys.exit: this exercise's process ends here
@@ -288,6 +299,52 @@ def _reap(pid: int, grace: float) -> int:
     return os.waitpid(pid, 0)[1]
 
 
+SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable: where else a learner uid can leave files
+QUOTA_PROBE_SECONDS = 0.25
+
+
+def _owned_in_shared_tmp(uid: int | None) -> list[str]:
+    """The entries of the world-writable folders that belong to ``uid`` (none without a learner uid)."""
+    if uid is None:
+        return []
+    found = []
+    for folder in SHARED_TMP:
+        try:
+            with os.scandir(folder) as entries:
+                found += [e.path for e in entries if e.stat(follow_symlinks=False).st_uid == uid]
+        except OSError:
+            continue
+    return found
+
+
+def _bytes_used(paths: list[str], limit: int) -> int:
+    """Disk (or memory) taken by the files under ``paths``, never following a link; stops past ``limit``."""
+    total, stack = 0, list(paths)
+    while stack and total <= limit:
+        path = stack.pop()
+        try:
+            info = os.lstat(path)
+            total += info.st_blocks * 512
+            if stat.S_ISDIR(info.st_mode):
+                with os.scandir(path) as entries:
+                    stack += [e.path for e in entries]
+        except OSError:
+            continue
+    return total
+
+
+def _remove(paths: list[str]) -> None:
+    """Deletes files and folders, never following a link."""
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            _wipe_folder(path)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def serve(job: dict, out_fd: int) -> None:
     """Grades one submission: a fresh child per exercise, ``job["jobs"]`` at a time, each as its
     slot's uid (when we are root) in a scratch folder of its own, wiped when it ends."""
@@ -297,6 +354,8 @@ def serve(job: dict, out_fd: int) -> None:
     selector = selectors.DefaultSelector()
     max_output = job["max_output"]
     uids = job.get("uids") if os.geteuid() == 0 else None
+    quota = job.get("scratch_quota")  # plain processes: no tmpfs holds their scratch, so we measure it
+    next_probe = time.monotonic() + QUOTA_PROBE_SECONDS
     free_slots = list(range(job["jobs"]))
     counter = 0
 
@@ -310,6 +369,7 @@ def serve(job: dict, out_fd: int) -> None:
         _kill(run)
         if uids:
             _kill_uid(uids[run.slot])  # every process of this exercise, wherever it went
+            _remove(_owned_in_shared_tmp(uids[run.slot]))  # and every file it left in /tmp or /dev/shm
         _kill_strays(keep={r.pid for r in running.values()})
         _wipe_folder(run.scratch)
         free_slots.append(run.slot)
@@ -356,7 +416,7 @@ def serve(job: dict, out_fd: int) -> None:
             continue
         now = time.monotonic()
         timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in running.values()) - now)
-        for key, _ in selector.select(timeout=min(timeout, 0.5)):
+        for key, _ in selector.select(timeout=min(timeout, QUOTA_PROBE_SECONDS if quota else 0.5)):
             run, kind = key.data
             try:
                 chunk = os.read(key.fd, 1 << 16)
@@ -384,6 +444,13 @@ def serve(job: dict, out_fd: int) -> None:
                         run.deadline = time.monotonic() + job["check_timeout"]
 
         now = time.monotonic()
+        if quota and now >= next_probe:
+            next_probe = now + QUOTA_PROBE_SECONDS
+            for run in running.values():
+                owned = _owned_in_shared_tmp(uids[run.slot] if uids else None)
+                if not run.killed_for and _bytes_used([run.scratch, *owned], quota) > quota:
+                    run.killed_for = f"it wrote more than {quota // 2**20} MiB of files"
+                    _kill(run)
         for pid, run in list(running.items()):
             if not run.open_fds:
                 del running[pid]
@@ -447,15 +514,7 @@ def _preload_common_modules() -> None:
 
 def _wipe(scratch_root: str) -> None:
     """Nothing one submission's code left behind reaches the next submission."""
-    for entry in os.listdir(scratch_root):
-        path = os.path.join(scratch_root, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            _wipe_folder(path)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+    _remove([os.path.join(scratch_root, entry) for entry in os.listdir(scratch_root)])
 
 
 OWN_PID_NAMESPACE = "AUTOGRADER_OWN_PID_NAMESPACE"  # set by sandbox.command under bwrap
@@ -480,13 +539,11 @@ def _end_of_job(uids, own_pid_namespace: bool) -> None:
 
 
 def main() -> int:
-    """Loads torch and the checks once, then grades one job (submission) per line of stdin."""
+    """Loads torch once, then grades one job (submission) per line of stdin."""
     scratch_root = sys.argv[1] if len(sys.argv) > 1 else "/tmp"
     inbox = sys.argv[2] if len(sys.argv) > 2 else scratch_root
-    for suite in checks.available_suites():  # warm every check module before forking
-        for module in catalogue.MODULES:
-            checks.for_module(module, (suite,))
     _warm_up()
+    protocols.warm()
     _preload_common_modules()
     forbid.warm(catalogue.EXERCISES)  # which kernels each exercise forbids, found once before forking
     global INSTRUMENTS
@@ -500,7 +557,7 @@ def main() -> int:
     os.dup2(devnull, 1)
     import gc
     gc.freeze()  # children's garbage collections skip everything loaded so far: fewer copy-on-write pages
-    os.write(out_fd, b"R")  # ready: torch and the checks are loaded
+    os.write(out_fd, b"R")  # ready: torch is loaded
     for line in sys.stdin:
         job = json.loads(line)
         job["submission"] = os.path.join(inbox, str(int(job["id"])))  # written by the scorer, read-only here

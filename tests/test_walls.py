@@ -12,6 +12,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import textwrap
 import time
 
@@ -234,6 +235,31 @@ def test_scratch_has_a_quota():
     assert 256 < int(written) <= sandbox.SCRATCH_BYTES // 2**20
 
 
+def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
+    """No tmpfs holds a plain worker's scratch: the zygote measures it (and, as root, what the
+    learner uid left in /tmp) and stops the exercise past the quota; what it left is removed."""
+    left = f"/tmp/left-by-learner-{os.getpid()}"
+    sub = submission_with(tmp_path, "outliers", f"""
+        import torch
+        def count_nan(values):
+            torch.save(torch.zeros(4), {left!r})  # PyTorch's own writer: no audit event
+            block = b"x" * 2**20
+            for i in range(20):  # 20 files of 60 MiB: 1.2 GiB asked for
+                with open(f"part{{i}}", "wb") as f:
+                    for _ in range(60):
+                        f.write(block)
+            return 0
+        """)
+    with Grader("process", limits=FAST) as g:
+        result = by_id(g.grade(sub, ["outliers.count_nan", "outliers.iqr"]))
+    ex = result["outliers.count_nan"]
+    assert ex.outcome == "crashed" and ex.score == 0, ex.message
+    assert f"more than {sandbox.SCRATCH_BYTES // 2**20} MiB of files" in ex.message
+    assert result["outliers.iqr"].outcome == "passed"
+    if ROOTED:
+        assert not os.path.exists(left)
+
+
 @pytest.mark.skipif(not ROOTED, reason="sweeping a uid needs root")
 def test_every_process_of_a_learner_uid_is_killed():
     from autograder import worker
@@ -421,6 +447,60 @@ def test_a_forbidden_op_at_import_costs_that_exercise_only(tmp_path, grader):
     assert "aten.tanh" in result["neurons.tanh"].message
     for other in ("neurons.neuron", "neurons.TinyNet", "neurons.count_parameters", "neurons.sensitive_mask"):
         assert result[other].outcome == "passed", (other, result[other].message)
+
+
+# ----------------------------------------------------------------------------- checks stay outside
+HIDDEN_NAMES = ("saturation", "tied", "frozen")  # words of hidden check names (neurons)
+
+
+def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
+    """At import and while its function runs, the submission finds no check module, no check
+    object, and (under bwrap) no check file; what it prints holds no hidden check's name."""
+    sub = submission_with(tmp_path, "neurons", """
+        import os, sys
+        _pkg = "auto" + "grader"
+        def _look(when):
+            mods = [m for m in sys.modules if m.startswith(_pkg + ".checks")]
+            folder = os.path.join(os.path.dirname(sys.modules[_pkg].__file__), "checks")
+            files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+            print(when, "modules", mods, "files", files)
+        _look("import")
+        _tanh = tanh
+        def tanh(x):
+            _look("call")
+            return _tanh(x)
+        """)
+    ex = by_id(grader.grade(sub, ["neurons.tanh"]))["neurons.tanh"]
+    assert ex.outcome == "passed", ex.message
+    lines = [line for line in ex.output.splitlines() if " modules " in line]
+    assert lines and all("modules []" in line for line in lines), ex.output
+    if grader.box.contained:
+        assert all(line.endswith("files []") for line in lines), ex.output
+    assert not any(word in ex.output for word in HIDDEN_NAMES)
+
+
+def test_the_worker_module_loads_no_check():
+    code = ("import sys, autograder.worker\n"
+            "print([m for m in sys.modules if m.startswith('autograder.checks')])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_every_check_travels_as_data():
+    """Each plan unpickles under the worker's allow-list (PyTorch, NumPy, ``protocols``): no check,
+    reference or check module rides along; a plan holding one is refused."""
+    import pickle
+
+    from autograder import checks, protocols
+    from autograder.checks.public.neurons import neuron_reference
+    for found in checks.all_checks().values():
+        for check in found:
+            plan = protocols.loads(check.wire_plan())
+            assert plan.kind in protocols.PROTOCOLS
+            assert b"autograder.checks" not in check.wire_plan(), check.describe()
+    smuggled = protocols.dumps(protocols.Plan("call", {"args": (neuron_reference,)}))
+    with pytest.raises(pickle.UnpicklingError, match="send data"):
+        protocols.loads(smuggled)
 
 
 # ----------------------------------------------------------------------------- a paranoid scorer

@@ -1,8 +1,8 @@
 """The kinds of check, and the helpers that check files use to declare them.
 
-A check's ``run`` executes twice: in the sandboxed worker with the learner's function, and
-in the scorer with PyTorch's reference. Inputs come from a seeded generator, so both sides
-see identical data. ``judge`` runs in the scorer only, on encoded values.
+A check lives in the scorer. It makes its inputs from a seed and describes its call as a
+``protocols.Plan``, which is all the sandboxed worker is sent; the scorer runs PyTorch's
+reference through the same plan. ``judge`` runs in the scorer only, on encoded values.
 """
 from __future__ import annotations
 
@@ -11,14 +11,12 @@ from typing import Any, Callable
 
 import torch
 
+from autograder import protocols
 from autograder.compare import EXACT, Tol, compare
+from autograder.protocols import Plan, generator, plain_call, to_device
 
 CPU_ONLY = ("cpu",)
 TORCH_DEVICES = ("cpu", "cuda", "meta")
-
-
-def plain_call(fn, *args, **kwargs):
-    return fn(*args, **kwargs)
 
 
 @dataclass
@@ -33,47 +31,8 @@ class Inputs:
         return self.names[i] if i < len(self.names) else f"argument {i}"
 
 
-def to_device(value, device: str):
-    """Moves tensors (also inside tuples/lists/dicts) to ``device``; meta keeps only shapes."""
-    if isinstance(value, torch.Tensor):
-        if device == "meta":
-            return torch.empty_like(value, device="meta")
-        return value.to(device)
-    if isinstance(value, tuple):
-        return tuple(to_device(v, device) for v in value)
-    if isinstance(value, list):
-        return [to_device(v, device) for v in value]
-    if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
-    return value
-
-
-def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def upstream_grad(out: torch.Tensor, seed: int) -> torch.Tensor:
-    """A seeded random upstream gradient, so every output element's gradient path is tested."""
-    g = torch.randn(tuple(out.shape), generator=generator(seed + 7919), dtype=torch.float64)
-    return g.to(dtype=out.dtype, device=out.device)
-
-
-NOT_DIFFERENTIABLE = ("the output is not connected to the inputs by autograd: did you use .detach(), "
-                      ".item(), .numpy(), torch.no_grad() or build a new tensor from Python numbers?")
-
-
-def gradients(out, leaves, seed: int):
-    """Gradients of ``out`` (with a seeded upstream) w.r.t. ``leaves``, or why there are none."""
-    if not isinstance(out, torch.Tensor):
-        return "the output is not a tensor, so no gradient can flow"
-    if not out.requires_grad:
-        return NOT_DIFFERENTIABLE
-    grads = torch.autograd.grad(out, leaves, upstream_grad(out, seed), allow_unused=True)
-    return list(grads)
-
-
 class Check:
-    """Base class. Subclasses set ``exercise``, ``name`` and implement ``run``/``judge``."""
+    """Base class. Subclasses set ``exercise``, ``name`` and implement ``plan``/``judge``."""
 
     exercise: str
     name: str
@@ -81,8 +40,19 @@ class Check:
     seed: int = 0
     devices: tuple[str, ...] = CPU_ONLY
 
-    def run(self, fn, device: str, call: Callable = plain_call) -> dict[str, Any]:
+    def plan(self) -> Plan:
+        """The call as data: what the worker is sent (inputs made here, from the seed)."""
         raise NotImplementedError
+
+    def wire_plan(self) -> bytes:
+        """``plan()`` pickled, made once: the bytes both the worker and the reference run from."""
+        if "_wire_plan" not in self.__dict__:
+            self._wire_plan = protocols.dumps(self.plan())
+        return self._wire_plan
+
+    def run(self, fn, device: str, call: Callable = plain_call) -> dict[str, Any]:
+        """``fn`` through this check's plan, on a fresh copy of its inputs."""
+        return protocols.execute(protocols.loads(self.wire_plan()), fn, device, call)
 
     def judge(self, got: dict, want: dict) -> str | None:
         raise NotImplementedError
@@ -111,18 +81,12 @@ class Call(Check):
         made = self.make(generator(self.seed))
         return Inputs(to_device(made.args, device), to_device(made.kwargs, device), made.names)
 
-    def run(self, fn, device, call=plain_call):
-        inp = self.inputs(device)
-        leaves = []
-        if self.grad and device != "meta":
-            leaves = [a for a in inp.args if isinstance(a, torch.Tensor) and a.is_floating_point()]
-            for leaf in leaves:
-                leaf.requires_grad_(True)
-        out = call(fn, *inp.args, **inp.kwargs)
-        result = {"out": out}
-        if leaves:
-            result["grads"] = gradients(out, leaves, self.seed)
-        return result
+    no_grad = False  # call the function inside torch.no_grad()
+
+    def plan(self):
+        made = self.make(generator(self.seed))
+        return Plan("call", {"args": made.args, "kwargs": made.kwargs, "grad": self.grad, "seed": self.seed,
+                             "no_grad": self.no_grad})
 
     def grad_names(self) -> list[str]:
         made = self.make(generator(self.seed))
@@ -178,13 +142,9 @@ class Raises(Check):
             raise exception(f"the contract demands {exception.__name__} here")
         return raises
 
-    def run(self, fn, device, call=plain_call):
+    def plan(self):
         made = self.make(generator(self.seed))
-        try:
-            out = call(fn, *to_device(made.args, device), **to_device(made.kwargs, device))
-        except self.exception as exc:
-            return {"raised": type(exc).__name__}
-        return {"raised": None, "out": out}
+        return Plan("raises", {"args": made.args, "kwargs": made.kwargs, "exception": self.exception})
 
     def judge(self, got, want):
         raised = got["raised"]["value"]

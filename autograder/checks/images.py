@@ -8,8 +8,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.core import CPU_ONLY, Check, plain_call
+from autograder.checks.core import CPU_ONLY, Check
 from autograder.encoding import describe
+from autograder.protocols import Plan
 
 
 # ---------------------------------------------------------------- names and inputs
@@ -45,8 +46,8 @@ Property = Callable[[torch.Tensor], "str | None"]
 class KernelProperties(Check):
     """Calls a kernel-making function; judges the returned kernel by properties, not values.
 
-    ``run`` only returns the learner's kernel (it executes in the untrusted worker); every
-    property is computed in ``judge``, in the scorer, on the encoded kernel with ``F.conv2d``.
+    The worker only returns the learner's kernel; every property is computed in ``judge``, in
+    the scorer, on the encoded kernel with ``F.conv2d``.
     """
 
     def __init__(self, exercise: str, name: str, shape: tuple[int, ...], properties: list[Property],
@@ -57,8 +58,8 @@ class KernelProperties(Check):
     def reference(self):
         return self._reference
 
-    def run(self, fn, device, call=plain_call):
-        return {"out": call(fn, *self.args)}
+    def plan(self):
+        return Plan("call", {"args": self.args, "kwargs": {}})
 
     def judge(self, got, want):
         kernel = got["out"]

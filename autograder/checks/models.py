@@ -9,9 +9,10 @@ import torch
 from torch import nn
 from torch.optim.sgd import sgd
 
-from autograder.checks.core import Check, Inputs, generator, gradients, judge_grads, plain_call
+from autograder.checks.core import Check, judge_grads
 from autograder.compare import EXACT, SUMMATION, Tol, compare
 from autograder.encoding import describe
+from autograder.protocols import Plan, data_loss, generator
 
 MODEL_DEVICES = ("cpu", "cuda")
 
@@ -26,15 +27,6 @@ def seed_parameters_(model: nn.Module, g: torch.Generator) -> nn.Module:
         for p in model.parameters():
             p.copy_(torch.randn(tuple(p.shape), generator=g, dtype=torch.float64))
     return model
-
-
-def trainable(model: nn.Module) -> list[nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
-
-
-def data_loss(model: nn.Module) -> torch.Tensor:
-    """A 0-dim stand-in for a data loss that depends on every trainable parameter."""
-    return sum(torch.sin(p).sum() for p in trainable(model))
 
 
 # --- seeded models: each one exercises one way of owning parameters --------------------------------
@@ -82,14 +74,15 @@ def all_frozen():
 # --- a function of a model -------------------------------------------------------------------------
 
 class ModelCall(Check):
-    """``fn(model)`` (or ``fn(*extra(model))``) on a seeded model; compares the result and,
-    with ``grad``, its gradients w.r.t. every trainable parameter."""
+    """``fn(model, **kwargs)`` (or, with ``loss_first``, ``fn(data_loss(model), model, **kwargs)``) on a
+    seeded model; compares the result and, with ``grad``, its gradients w.r.t. every trainable parameter."""
 
-    def __init__(self, exercise: str, name: str, build, reference, *, extra=None,
-                 dtype: torch.dtype = torch.float32, grad: bool = False, tol: Tol = EXACT, seed: int = 0,
-                 devices: tuple[str, ...] = MODEL_DEVICES, out_name: str = "output"):
+    def __init__(self, exercise: str, name: str, build, reference, *, loss_first: bool = False,
+                 kwargs: dict | None = None, dtype: torch.dtype = torch.float32, grad: bool = False,
+                 tol: Tol = EXACT, seed: int = 0, devices: tuple[str, ...] = MODEL_DEVICES, out_name: str = "output"):
         self.exercise, self.name, self.build, self._reference = exercise, name, build, reference
-        self.extra, self.dtype, self.grad, self.tol, self.seed = extra, dtype, grad, tol, seed
+        self.loss_first, self.kwargs = loss_first, dict(kwargs or {})
+        self.dtype, self.grad, self.tol, self.seed = dtype, grad, tol, seed
         self.devices, self.out_name = devices, out_name
 
     def reference(self):
@@ -99,14 +92,9 @@ class ModelCall(Check):
         model = self.build().to(device=device, dtype=self.dtype)
         return seed_parameters_(model, generator(self.seed))
 
-    def run(self, fn, device, call=plain_call):
-        model = self.model(device)
-        inp = self.extra(model) if self.extra else Inputs((model,))
-        out = call(fn, *inp.args, **inp.kwargs)
-        result = {"out": out}
-        if self.grad:
-            result["grads"] = gradients(out, trainable(model), self.seed)
-        return result
+    def plan(self):
+        return Plan("model", {"model": self.model("cpu"), "kwargs": self.kwargs, "loss_first": self.loss_first,
+                              "grad": self.grad, "seed": self.seed})
 
     def judge(self, got, want):
         msg = compare(got["out"], want["out"], self.tol, self.out_name)
@@ -117,15 +105,6 @@ class ModelCall(Check):
 
 
 # --- a module class written by the learner ---------------------------------------------------------
-
-def describe_layer(module) -> str:
-    if module is None:
-        return "missing"
-    if not isinstance(module, nn.Linear):
-        return f"a {type(module).__name__}, not an nn.Linear"
-    no_bias = "" if module.bias is not None else ", bias=False"
-    return f"nn.Linear({module.in_features}, {module.out_features}{no_bias})"
-
 
 class LinearLayersForward(Check):
     """Builds ``fn(*init_args)``, checks that it owns exactly the named ``nn.Linear`` layers, copies
@@ -142,36 +121,14 @@ class LinearLayersForward(Check):
     def reference(self):
         return self._reference
 
-    def expected_layers(self) -> list[str]:
-        return [f"nn.Linear({i}, {o})" for i, o in self.layers.values()]
-
-    def run(self, fn, device, call=plain_call):
-        net = fn(*self.init_args)
-        if not isinstance(net, nn.Module):
-            return {"module": f"an object of type {type(net).__name__}"}
-        found = [describe_layer(getattr(net, name, None)) for name in self.layers]
-        result = {"layers": found,
-                  "parameters": sorted(f"{n} {tuple(p.shape)}" for n, p in net.named_parameters())}
-        if found != self.expected_layers():
-            return result
+    def plan(self):
         g = generator(self.seed)
-        net.to(device=device, dtype=self.dtype)
-        params = []
-        with torch.no_grad():
-            for name in self.layers:
-                layer = getattr(net, name)
-                for p in (layer.weight, layer.bias):
-                    p.copy_(torch.randn(tuple(p.shape), generator=g, dtype=torch.float64))
-                    params.append(p)
+        weights = [tuple(torch.randn(shape, generator=g, dtype=torch.float64) for shape in ((n_out, n_in), (n_out,)))
+                   for n_in, n_out in self.layers.values()]
         n_in = self.layers[next(iter(self.layers))][0]
-        x = torch.randn(self.batch, n_in, generator=g, dtype=torch.float64).to(device=device, dtype=self.dtype)
-        if self.grad:
-            x.requires_grad_(True)
-        out = call(net, x)
-        result["out"] = out
-        if self.grad:
-            result["grads"] = gradients(out, [x] + params, self.seed)
-        return result
+        x = torch.randn(self.batch, n_in, generator=g, dtype=torch.float64)
+        return Plan("layers", {"init_args": self.init_args, "layers": self.layers, "weights": weights, "x": x,
+                               "dtype": self.dtype, "grad": self.grad, "seed": self.seed})
 
     def judge(self, got, want):
         if "module" in got:
@@ -232,12 +189,11 @@ class SGDStep(Check):
                 p.grad = torch.randn(tuple(p.shape), generator=g, dtype=torch.float64).to(p)
         return model
 
-    def run(self, fn, device, call=plain_call):
-        model = self.model(device)
-        params = model.parameters() if self.as_generator else list(model.parameters())
-        options = {} if self.weight_decay is None else {"weight_decay": self.weight_decay}
-        returned = call(fn, params, self.lr, **options)
-        return {"returned": returned, "params": [p.detach() for p in model.parameters()]}
+    def plan(self):
+        model = self.model("cpu")
+        grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+        return Plan("sgd", {"model": model, "grads": grads, "lr": self.lr, "weight_decay": self.weight_decay,
+                            "as_generator": self.as_generator})
 
     def judge(self, got, want):
         before = [p.detach() for p in self.model("cpu").parameters()]
@@ -294,8 +250,8 @@ class DecayEquivalence(Check):
     def reference(self):
         return lambda l2: 2.0 * l2
 
-    def run(self, fn, device, call=plain_call):
-        return {"out": call(fn, self.l2)}
+    def plan(self):
+        return Plan("call", {"args": (self.l2,), "kwargs": {}})
 
     def judge(self, got, want):
         msg = compare(got["out"], want["out"], EXACT, f"weight_decay_for({self.l2})")

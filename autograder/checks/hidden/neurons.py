@@ -6,6 +6,7 @@ from autograder.checks.models import all_frozen, frozen_first_layer, nested, tie
 from autograder.checks.public.neurons import (count_case, f32, f64, huge, mask_case, neuron_case, spread, tanh_case,
                                               tinynet_case)
 from autograder.compare import STABILITY
+from autograder.protocols import source
 
 
 def near_zero(g):
@@ -41,9 +42,9 @@ CHECKS = [
     count_case(1234, "every parameter frozen gives 0", all_frozen),
 
     mask_case(1241, "torch.relu", torch.relu, f32, (4, 5), 0.5),
-    mask_case(1242, "lambda t: 3 * torch.tanh(t / 3)", lambda t: 3 * torch.tanh(t / 3), f64, (16,), 0.5),
+    mask_case(1242, "lambda t: 3 * torch.tanh(t / 3)", source("lambda t: 3 * torch.tanh(t / 3)"), f64, (16,), 0.5),
     mask_case(1243, "lambda t: torch.exp(-t * t) (negative slopes: compare |slope|)",
-              lambda t: torch.exp(-t * t), f64, (2, 8), 0.3),
+              source("lambda t: torch.exp(-t * t)"), f64, (2, 8), 0.3),
     mask_case(1244, "torch.tanh", torch.tanh, f32, (2, 3, 4), 0.01),
     mask_case(1245, "torch.sigmoid", torch.sigmoid, f32, (10,), no_grad=True),
 ]

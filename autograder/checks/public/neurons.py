@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks.core import Call, Inputs, call_check, plain_call
+from autograder.checks.core import Call, Inputs, call_check
 from autograder.checks.models import LinearLayersForward, ModelCall, dtype_name, linear, mlp
 from autograder.compare import EXACT, STABILITY, SUMMATION
 
@@ -121,9 +121,7 @@ def away_from_threshold(g, activation, shape, dtype, min_slope, scale=3.0):
 class NoGradCall(Call):
     """The caller may be inside ``torch.no_grad()``: the function must still get its slopes."""
 
-    def run(self, fn, device, call=plain_call):
-        with torch.no_grad():
-            return super().run(fn, device, call)
+    no_grad = True
 
 
 def mask_case(seed, label, activation, dtype, shape, min_slope=None, *, no_grad=False):

@@ -3,8 +3,7 @@ one SGD step against torch.optim.SGD, and weight decay = 2·λ. The case builder
 """
 import torch
 
-from autograder.checks.core import Inputs
-from autograder.checks.models import DecayEquivalence, ModelCall, SGDStep, data_loss, dtype_name, linear, mlp
+from autograder.checks.models import DecayEquivalence, ModelCall, SGDStep, dtype_name, linear, mlp
 from autograder.compare import SUMMATION
 
 f32, f64 = torch.float32, torch.float64
@@ -39,12 +38,10 @@ def l2_case(seed, label, build, dtype, *, grad=False):
 
 def loss_case(seed, label, build, dtype, *, grad=True, **weights):
     """``weights``: l1 and/or l2 passed by keyword (neither: the defaults 0)."""
-    def extra(model):
-        return Inputs((data_loss(model), model), dict(weights), names=("loss", "model"))
     shown = ", ".join(f"{k}={v}" for k, v in weights.items()) or "no l1 and l2 (defaults 0)"
     name = f"{shown}, {label}, {dtype_name(dtype)}" + (", gradients" if grad else "")
-    return ModelCall("regularization.regularized_loss", name, build, regularized_reference, extra=extra,
-                     dtype=dtype, grad=grad, tol=SUMMATION, seed=seed, out_name="regularized loss")
+    return ModelCall("regularization.regularized_loss", name, build, regularized_reference, loss_first=True,
+                     kwargs=weights, dtype=dtype, grad=grad, tol=SUMMATION, seed=seed, out_name="regularized loss")
 
 
 def sgd_case(seed, label, build, dtype, *, lr, weight_decay=None, no_grad=(), as_generator=False):

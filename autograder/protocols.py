@@ -1,0 +1,245 @@
+"""How a check calls a function, given only data: the one part of a check the sandbox holds.
+
+The scorer turns each check into a ``Plan`` (a protocol name and its inputs, made from seeds on
+its side) and sends it pickled; the worker runs the learner's function through the protocol, and
+the scorer runs PyTorch's reference through the very same one. No check, reference, expected
+value or check module ever reaches the worker: ``loads`` refuses any class outside PyTorch,
+NumPy and this module.
+"""
+from __future__ import annotations
+
+import io
+import math
+import pickle
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def plain_call(fn, *args, **kwargs):
+    return fn(*args, **kwargs)
+
+
+@dataclass
+class Plan:
+    """One check as data: ``kind`` names a protocol below; ``spec`` holds its inputs and options."""
+
+    kind: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- inputs as data
+def source(text: str) -> Callable:
+    """A callable input written as source (``"lambda t: 3 * torch.tanh(t / 3)"``): it travels as
+    its text and arrives as an ordinary function, with ``torch``, ``F`` and ``math`` in scope."""
+    fn = eval(text, {"torch": torch, "F": F, "math": math})  # noqa: S307 - the scorer's own text
+    fn.__source__ = text
+    return fn
+
+
+class Model(nn.Module):
+    """What a check's own model class (defined with the check, not in PyTorch) arrives as: the same
+    submodules, parameters and buffers, in the same order."""
+
+
+def _model(state: dict) -> Model:
+    model = Model.__new__(Model)
+    model.__setstate__(state)
+    return model
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        if callable(obj) and hasattr(obj, "__source__") and not isinstance(obj, type):
+            return source, (obj.__source__,)
+        if isinstance(obj, nn.Module) and not type(obj).__module__.startswith("torch."):
+            return _model, (dict(obj.__dict__),)
+        return NotImplemented
+
+
+_ALLOWED_PACKAGES = ("torch", "numpy", "collections")
+_BUILTINS = {"getattr", "set", "frozenset", "slice", "range", "complex", "ValueError", "TypeError", "IndexError",
+             "RuntimeError", "KeyError", "ZeroDivisionError", "ArithmeticError", "AssertionError"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module == "builtins" and name in _BUILTINS:
+            return super().find_class(module, name)
+        if module.split(".")[0] in _ALLOWED_PACKAGES or module == __name__:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a plan may not hold {module}.{name}: send data, not check objects")
+
+
+def dumps(plan: Plan) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(plan)
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> Plan:
+    """A fresh copy of a plan (its tensors are the caller's to change)."""
+    plan = _Unpickler(io.BytesIO(data)).load()
+    if not isinstance(plan, Plan) or plan.kind not in PROTOCOLS:
+        raise pickle.UnpicklingError("not a plan")
+    return plan
+
+
+# ----------------------------------------------------------------------------- shared helpers
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def to_device(value, device: str):
+    """Moves tensors (also inside tuples/lists/dicts) to ``device``; meta keeps only shapes."""
+    if isinstance(value, torch.Tensor):
+        if device == "meta":
+            return torch.empty_like(value, device="meta")
+        return value.to(device)
+    if isinstance(value, tuple):
+        return tuple(to_device(v, device) for v in value)
+    if isinstance(value, list):
+        return [to_device(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def upstream_grad(out: torch.Tensor, seed: int) -> torch.Tensor:
+    """A seeded random upstream gradient, so every output element's gradient path is tested."""
+    g = torch.randn(tuple(out.shape), generator=generator(seed + 7919), dtype=torch.float64)
+    return g.to(dtype=out.dtype, device=out.device)
+
+
+NOT_DIFFERENTIABLE = ("the output is not connected to the inputs by autograd: did you use .detach(), "
+                      ".item(), .numpy(), torch.no_grad() or build a new tensor from Python numbers?")
+
+
+def gradients(out, leaves, seed: int):
+    """Gradients of ``out`` (with a seeded upstream) w.r.t. ``leaves``, or why there are none."""
+    if not isinstance(out, torch.Tensor):
+        return "the output is not a tensor, so no gradient can flow"
+    if not out.requires_grad:
+        return NOT_DIFFERENTIABLE
+    grads = torch.autograd.grad(out, leaves, upstream_grad(out, seed), allow_unused=True)
+    return list(grads)
+
+
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def data_loss(model: nn.Module) -> torch.Tensor:
+    """A 0-dim stand-in for a data loss that depends on every trainable parameter."""
+    return sum(torch.sin(p).sum() for p in trainable(model))
+
+
+def describe_layer(module) -> str:
+    if module is None:
+        return "missing"
+    if not isinstance(module, nn.Linear):
+        return f"a {type(module).__name__}, not an nn.Linear"
+    no_bias = "" if module.bias is not None else ", bias=False"
+    return f"nn.Linear({module.in_features}, {module.out_features}{no_bias})"
+
+
+# ----------------------------------------------------------------------------- the protocols
+def call_protocol(fn, device, call, *, args, kwargs, grad=False, seed=0, no_grad=False):
+    """``fn(*args, **kwargs)``; with ``grad``, the gradients w.r.t. every floating tensor argument."""
+    args, kwargs = to_device(tuple(args), device), to_device(kwargs, device)
+    with torch.no_grad() if no_grad else nullcontext():
+        leaves = []
+        if grad and device != "meta":
+            leaves = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
+            for leaf in leaves:
+                leaf.requires_grad_(True)
+        out = call(fn, *args, **kwargs)
+        result = {"out": out}
+        if leaves:
+            result["grads"] = gradients(out, leaves, seed)
+    return result
+
+
+def raises_protocol(fn, device, call, *, args, kwargs, exception):
+    """The contract demands ``exception`` for these inputs."""
+    try:
+        out = call(fn, *to_device(tuple(args), device), **to_device(kwargs, device))
+    except exception as exc:
+        return {"raised": type(exc).__name__}
+    return {"raised": None, "out": out}
+
+
+def model_protocol(fn, device, call, *, model, kwargs, loss_first=False, grad=False, seed=0):
+    """``fn(model)``, or ``fn(data_loss(model), model)``; with ``grad``, the gradients w.r.t. every
+    trainable parameter."""
+    model = model.to(device)
+    args = (data_loss(model), model) if loss_first else (model,)
+    out = call(fn, *args, **kwargs)
+    result = {"out": out}
+    if grad:
+        result["grads"] = gradients(out, trainable(model), seed)
+    return result
+
+
+def layers_protocol(fn, device, call, *, init_args, layers, weights, x, dtype, grad=False, seed=0):
+    """Builds ``fn(*init_args)``; when it owns exactly the named ``nn.Linear`` layers, loads
+    ``weights`` into them (weight, bias, layer by layer) and runs it on ``x``."""
+    net = fn(*init_args)
+    if not isinstance(net, nn.Module):
+        return {"module": f"an object of type {type(net).__name__}"}
+    found = [describe_layer(getattr(net, name, None)) for name in layers]
+    result = {"layers": found, "parameters": sorted(f"{n} {tuple(p.shape)}" for n, p in net.named_parameters())}
+    if found != [f"nn.Linear({i}, {o})" for i, o in layers.values()]:
+        return result
+    net.to(device=device, dtype=dtype)
+    params = []
+    with torch.no_grad():
+        for name, (w, b) in zip(layers, weights):
+            layer = getattr(net, name)
+            layer.weight.copy_(w)
+            layer.bias.copy_(b)
+            params += [layer.weight, layer.bias]
+    x = x.to(device=device, dtype=dtype)
+    if grad:
+        x.requires_grad_(True)
+    out = call(net, x)
+    result["out"] = out
+    if grad:
+        result["grads"] = gradients(out, [x] + params, seed)
+    return result
+
+
+def sgd_protocol(fn, device, call, *, model, grads, lr, weight_decay=None, as_generator=False):
+    """One in-place step on ``model`` whose named parameters hold ``grads`` (the others none);
+    ``params`` passed as a list, or as the generator ``model.parameters()``."""
+    model = model.to(device)
+    for name, p in model.named_parameters():
+        if name in grads:
+            p.grad = grads[name].to(p)
+    params = model.parameters() if as_generator else list(model.parameters())
+    options = {} if weight_decay is None else {"weight_decay": weight_decay}
+    returned = call(fn, params, lr, **options)
+    return {"returned": returned, "params": [p.detach() for p in model.parameters()]}
+
+
+PROTOCOLS: dict[str, Callable[..., dict]] = {
+    "call": call_protocol, "raises": raises_protocol, "model": model_protocol, "layers": layers_protocol,
+    "sgd": sgd_protocol,
+}
+
+
+def execute(plan: Plan, fn, device: str, call: Callable = plain_call) -> dict[str, Any]:
+    """Runs ``fn`` (the learner's function, or PyTorch's reference) through ``plan``'s protocol."""
+    return PROTOCOLS[plan.kind](fn, device, call, **plan.spec)
+
+
+def warm() -> None:
+    """Pays unpickling's one-off imports (tensor storages, NumPy arrays, modules) before forking."""
+    sample = Plan("model", {"model": nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.BatchNorm1d(2)),
+                            "kwargs": {"x": np.zeros(3), "t": torch.zeros(2, 3).t(), "f": source("lambda t: t")}})
+    loads(dumps(sample))
