@@ -29,3 +29,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Grading executes every cell of a notebook: torch, the checks and the pictures take a few seconds.
 c.Execute.timeout = 300
 c.Execute.kernel_name = "python3"
+
+# Feedback goes back to learners: the hidden test lines of each test cell are removed from it, and
+# so are the tracebacks that would quote them (the cell's output says only how many hidden checks
+# passed).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+from autograder.feedback import ShortenHiddenTestErrors  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ShortenHiddenTestErrors, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

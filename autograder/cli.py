@@ -130,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("--all", action="store_true", help="show every hint seen so far again")
     h.add_argument("--reset", action="store_true", help="start this exercise's hints over")
     h.set_defaults(func=_hint)
-    r = sub.add_parser("repro", help="re-run one public check on your code, in this process, to debug it")
+    r = sub.add_parser("repro", help="re-run one public check as make grade does (every device), then show your values")
     r.add_argument("exercise")
     r.add_argument("index", type=int, help="the check's number, as printed by grade")
     r.add_argument("--submission", default="exercises")

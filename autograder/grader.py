@@ -45,6 +45,7 @@ class Unit:
     verdict: str  # passed, failed, not_checked, skipped, not_started
     message: str = ""
     got: dict | None = field(default=None, repr=False)  # the learner's encoded result, for diagnosis
+    raised: str | None = None  # the exception type the learner's code raised, for diagnosis
 
     @property
     def weight(self) -> float:
@@ -301,6 +302,16 @@ class Grader:
             jobs = 1
         return frames, problems
 
+    def warm(self, timeout: float = 120.0) -> None:
+        """Computes every exercise's references and waits for the worker to be ready: the next grade
+        pays neither (``make watch`` calls this before the first save)."""
+        for exercise in catalogue.EXERCISES:
+            self.references(exercise)
+        deadline = time.monotonic() + timeout
+        while self.worker is not None and self.worker.alive and not self.worker.ready \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def references(self, exercise: Exercise) -> tuple[list, dict]:
         """The checks of an exercise and PyTorch's results for them (computed once per process)."""
         from autograder import checks as registry
@@ -410,7 +421,8 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
     if "__error__" in want:
         return Unit(check, device, "skipped", f"the reference cannot run on {device}: {want['__error__']}")
     if status == "raised":
-        text = f"raised {unit.get('type')}: {unit.get('message', '')}".strip()
+        raised = str(unit.get("type"))
+        text = f"raised {raised}: {unit.get('message', '')}".strip()
         if unit.get("where"):
             text += f" (at {unit['where']})"
         if unit.get("not_started") and device == "cpu":
@@ -426,14 +438,14 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
             if any(m in message for m in _DEVICE_MIX):
                 return Unit(check, device, "failed", f"your code mixes devices: {text}")
             return Unit(check, device, "not_checked", f"placement not checked (data-dependent code): {text}")
-        return Unit(check, device, "failed", text)
+        return Unit(check, device, "failed", text, raised=raised)
     if status != "ok" or not isinstance(unit.get("value"), dict):
         return Unit(check, device, "failed", "the worker sent an unreadable result")
     got = unit["value"]
     if not all(encoding.is_valid(v) for v in got.values()):
         return Unit(check, device, "failed", "the result has an unexpected structure")
     try:
-        message = check.judge(got, want)
+        message = check.verdict(got, want)
     except (KeyError, IndexError, TypeError):
         message = "the result has an unexpected structure"
     except Exception as exc:  # noqa: BLE001 - a malformed learner value must not crash the scorer
@@ -572,10 +584,14 @@ def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: d
 
 
 def diagnose(failures: list[Unit]):
-    """The named mistake that fits the evidence: first from the messages, then from values."""
+    """The named mistake that fits all the evidence: the values of every failing CPU check (each
+    reproduced by the mistake's variant, gradients included), else the messages themselves."""
     from autograder import mistakes
-    values = [(u.check, u.got) for u in failures if u.device == "cpu" and u.got is not None][:6]
-    return mistakes.identify(values) or mistakes.from_evidence([u.message for u in failures])
+    cpu = [u for u in failures if u.device == "cpu"]
+    named = None
+    if cpu and all(u.got is not None or u.raised for u in cpu):
+        named = mistakes.identify([(u.check, u.got, u.raised) for u in cpu])
+    return named or mistakes.from_evidence([u.message for u in failures])
 
 
 _SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}

@@ -40,7 +40,8 @@ HINTS: dict[str, tuple[str, ...]] = {
     ),
     "neurons.tanh": (
         "tanh(x) = (1 − e^(−2x)) / (1 + e^(−2x)) for x ≥ 0, and tanh(−x) = −tanh(x).",
-        "Only exponentiate non-positive numbers, e.g. e = torch.exp(-2 * x.abs()): it never overflows.",
+        "Only exponentiate non-positive numbers: with m = torch.where(x >= 0, -x, x) (that is −|x|, with slope "
+        "−1 at 0, where x.abs() has slope 0), e = torch.exp(2 * m) never overflows.",
         "Pick the sign with torch.where(x >= 0, t, -t), but make sure the gradient at 0 is 1 (sign() has a zero "
         "gradient there).",
     ),

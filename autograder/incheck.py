@@ -172,5 +172,8 @@ def print_result(result, suite: str, seconds: float, out=None) -> None:
                 print(f"  ✘ [{unit.check.name}] ({unit.device}) {unit.message}", file=out)
             if len(failed) > 3:
                 print(f"  … and {len(failed) - 3} more failing checks", file=out)
-    for note in result.notes:
+    notes = result.notes
+    if suite == "hidden":  # a placement note quotes a check's error: it may show a hidden input
+        notes = [n for n in notes if n not in {u.message for u in result.units}]
+    for note in notes:
         print(f"  note: {note}", file=out)

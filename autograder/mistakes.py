@@ -1,8 +1,8 @@
 """The catalogue of named mistakes: common wrong answers and the evidence that identifies each.
 
-When a check fails, the scorer recomputes the check with each known-wrong variant of the
-exercise (PyTorch code, run in the scorer on the same seeded inputs); the first variant the
-learner's answer matches is named in the report, with how to fix it. Two mistakes are
+When checks fail, the scorer recomputes each failing check with the known-wrong variants of the
+exercise (PyTorch code, run in the scorer on the same seeded inputs); a mistake is named, with
+how to fix it, only when its variant reproduces every failing result, gradients included. Two mistakes are
 recognised from other evidence: a float32 result for float64 input, and tensors created on
 the default device (seen by the placement check on the ``meta`` device).
 """
@@ -91,6 +91,16 @@ def _tanh_overflowing(x):
     return (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x))
 
 
+def _tanh_via_abs(x):
+    e = torch.exp(-2 * x.abs())
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype) * (1 - e) / (1 + e)
+
+
+def _tanh_via_sign(x):
+    e = torch.exp(-2 * x.abs())
+    return torch.sign(x) * (1 - e) / (1 + e)
+
+
 def _neuron_without_bias(x, w, b):
     return torch.tanh(F.linear(x, w))
 
@@ -131,6 +141,11 @@ def _log_softmax_unshifted(logits, dim=-1):
     return logits - torch.log(torch.exp(logits).sum(dim, keepdim=True))
 
 
+def _log_of_softmax(logits, dim=-1):
+    shifted = logits - logits.amax(dim, keepdim=True)
+    return torch.log(torch.exp(shifted) / torch.exp(shifted).sum(dim, keepdim=True))
+
+
 def _softmax_instead(logits, dim=-1):
     return torch.softmax(logits, dim)
 
@@ -143,6 +158,13 @@ def _nll_mean_over_n(log_probs, target, weight=None, reduction="mean", ignore_in
     losses = F.nll_loss(log_probs, target, weight, reduction="none", ignore_index=ignore_index)
     return losses.mean() if reduction == "mean" else F.nll_loss(log_probs, target, weight, reduction=reduction,
                                                                  ignore_index=ignore_index)
+
+
+def _nll_mean_over_kept(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    losses = F.nll_loss(log_probs, target, weight, reduction="none", ignore_index=ignore_index)
+    if reduction != "mean":
+        return F.nll_loss(log_probs, target, weight, reduction=reduction, ignore_index=ignore_index)
+    return losses.sum() / (target != ignore_index).sum()
 
 
 def _nll_counting_ignored(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
@@ -230,7 +252,15 @@ def _conv_size_ceil(size, kernel_size, padding=0, stride=1):
     return math.ceil((size + 2 * padding - kernel_size) / stride) + 1
 
 
+def _conv_size_round(size, kernel_size, padding=0, stride=1):
+    if kernel_size > size + 2 * padding:
+        raise ValueError("the kernel does not fit")
+    return round((size + 2 * padding - kernel_size) / stride) + 1
+
+
 def _conv_size_no_padding(size, kernel_size, padding=0, stride=1):
+    if kernel_size > size:
+        raise ValueError("the kernel does not fit")
     return (size - kernel_size) // stride + 1
 
 
@@ -246,6 +276,17 @@ def _pool_stride_one(x, kernel_size, stride=None, padding=0):
 
 def _pool_ceil(x, kernel_size, stride=None, padding=0):
     return F.max_pool2d(x, kernel_size, stride, padding, ceil_mode=True)
+
+
+def _pool_ceil_naive(x, kernel_size, stride=None, padding=0):
+    """ceil((H + 2p − k) / s) + 1 windows, the last ones running into −inf past the input."""
+    (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    h, w = x.shape[-2:]
+    extra_h = (math.ceil((h + 2 * ph - kh) / sh)) * sh + kh - (h + 2 * ph)
+    extra_w = (math.ceil((w + 2 * pw - kw) / sw)) * sw + kw - (w + 2 * pw)
+    padded = F.pad(x, (pw, pw + extra_w, ph, ph + extra_h), value=-math.inf)
+    return F.max_pool2d(padded, (kh, kw), (sh, sw))
 
 
 # ----------------------------------------------------------------------------- regularization
@@ -299,6 +340,9 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("neurons.tanh", "a tanh that overflows",
             "(e^x − e^−x)/(e^x + e^−x) gives inf/inf = nan for large |x|: only ever exponentiate −2|x|",
             (_tanh_overflowing,)),
+    Mistake("neurons.tanh", "a slope of 0 at x = 0",
+            "autograd gives |x| (and sign(x)) slope 0 at 0, but tanh′(0) = 1: build −|x| with "
+            "torch.where(x >= 0, -x, x) and the sign with torch.where", (_tanh_via_abs, _tanh_via_sign)),
     Mistake("neurons.neuron", "the bias ignored", "o = tanh(x·wᵀ + b): add b before the tanh",
             (_neuron_without_bias,)),
     Mistake("neurons.TinyNet", "ReLU instead of tanh", "the hidden activation of TinyNet is tanh",
@@ -313,21 +357,25 @@ MISTAKES: tuple[Mistake, ...] = (
             "move the channel dim first (x.transpose(0, 1)) before reshape(C, -1)", (_stats_without_transpose,)),
     Mistake("losses.log_softmax", "log-softmax without the max shift",
             "subtract the max along dim before exp, or exp overflows at large logits", (_log_softmax_unshifted,)),
+    Mistake("losses.log_softmax", "the log of a softmax",
+            "exp of a very negative shifted logit underflows to 0 and log(0) = −inf: compute "
+            "shifted − log Σ exp(shifted), never log(exp(·)/Σ)", (_log_of_softmax,)),
     Mistake("losses.log_softmax", "softmax returned instead of log-softmax",
             "return log-probabilities: x − max − log Σ exp(x − max)", (_softmax_instead,)),
     Mistake("losses.log_softmax", "dim ignored", "reduce along the dim argument, not always the last one",
             (_log_softmax_last_dim,)),
-    Mistake("losses.nll_loss", "the weighted mean divided by N",
-            "'mean' divides by the sum of the weights of the samples not ignored, not by N",
-            (_nll_mean_over_n,)),
+    Mistake("losses.nll_loss", "the weighted mean divided by the number of samples",
+            "'mean' divides by the sum of the weights of the samples not ignored, not by how many there are",
+            (_nll_mean_over_n, _nll_mean_over_kept)),
     Mistake("losses.nll_loss", "ignored targets counted in the denominator",
             "samples whose target is ignore_index add nothing to the numerator or the denominator",
             (_nll_counting_ignored,)),
     Mistake("losses.nll_loss", "class weights ignored", "multiply each sample's loss by weight[target]",
             (_nll_without_weights,)),
-    Mistake("losses.cross_entropy", "the weighted mean divided by N",
+    Mistake("losses.cross_entropy", "the weighted mean divided by the number of samples",
             "'mean' divides by the sum of the weights of the samples not ignored",
-            (_cross_entropy_with(_nll_mean_over_n), _cross_entropy_with(_nll_counting_ignored))),
+            (_cross_entropy_with(_nll_mean_over_n), _cross_entropy_with(_nll_mean_over_kept),
+             _cross_entropy_with(_nll_counting_ignored))),
     Mistake("losses.cross_entropy", "log-softmax without the max shift",
             "cross_entropy inherits it from your log_softmax: subtract the max along dim before exp",
             (_cross_entropy_from(_log_softmax_unshifted),)),
@@ -337,8 +385,9 @@ MISTAKES: tuple[Mistake, ...] = (
             "add p ghost pixels on both sides of H and of W", (_pad_one_side, _pad_start_only)),
     Mistake("convolution.pad2d", "height and width padding swapped",
             "padding=(ph, pw): ph rows above and below, pw columns left and right", (_pad_swapped,)),
-    Mistake("convolution.conv_output_size", "ceil instead of floor",
-            "(size + 2·padding − kernel) // stride + 1 rounds down", (_conv_size_ceil,)),
+    Mistake("convolution.conv_output_size", "rounding up (or to the nearest) instead of down",
+            "(size + 2·padding − kernel) // stride + 1 rounds down: a window that does not fit is dropped",
+            (_conv_size_ceil, _conv_size_round)),
     Mistake("convolution.conv_output_size", "padding ignored", "padding adds 2·padding to the size",
             (_conv_size_no_padding,)),
     Mistake("convolution.conv1d", "a flipped kernel",
@@ -357,7 +406,7 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("pooling.max_pool2d", "stride defaulting to 1",
             "stride=None means stride = kernel_size (non-overlapping windows)", (_pool_stride_one,)),
     Mistake("pooling.max_pool2d", "ceil instead of floor for the output size",
-            "windows that run past the padded input are dropped: floor", (_pool_ceil,)),
+            "windows that run past the padded input are dropped: floor", (_pool_ceil, _pool_ceil_naive)),
     Mistake("regularization.l1_penalty", "biases skipped",
             "the penalty covers every parameter, biases included", (_l1_without_biases,)),
     Mistake("regularization.l2_penalty", "biases skipped",
@@ -380,41 +429,38 @@ def for_exercise(exercise_id: str) -> list[Mistake]:
     return [m for m in MISTAKES if m.exercise == exercise_id]
 
 
-def matching(check, got: dict) -> list[Mistake]:
-    """The named mistakes whose variant gives exactly the learner's answer on this check.
+def reproduces(mistake: Mistake, check, got: dict | None, raised: str | None = None) -> bool:
+    """True when one of the mistake's variants gives the learner's whole result on this check:
+    every value it returned (output and gradients alike, within the check's tolerance), or the
+    same exception when the learner's code raised ``raised``.
 
     Runs in the scorer: each variant is PyTorch/NumPy code applied to the check's seeded inputs.
     """
-    from autograder.compare import compare
+    from autograder.compare import EXACT, compare
     from autograder.encoding import encode
-    found = []
-    for mistake in for_exercise(check.exercise):
-        for variant in mistake.variants:
-            try:
-                want = {k: encode(v) for k, v in check.run(variant, "cpu").items()}
-                if check.judge(got, want) is None or ("out" in got and "out" in want and compare(
-                        got["out"], want["out"], getattr(check, "tol", None) or _exact()) is None):
-                    found.append(mistake)
-                    break
-            except Exception:  # noqa: BLE001 - a variant that does not apply to these inputs
-                continue
-    return found
+    for variant in mistake.variants:
+        try:
+            want = {k: encode(v) for k, v in check.run(variant, "cpu").items()}
+        except Exception as exc:  # noqa: BLE001 - the variant raises here too, or does not apply
+            if raised is not None and type(exc).__name__ == raised:
+                return True
+            continue
+        if got is not None and set(got) == set(want) and all(
+                compare(got[k], want[k], getattr(check, "tol", EXACT)) is None for k in want):
+            return True
+    return False
 
 
-def identify(failures: list[tuple[object, dict]]) -> Mistake | None:
-    """The mistake that explains the most failing checks (``(check, learner's value)`` pairs)."""
-    votes: dict[Mistake, int] = {}
-    for check, got in failures:
-        for mistake in matching(check, got):
-            votes[mistake] = votes.get(mistake, 0) + 1
-    if not votes:
+def identify(evidence: list[tuple[object, dict | None, str | None]]) -> Mistake | None:
+    """The first mistake whose variant reproduces every failing result (``(check, learner's value,
+    exception type it raised)`` triples): a mistake that explains only part of the evidence is not
+    named."""
+    if not evidence:
         return None
-    return max(votes, key=lambda m: (votes[m], -MISTAKES.index(m)))
-
-
-def _exact():
-    from autograder.compare import EXACT
-    return EXACT
+    for mistake in for_exercise(evidence[0][0].exercise):
+        if all(reproduces(mistake, check, got, raised) for check, got, raised in evidence):
+            return mistake
+    return None
 
 
 def from_evidence(messages: list[str]) -> Mistake | None:

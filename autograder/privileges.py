@@ -8,6 +8,8 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import stat
+import sys
 
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child's audit hook refuses ctypes
 PR_SET_NO_NEW_PRIVS = 38
@@ -30,11 +32,53 @@ def drop(uid: int | None) -> None:
     _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if uid is None or os.geteuid() != 0:
         return
+    keep_import_path_reachable()
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     if os.geteuid() == 0 or os.getegid() == 0 or any(capabilities().values()) or not no_new_privs():
         raise PrivilegeError("the grader could not drop its privileges; learner code was not run")
+
+
+def _closed_to_others(path: str) -> bool:
+    """True when a uid that owns nothing cannot list ``path`` (or cross one of its parents)."""
+    path = os.path.realpath(path)
+    if not os.stat(path).st_mode & stat.S_IROTH:
+        return True
+    while True:
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            return True
+        if path == os.path.dirname(path):
+            return False
+        path = os.path.dirname(path)
+
+
+def keep_import_path_reachable() -> None:
+    """Where the interpreter lives in a folder only root may enter (a Python under /root, in the
+    plain-process sandbox), its folders on ``sys.path`` are opened now, as root, and reached after
+    the drop through ``/proc/self/fd``: the standard library stays importable, read-only."""
+    moved = {}
+    for i, entry in enumerate(sys.path):
+        try:
+            if not entry or not os.path.isdir(entry) or not _closed_to_others(entry):
+                continue
+            fd = os.open(entry, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        sys.path[i] = moved[entry.rstrip(os.sep) + os.sep] = f"/proc/self/fd/{fd}/"
+    if not moved:
+        return
+    for module in list(sys.modules.values()):  # packages already loaded find their submodules there too
+        path = getattr(module, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [_moved(p, moved) for p in path]
+
+
+def _moved(path: str, moved: dict[str, str]) -> str:
+    for old, new in moved.items():
+        if path.startswith(old):
+            return new + path[len(old):]
+    return path
 
 
 def _status() -> dict[str, str]:

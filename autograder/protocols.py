@@ -148,9 +148,86 @@ def describe_layer(module) -> str:
     return f"nn.Linear({module.in_features}, {module.out_features}{no_bias})"
 
 
+# ----------------------------------------------------------------------------- arguments left alone
+_UNCHECKED = object()  # not data (a number, a callable, a module): nothing to compare
+_DATA = (torch.Tensor, np.ndarray, list)
+
+
+def _snapshot(value):
+    """A private copy of a value's data (tensor, array, list; None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return _UNCHECKED if value.device.type == "meta" else value.detach().to("cpu", copy=True)
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list):
+        return [_snapshot(v) if isinstance(v, _DATA) else v for v in value]
+    return _UNCHECKED
+
+
+def _same(before, after) -> bool:
+    if before is _UNCHECKED:
+        return True
+    if before is None:
+        return after is None
+    if isinstance(before, torch.Tensor):
+        return isinstance(after, torch.Tensor) and _equal(before.numpy(), after.detach().to("cpu").numpy())
+    if isinstance(before, np.ndarray):
+        return isinstance(after, np.ndarray) and _equal(before, after)
+    if isinstance(before, list):
+        return (isinstance(after, list) and len(after) == len(before)
+                and all(_same(b, a) if isinstance(b, _DATA) else _equal(b, a) for b, a in zip(before, after)))
+    return True
+
+
+def _equal(before, after) -> bool:
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape or before.dtype != after.dtype:
+        return False
+    return bool(np.array_equal(before, after, equal_nan=before.dtype.kind in "fc"))
+
+
+class Watch:
+    """What ``values()`` names (re-read after the call), copied before the learner's call;
+    ``changed()`` names what the call altered."""
+
+    def __init__(self, values: Callable[[], dict[str, Any]]):
+        self.values = values
+        self.before = {name: _snapshot(value) for name, value in values().items()}
+
+    def changed(self) -> list[str]:
+        after = self.values()
+        return [name for name, before in self.before.items() if not _same(before, after.get(name))]
+
+
+def parameter_state(model: nn.Module, values: bool = True) -> dict[str, Any]:
+    """Every parameter's value (unless ``values`` is False) and its ``.grad``, by name."""
+    state = {}
+    for name, p in model.named_parameters():
+        if values:
+            state[f"parameter {name}"] = p
+        state[f"parameter {name}'s .grad"] = p.grad
+    return state
+
+
+def _report(result: dict, watch: Watch) -> dict:
+    changed = watch.changed()
+    if changed:
+        result["changed"] = changed
+    return result
+
+
 # ----------------------------------------------------------------------------- the protocols
-def call_protocol(fn, device, call, *, args, kwargs, grad=False, seed=0, no_grad=False):
-    """``fn(*args, **kwargs)``; with ``grad``, the gradients w.r.t. every floating tensor argument."""
+def _arg_names(args, kwargs, names) -> dict[str, Any]:
+    named = {(names[i] if i < len(names) else f"argument {i + 1}"): a for i, a in enumerate(args)}
+    named.update(kwargs)
+    return named
+
+
+def call_protocol(fn, device, call, *, args, kwargs, names=(), grad=False, seed=0, no_grad=False):
+    """``fn(*args, **kwargs)``; with ``grad``, the gradients w.r.t. every floating tensor argument.
+    Reports the arguments the call changed (``changed``)."""
     args, kwargs = to_device(tuple(args), device), to_device(kwargs, device)
     with torch.no_grad() if no_grad else nullcontext():
         leaves = []
@@ -158,8 +235,10 @@ def call_protocol(fn, device, call, *, args, kwargs, grad=False, seed=0, no_grad
             leaves = [a for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
             for leaf in leaves:
                 leaf.requires_grad_(True)
+        named = _arg_names(args, kwargs, names)
+        watch = Watch(lambda: named)
         out = call(fn, *args, **kwargs)
-        result = {"out": out}
+        result = _report({"out": out}, watch)
         if leaves:
             result["grads"] = gradients(out, leaves, seed)
     return result
@@ -179,8 +258,9 @@ def model_protocol(fn, device, call, *, model, kwargs, loss_first=False, grad=Fa
     trainable parameter."""
     model = model.to(device)
     args = (data_loss(model), model) if loss_first else (model,)
+    watch = Watch(lambda: {**({"loss": args[0]} if loss_first else {}), **parameter_state(model)})
     out = call(fn, *args, **kwargs)
-    result = {"out": out}
+    result = _report({"out": out}, watch)
     if grad:
         result["grads"] = gradients(out, trainable(model), seed)
     return result
@@ -207,8 +287,10 @@ def layers_protocol(fn, device, call, *, init_args, layers, weights, x, dtype, g
     x = x.to(device=device, dtype=dtype)
     if grad:
         x.requires_grad_(True)
+    watch = Watch(lambda: {"x": x})
     out = call(net, x)
     result["out"] = out
+    _report(result, watch)
     if grad:
         result["grads"] = gradients(out, [x] + params, seed)
     return result
@@ -223,8 +305,10 @@ def sgd_protocol(fn, device, call, *, model, grads, lr, weight_decay=None, as_ge
             p.grad = grads[name].to(p)
     params = model.parameters() if as_generator else list(model.parameters())
     options = {} if weight_decay is None else {"weight_decay": weight_decay}
+    watch = Watch(lambda: parameter_state(model, values=False))
     returned = call(fn, params, lr, **options)
-    return {"returned": returned, "params": [p.detach() for p in model.parameters()]}
+    result = {"returned": returned, "params": [p.detach() for p in model.parameters()]}
+    return _report(result, watch)
 
 
 PROTOCOLS: dict[str, Callable[..., dict]] = {

@@ -14,10 +14,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder import forbid
 
-# Audit events refused in a sealed child, whoever asks (processes, signals, tracing, heap walks).
-_ALWAYS_BLOCKED = ("os.kill", "os.killpg", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn",
-                   "os.system", "subprocess.Popen", "pty.spawn", "sys.settrace", "sys.setprofile",
-                   "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames")
+# Audit events refused in a sealed child, whoever asks: signals, tracing and heap walks (Tampering),
+# and starting a process (PermissionError, an OSError: a library that tries one, as matplotlib's
+# font cache runs fc-list, carries on without it). A new program would run without this process's
+# forbidden kernels.
+_ALWAYS_BLOCKED = ("os.kill", "os.killpg", "sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers",
+                   "gc.get_referents", "sys._current_frames")
+_PROCESS_EVENTS = ("os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
+                   "pty.spawn")
 _FRAME_ATTRS = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_globals", "f_locals")
 
 
@@ -123,6 +127,8 @@ def _audit_hook(scratch_dir: str, submission_dir: str, keep_alive):
     def hook(event: str, args, _keep=keep_alive):
         if busy:
             return
+        if event in _PROCESS_EVENTS:
+            raise PermissionError(f"starting a process ({event}) is not allowed while grading")
         if event in _ALWAYS_BLOCKED or event.startswith("ctypes."):
             raise Tampering(f"{event} is not allowed while grading")
         if event == "sys._getframe" and asked_by_learner():

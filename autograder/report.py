@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -39,13 +41,16 @@ def short_reason(ex) -> str:
 
 
 def table(result: GradeResult) -> Table:
-    """One row per exercise in teaching order, grouped under a row per module with its subtotal."""
+    """One row per exercise in teaching order, grouped under a row per module with its subtotal.
+    Names, points and status keep their full width; the first failure wraps in its own column."""
     t = Table(title=None, show_lines=False, expand=False, pad_edge=False, box=None)
-    t.add_column("exercise", no_wrap=True)
+    names = [f"  {e.exercise.function}" for e in result.exercises] + [f"{e.exercise.module}.py" for e in result.exercises]
+    points = [f"{_points(e.score)}/{_points(e.max_score)}" for e in result.exercises]
+    t.add_column("exercise", no_wrap=True, min_width=max(map(len, names + ["exercise"])))
     t.add_column("points", justify="right", no_wrap=True,
-                 min_width=len(f"{_points(result.score)}/{_points(result.max_score)}"))
+                 min_width=max(map(len, points + [f"{_points(result.score)}/{_points(result.max_score)}"])))
     t.add_column("status", no_wrap=True, min_width=13)
-    t.add_column("first failure", no_wrap=True, overflow="ellipsis")
+    t.add_column("first failure", ratio=1, overflow="fold")
     modules: dict[str, list] = {}
     for ex in result.exercises:
         modules.setdefault(ex.exercise.module, []).append(ex)
@@ -57,23 +62,28 @@ def table(result: GradeResult) -> Table:
             mark, style = MARKS[ex.outcome]
             status = Text(f"{mark} {LABELS.get(ex.outcome, ex.outcome)}", style=style)
             t.add_row(f"  {ex.exercise.function}", f"{_points(ex.score)}/{_points(ex.max_score)}", status,
-                      Text(short_reason(ex), overflow="ellipsis", no_wrap=True))
+                      Text(short_reason(ex), overflow="fold"))
     t.add_section()
     t.add_row(Text("total", style="bold"), Text(f"{_points(result.score)}/{_points(result.max_score)}",
               style="bold"), "", "")
     return t
 
 
+def percent(score: float, max_score: float) -> int:
+    """Rounded down, so that only a full grade reads 100 %."""
+    return math.floor(100 * score / max_score + 1e-9) if max_score else 0
+
+
 def progress(result: GradeResult) -> Text:
-    width = 24
-    share = result.score / result.max_score if result.max_score else 0.0
-    filled = round(width * share)
+    width = 20
+    share = percent(result.score, result.max_score)
+    filled = width * share // 100
     passed = sum(e.outcome == "passed" for e in result.exercises)
     text = Text("progress ")
     text.append("█" * filled, style="green")
     text.append("░" * (width - filled), style="dim")
-    text.append(f" {_points(result.score)}/{_points(result.max_score)} points ({share:.0%}) · "
-                f"{passed} of {len(result.exercises)} exercises passed")
+    text.append(f" {_points(result.score)}/{_points(result.max_score)} points ({share}%) · "
+                f"{passed}/{len(result.exercises)} exercises passed")
     return text
 
 
@@ -121,6 +131,8 @@ def print_report(result: GradeResult, out=None, submission_arg: str = "") -> Non
                 # commands stay on one line (soft wrap) so they can be copied and pasted
                 if line.plain.lstrip().startswith(("reproduce:", "hint:")):
                     con.print(line, soft_wrap=True)
+                elif line.plain.startswith("  "):  # wrapped lines keep the indent: learner text never
+                    con.print(Padding(line[2:], (0, 0, 0, 2)), overflow="fold")  # reaches column 0
                 else:
                     con.print(line, overflow="fold")
         if len(failing) > MAX_DETAILS:
@@ -133,22 +145,42 @@ def print_report(result: GradeResult, out=None, submission_arg: str = "") -> Non
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
-def _test_output(ex, suite: str, units, full_details: bool) -> str:
+EXERCISE_WIDE = ("forbidden", "timeout", "crashed", "error", "not_started")  # not about one check
+
+
+def suite_notes(ex, suite: str) -> list[str]:
+    """The exercise's notes, less those that came from another suite's checks (a placement note
+    quotes a check's error, which may show a hidden input's shape)."""
+    foreign = {u.message for u in ex.units if u.check.suite != suite}
+    return [n for n in ex.notes if n not in foreign]
+
+
+def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
+    """Whether the suite's test passed, and its text, made from that suite's own checks only: a
+    visible public test never shows what a hidden check found. The text's first word agrees with
+    the verdict."""
+    from autograder.grader import diagnose
+    units = [u for u in ex.units if u.check.suite == suite]
     failed = [u for u in units if u.verdict in ("failed", "not_started")]
-    lines = [f"{LABELS.get(ex.outcome, ex.outcome)}" + (f": {ex.message}" if ex.message and
-                                                        (suite == "public" or full_details) else "")]
+    if ex.outcome in EXERCISE_WIDE:
+        ok, lines = False, [LABELS.get(ex.outcome, ex.outcome) + (f": {ex.message}" if ex.message else "")]
+    else:
+        ok = ex.outcome == "passed" or (not failed and bool(units))
+        lines = ["passed" if ok else "failed"]
     if suite == "hidden" and not full_details:
         counted = [u for u in units if u.weight]
-        lines.append(f"hidden checks: {len(counted) - len(failed)} of {len(counted)} passed "
-                     f"(their inputs are not shown)")
-    else:
+        if units:
+            lines.append(f"hidden checks: {len(counted) - len(failed)} of {len(counted)} passed "
+                         f"(their inputs are not shown)")
+    elif ex.outcome not in EXERCISE_WIDE:
         lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
-        if ex.mistake is not None:
-            lines.append(ex.mistake.describe())
-    lines += [f"note: {n}" for n in ex.notes]
+        mistake = diagnose(failed) if failed else None
+        if mistake is not None:
+            lines.append(mistake.describe())
+    lines += [f"note: {n}" for n in suite_notes(ex, suite)]
     if ex.output and suite == "public":
         lines.append(f"your code printed:\n{ex.output[:2000]}")
-    return "\n".join(lines)
+    return ok, "\n".join(lines)
 
 
 def results_json(result: GradeResult, hidden_visibility: str = "after_due_date", full_details: bool = False) -> dict:
@@ -159,17 +191,15 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
     tests = []
     for ex in result.exercises:
         for suite, (earned, possible) in ex.suite_scores().items():
-            units = [u for u in ex.units if u.check.suite == suite]
-            failed = [u for u in units if u.verdict in ("failed", "not_started")]
-            ok = ex.outcome == "passed" or (ex.outcome == "failed" and not failed and bool(units))
+            ok, output = suite_view(ex, suite, full_details)
             tests.append({
                 "name": f"{ex.exercise.id} ({suite})",
                 "exercise": ex.exercise.id,
                 "score": earned,
                 "max_score": possible,
                 "status": "passed" if ok else "failed",
-                "outcome": ex.outcome,
-                "output": _test_output(ex, suite, units, full_details),
+                "outcome": ex.outcome if ex.outcome in EXERCISE_WIDE else ("passed" if ok else "failed"),
+                "output": output,
                 "visibility": "visible" if suite == "public" else hidden_visibility,
             })
     return {

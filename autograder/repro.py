@@ -1,7 +1,11 @@
-"""Re-runs one public check in your own Python session, so a failure can be debugged.
+"""Re-runs one public check on your code and shows it, so a failure can be debugged.
 
-This imports *your* code into *this* process: it is a learner's tool, never used to score.
-From a shell: ``python -m autograder repro losses.log_softmax 3``; from a notebook or REPL::
+``python -m autograder repro losses.log_softmax 3`` grades the exercise exactly as ``make grade``
+does (the sandbox, the same instruments, every device including meta) and prints that check's
+verdict on each device; then it runs the check on your function in this process, on the CPU, and
+prints the inputs, your result, PyTorch's, and the upstream gradient the check used. From a
+notebook or REPL, ``rerun(exercise, index, fn=your_function)`` does the same in your own session
+(no sandbox: the same checks and recorder, as the in-notebook check cells run them)::
 
     from autograder.repro import case
     args, kwargs = case("losses.log_softmax", 3)   # the exact seeded inputs of check 3
@@ -15,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from autograder import catalogue, checks
+from autograder import catalogue, checks, protocols
 from autograder.encoding import encode
 
 
@@ -48,27 +52,64 @@ def load(submission: Path, exercise_id: str):
     return getattr(module, exercise.function)
 
 
+def graded(exercise_id: str, fn=None, submission: str | Path = "exercises"):
+    """The exercise's result on the public checks, as ``make grade`` computes it: in the sandbox
+    for a submission folder, in this session for a function ``fn``."""
+    if fn is not None:
+        from autograder import incheck
+        return incheck.grade_function(fn, exercise_id, "public"), "in this session, no sandbox"
+    from autograder.grader import Grader
+    with Grader(suites=("public",)) as grader:
+        result = grader.grade(Path(submission), [exercise_id])
+    return result.exercises[0], f"as make grade runs it ({grader.box.kind} sandbox)"
+
+
 def rerun(exercise_id: str, index: int, fn=None, submission: str | Path = "exercises") -> str | None:
-    """Runs check ``index`` on your function and PyTorch's; prints both and the verdict."""
+    """Check ``index`` on your code: its verdict on every device as graded, then your values and
+    PyTorch's on the CPU. Returns the CPU verdict's message (None when it passed)."""
     check = _check(exercise_id, index)
-    fn = fn if fn is not None else load(Path(submission), exercise_id)
-    want = {k: encode(v) for k, v in check.run(check.reference(), "cpu").items()}
-    got_raw = check.run(fn, "cpu")
-    got = {k: encode(v) for k, v in got_raw.items()}
-    verdict = check.judge(got, want)
+    result, where = graded(exercise_id, fn, submission)
     print(f"{exercise_id}, check {index}: {check.name}")
+    print(f"graded {where}: {result.outcome}" + (f" ({result.message})" if result.outcome != "failed" else ""))
+    units = [u for u in result.units if u.check is check]
+    for unit in units:
+        print(f"  {unit.device:<5} {unit.verdict}" + (f": {unit.message}" if unit.message else ""))
+    cpu = next((u for u in units if u.device == "cpu"), None)
+    verdict = cpu.message if cpu is not None and cpu.verdict != "passed" else None
+    if fn is None:
+        try:
+            fn = load(Path(submission), exercise_id)
+        except Exception as exc:  # noqa: BLE001 - the module does not even import here
+            print(f"  (your module cannot be imported here: {type(exc).__name__}: {exc})")
+            return verdict or str(exc)
+    _show_values(check, fn)
+    print(f"  verdict: {verdict or ('passed' if cpu is not None else result.message)}")
+    return verdict
+
+
+def _show_values(check, fn) -> None:
+    """The check's inputs, your values and PyTorch's on the CPU (run here, in your process)."""
     if hasattr(check, "inputs"):
         made = check.inputs("cpu")
         for name, value in zip(made.names or [f"arg{i}" for i in range(len(made.args))], made.args):
             print(f"  {name} = {_show(value)}")
         for key, value in made.kwargs.items():
             print(f"  {key} = {_show(value)}")
-    expected_raw = check.run(check.reference(), "cpu")
-    for key in got_raw:
-        print(f"  yours[{key!r}]    = {_show(got_raw[key])}")
-        print(f"  pytorch[{key!r}]  = {_show(expected_raw.get(key))}")
-    print(f"  verdict: {verdict or 'passed'}")
-    return verdict
+    expected = check.run(check.reference(), "cpu")
+    try:
+        yours = check.run(fn, "cpu")
+    except Exception as exc:  # noqa: BLE001 - your code raised: show it, not a traceback of ours
+        print(f"  yours raised {type(exc).__name__}: {exc}")
+        yours = {}
+    for key in yours:
+        print(f"  yours[{key!r}]    = {_show(yours[key])}")
+        print(f"  pytorch[{key!r}]  = {_show(expected.get(key))}")
+    out = expected.get("out")
+    if "grads" in expected and isinstance(out, torch.Tensor):
+        print(f"  upstream gradient (d loss / d output, seeded) = {_show(protocols.upstream_grad(out, check.seed))}")
+    encoded = {k: encode(v) for k, v in yours.items()}
+    if encoded and check.verdict(encoded, {k: encode(v) for k, v in expected.items()}) is None:
+        print("  (your CPU values match PyTorch's here; a failure above comes from another device or the sandbox)")
 
 
 def _show(value) -> str:

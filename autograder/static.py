@@ -1,7 +1,11 @@
-"""Reads learner source as text (never imports it) and finds what no submission may use.
+"""Reads learner source as a syntax tree (never imports it) and finds what no submission may use.
 
-Two rules: nothing may reach into the interpreter or the grader's instruments (module-wide),
-and an exercise may not use the names its catalogue entry forbids (e.g. ``torch.optim``).
+Only code counts: imports, attribute access, reading a few builtins, defining PyTorch's dispatch
+hooks. Words in strings, comments and docstrings, and the names of local variables, never do.
+Two rules: nothing may reach into the interpreter or the grader's instruments, and an exercise
+may not use the names its catalogue entry forbids (e.g. ``torch.optim``). A finding costs the
+exercise whose function contains it, and every exercise whose function calls that one (directly,
+through helpers, or per the catalogue's ``uses``); one in code at module level costs the module.
 """
 from __future__ import annotations
 
@@ -9,70 +13,115 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import catalogue
 from autograder.catalogue import Exercise
 
-# Names that only code trying to tamper with grading needs.
-TAMPERING_NAMES = frozenset({
+# Modules and attributes that only code trying to tamper with grading needs.
+TAMPERING_MODULES = frozenset({"autograder", "ctypes", "gc", "importlib", "inspect", "_posixsubprocess",
+                               "_python_dispatch"})
+TAMPERING_ATTRIBUTES = frozenset({
     "_C", "_python_dispatch", "TorchDispatchMode", "__torch_dispatch__", "__torch_function__", "redispatch",
-    "DispatchKey", "DispatchKeySet", "_DisableTorchDispatch", "autograder", "addaudithook", "ctypes", "gc",
-    "_getframe", "_current_frames", "__closure__", "__globals__", "__code__", "__subclasses__", "__builtins__",
-    "f_back", "f_locals", "f_globals", "tb_frame", "_posixsubprocess", "importlib", "__import__", "settrace",
-    "setprofile", "inspect",
+    "DispatchKey", "DispatchKeySet", "_DisableTorchDispatch", "addaudithook", "_getframe", "_current_frames",
+    "__closure__", "__globals__", "__code__", "__subclasses__", "__builtins__", "f_back", "f_locals",
+    "f_globals", "tb_frame", "settrace", "setprofile",
 })
+TAMPERING_BUILTINS = frozenset({"__import__", "__builtins__"})  # read as bare names
+DISPATCH_HOOKS = frozenset({"__torch_dispatch__", "__torch_function__"})  # defining one intercepts PyTorch
 
 
 @dataclass(frozen=True)
 class Finding:
     name: str
     line: int
+    owner: str | None  # the module-level function or class it is in; None: module-level code
 
     def __str__(self) -> str:
         return f"`{self.name}` (line {self.line})"
 
 
-def _names(tree: ast.AST):
+def _imported(node: ast.Import | ast.ImportFrom):
+    """Every dotted part of the modules an import names, and the names it binds."""
+    for alias in node.names:
+        yield from alias.name.split(".")
+    if isinstance(node, ast.ImportFrom) and node.module:
+        yield from node.module.split(".")
+
+
+def _code_names(tree: ast.AST, modules: frozenset[str], attributes: frozenset[str], builtins=frozenset(),
+                definitions=frozenset()):
+    """(name, line) for each use in code: imports, attribute access, read builtins, definitions."""
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            yield node.id, node.lineno
-        elif isinstance(node, ast.Attribute):
-            yield node.attr, node.lineno
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names]
-            if isinstance(node, ast.ImportFrom) and node.module:
-                modules.append(node.module)
-            for module in modules:
-                for part in module.split("."):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for part in _imported(node):
+                if part in modules or part in attributes:
                     yield part, node.lineno
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 80:
-            for part in node.value.replace("/", ".").split("."):
-                yield part.strip(), node.lineno
+        elif isinstance(node, ast.Attribute) and node.attr in attributes:
+            yield node.attr, node.lineno
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in builtins:
+            yield node.id, node.lineno
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in definitions:
+            yield node.name, node.lineno
+
+
+def _owners(tree: ast.Module) -> list[tuple[str | None, ast.AST]]:
+    """Module-level functions and classes by name, and every other statement (owner None)."""
+    return [(node.name if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None, node)
+            for node in tree.body]
+
+
+def _findings(tree: ast.Module, scan) -> list[Finding]:
+    found = []
+    for owner, node in _owners(tree):
+        if owner is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:  # decorators run at module level
+                found += [Finding(n, line, None) for n, line in scan(decorator)]
+        found += [Finding(n, line, owner) for n, line in scan(node)]
+    return sorted(found, key=lambda f: f.line)
+
+
+def _parse(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None  # the worker reports the syntax error with its line
 
 
 def tampering(source: str) -> list[Finding]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []  # the worker reports the syntax error with its line
-    found = {}
-    for name, line in _names(tree):
-        if name in TAMPERING_NAMES and name not in found:
-            found[name] = Finding(name, line)
-    return list(found.values())
+    tree = _parse(source)
+    if tree is None:
+        return []
+    return _findings(tree, lambda node: _code_names(node, TAMPERING_MODULES, TAMPERING_ATTRIBUTES,
+                                                    TAMPERING_BUILTINS, DISPATCH_HOOKS))
 
 
 def forbidden_names(source: str, exercise: Exercise) -> list[Finding]:
-    """Forbidden names used inside the exercise's own function or class body."""
-    if not exercise.forbidden_names:
+    tree = _parse(source)
+    if tree is None or not exercise.forbidden_names:
         return []
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    defs = [node for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == exercise.function]
-    if not defs:  # defined some other way: scan the whole module
-        defs = [tree]
-    return [Finding(n, line) for n, line in _names(defs[-1]) if n in exercise.forbidden_names][:1]
+    names = frozenset(exercise.forbidden_names)
+    return _findings(tree, lambda node: _code_names(node, names, names))
+
+
+def reach(tree: ast.Module, exercise: Exercise) -> set[str]:
+    """The module-level functions and classes the exercise's function runs: itself, what it calls or
+    names (transitively), and the functions of the exercises it ``uses`` in the same module."""
+    defs = {name: node for name, node in _owners(tree) if name is not None}
+    todo = [exercise.function] + [catalogue.get(u).function for u in exercise.uses
+                                  if catalogue.get(u).module == exercise.module]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in defs:
+            continue
+        seen.add(name)
+        todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
+    return seen
+
+
+def attributed(findings: list[Finding], tree: ast.Module, exercise: Exercise) -> list[Finding]:
+    """The findings that cost ``exercise``: in module-level code, or in what its function runs."""
+    mine = reach(tree, exercise)
+    return [f for f in findings if f.owner is None or f.owner in mine]
 
 
 def scan(submission: Path, exercise: Exercise) -> str | None:
@@ -90,13 +139,15 @@ def scan(submission: Path, exercise: Exercise) -> str | None:
 
 def scan_source(source: str | None, exercise: Exercise) -> str | None:
     """``scan`` on the module's text (None when the submission has no such module)."""
-    if source is None:
+    tree = _parse(source) if source is not None else None
+    if tree is None:
         return None
-    bad = tampering(source)
+    bad = attributed(tampering(source), tree, exercise)
     if bad:
-        return (f"{exercise.module}.py uses {bad[0]}, which reaches into the interpreter or the grader's "
-                f"instruments; remove it")
-    used = forbidden_names(source, exercise)
+        where = "at module level" if bad[0].owner is None else f"in {bad[0].owner}"
+        return (f"{exercise.module}.py uses {bad[0]} {where}, which reaches into the interpreter or the "
+                f"grader's instruments; remove it")
+    used = attributed(forbidden_names(source, exercise), tree, exercise)
     if used:
         return f"{exercise.function} uses {used[0]}, which is forbidden here: {exercise.advice}"
     return None

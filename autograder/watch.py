@@ -27,6 +27,8 @@ def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> 
     if not submission.is_dir():
         raise FileNotFoundError(f"submission directory not found: {submission}")
     with Grader() as grader:
+        con.print("starting the grader (PyTorch and the references, once)…")
+        grader.warm()
         seen = _mtimes(submission)
         con.print(f"watching {submission} — save a module to re-grade it (Ctrl-C stops)")
         done = 0

@@ -593,4 +593,101 @@ def sgd_step(params, lr, weight_decay=0.0):
 def weight_decay_for(l2):
     return float(l2)
 ''', "returns λ instead of 2λ (forgets the 2 of d/dp p²)"),
+    # --- arguments are left alone (every module) ---------------------------------------------------
+    Mutant("iqr_sorts_in_place", "outliers.iqr", '''
+def iqr(values):
+    data = np.asarray(values, dtype=np.float64)  # the caller's own array when it is float64 already
+    data.sort()  # NaN sort last
+    data_ok = data[~np.isnan(data)]
+    if data_ok.size == 0:
+        return float("nan")
+    q1, q3 = np.quantile(data_ok, [0.25, 0.75])
+    return float(q3 - q1)
+''', "sorts the caller's array in place (np.asarray does not copy a float64 array)"),
+    Mutant("to_int_fills_in_place", "outliers.to_int", '''
+def to_int(values, fill=0):
+    data = np.asarray(values, dtype=np.float64)
+    data[np.isnan(data)] = fill
+    return data.astype(np.int64)
+''', "writes the fill value into the caller's array"),
+    Mutant("normalize_in_place", "normalization.normalize", '''
+def normalize(x, mean, std):
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    x -= mean.reshape(shape)
+    x /= std.reshape(shape)
+    return x
+''', "normalises x in place (x -= mean) and returns the caller's tensor"),
+    Mutant("nll_rewrites_target", "losses.nll_loss", '''
+def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
+    if weight is None:
+        weight = log_probs.new_ones(log_probs.shape[1])
+    kept = target != ignore_index
+    target.masked_fill_(~kept, 0)  # "safe" targets, written into the caller's tensor
+    picked = log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+    sample_weight = torch.where(kept, weight[target], 0.0)
+    losses = torch.where(kept, -sample_weight * picked, 0.0)
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / sample_weight.sum()
+''', "replaces ignored targets by 0 in the caller's target tensor"),
+    Mutant("regularized_adds_in_place", "regularization.regularized_loss", '''
+def regularized_loss(loss, model, l1=0.0, l2=0.0):
+    loss += l1 * l1_penalty(model) + l2 * l2_penalty(model)
+    return loss
+''', "adds the penalties into the caller's loss tensor (loss += ...)"),
+    Mutant("sgd_zeroes_grad", "regularization.sgd_step", '''
+def sgd_step(params, lr, weight_decay=0.0):
+    with torch.no_grad():
+        for p in params:
+            if p.grad is None:
+                continue
+            p.add_(p.grad + weight_decay * p, alpha=-lr)
+            p.grad.zero_()  # "clean up" after the step
+''', "zeroes p.grad after the step (SGD.step() leaves it; zeroing is the loop's job)"),
+    Mutant("l1_abs_in_place", "regularization.l1_penalty", '''
+def l1_penalty(model):
+    total = 0.0
+    for p in model.parameters():
+        total = total + p.data.abs_().sum()  # in place "to save memory"
+    return total
+''', "p.data.abs_() overwrites the model's weights with their absolute values"),
+    # --- edges: thresholds, floors, ill-conditioned statistics ------------------------------------
+    Mutant("mask_strict_threshold", "neurons.sensitive_mask", '''
+def sensitive_mask(activation, x, min_slope=0.1):
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        (slope,) = torch.autograd.grad(activation(x).sum(), x)
+    return slope.abs() > min_slope
+''', "strict > instead of >=: a slope exactly at min_slope is not counted"),
+    Mutant("conv_size_round", "convolution.conv_output_size", '''
+def conv_output_size(size, kernel_size, padding=0, stride=1):
+    padded = size + 2 * padding
+    if kernel_size > padded:
+        raise ValueError("the kernel does not fit")
+    return round((padded - kernel_size) / stride) + 1
+''', "rounds (padded − k) / stride to the nearest integer instead of down"),
+    Mutant("stats_naive_variance", "normalization.channel_stats", '''
+def channel_stats(x):
+    rows = x.transpose(0, 1).reshape(x.shape[1], -1)
+    m = rows.shape[1]
+    mean = rows.mean(1)
+    var = (rows * rows).mean(1) - mean * mean  # E[x²] − E[x]²
+    return mean, (var * m / (m - 1)).clamp(min=0).sqrt()
+''', "variance as E[x²] − E[x]², which cancels catastrophically when the mean is large"),
+    Mutant("tanh_abs_slope_zero", "neurons.tanh", '''
+def tanh(x):
+    e = torch.exp(-2 * x.abs())  # never overflows, but |x| has slope 0 at x = 0
+    magnitude = (1 - e) / (1 + e)
+    return torch.where(x >= 0, magnitude, -magnitude)
+''', "builds −|x| with x.abs(), whose autograd slope at 0 is 0: tanh′(0) comes out 0, not 1"),
+    Mutant("log_softmax_log_of_softmax", "losses.log_softmax", '''
+def log_softmax(logits, dim=-1):
+    shifted = logits - logits.amax(dim=dim, keepdim=True)
+    e = torch.exp(shifted)
+    return torch.log(e / e.sum(dim=dim, keepdim=True))  # exp underflows to 0, log(0) = -inf
+''', "the log of a softmax: stable against overflow, but very negative logits give log(0) = −inf"),
 ]

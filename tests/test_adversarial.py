@@ -56,7 +56,7 @@ CASES = {
         def count_parameters(model):
             subprocess.Popen(["sleep", "300"])
             return 0
-        """, {"neurons.count_parameters"}, "forbidden"),
+        """, {"neurons.count_parameters"}, "failed"),  # PermissionError: no process may start
     "module-level endless loop": ("pooling", """
         while True:
             pass
@@ -175,22 +175,25 @@ def test_switching_off_the_recorder_scores_zero(tmp_path, case):
     assert conv2d.score == 0 and conv2d.outcome == "forbidden", conv2d.message
 
 
-def test_a_flood_of_output_is_stopped_and_the_rest_graded(tmp_path):
+def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
+    """Printing is free: a correct function that prints 100 MB scores full; the output kept is
+    truncated and a note says so."""
     sub = submission_with(tmp_path, "outliers", """
         import sys
+        _count_nan = count_nan
         def count_nan(values):
             chunk = "spam " * 200_000 + "\\n"
             for _ in range(100):  # 100 MB
                 sys.stdout.write(chunk)
-            return 0
+            return _count_nan(values)
         """)
     start = time.monotonic()
     result = grade(sub, ["outliers"], limits=FAST)
     assert time.monotonic() - start < 60
     ex = by_id(result)["outliers.count_nan"]
-    assert ex.outcome == "crashed" and ex.score == 0 and "printed more than" in ex.message, ex.message
+    assert ex.outcome == "passed" and ex.score == ex.max_score, ex.message
     assert len(ex.output) <= FAST.max_output
-    assert any("printed" in note for note in ex.notes)
+    assert any("printed" in note and "kept" in note for note in ex.notes), ex.notes
     assert_others_full(result, {"outliers.count_nan"})
 
 

@@ -29,7 +29,7 @@ def test_reference_solution_passes_check(check_and_index):
     fn = getattr(module, check.exercise.split(".")[1])
     want = _encoded(check.run(check.reference(), "cpu"))
     got = _encoded(check.run(fn, "cpu"))
-    assert check.judge(got, want) is None
+    assert check.verdict(got, want) is None
 
 
 @pytest.mark.parametrize("check_and_index", [p for p in ALL if "meta" in p[0].devices],
@@ -40,7 +40,7 @@ def test_reference_solution_runs_on_meta(check_and_index):
     fn = getattr(module, check.exercise.split(".")[1])
     want = _encoded(check.run(check.reference(), "meta"))
     got = _encoded(check.run(fn, "meta"))
-    assert check.judge(got, want) is None
+    assert check.verdict(got, want) is None
 
 
 @pytest.mark.parametrize("exercise", [e.id for e in catalogue.EXERCISES])

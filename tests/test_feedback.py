@@ -52,6 +52,7 @@ NAMED = {
     ("outliers.count_nan", "comparing with == np.nan"): "count_nan_eq",
     ("outliers.to_int", "rounding instead of truncating toward zero"): "to_int_round",
     ("neurons.tanh", "a tanh that overflows"): "tanh_overflow",
+    ("neurons.tanh", "a slope of 0 at x = 0"): "tanh_abs_slope_zero",
     ("neurons.neuron", "the bias ignored"): "neuron_no_bias",
     ("neurons.TinyNet", "ReLU instead of tanh"): "tinynet_relu",
     ("neurons.count_parameters", "frozen parameters counted"): "count_frozen_too",
@@ -59,17 +60,18 @@ NAMED = {
     ("normalization.channel_stats", "the population std instead of Bessel's"): "stats_population_std",
     ("normalization.channel_stats", "stats over the wrong dims"): "stats_no_transpose",
     ("losses.log_softmax", "log-softmax without the max shift"): "log_softmax_no_shift",
+    ("losses.log_softmax", "the log of a softmax"): "log_softmax_log_of_softmax",
     ("losses.log_softmax", "softmax returned instead of log-softmax"): "log_softmax_returns_softmax",
     ("losses.log_softmax", "dim ignored"): "log_softmax_ignores_dim",
-    ("losses.nll_loss", "the weighted mean divided by N"): "nll_mean_by_n",
+    ("losses.nll_loss", "the weighted mean divided by the number of samples"): "nll_mean_by_n",
     ("losses.nll_loss", "ignored targets counted in the denominator"): "nll_ignored_in_denominator",
     ("losses.nll_loss", "class weights ignored"): "nll_no_weights",
-    ("losses.cross_entropy", "the weighted mean divided by N"): "ce_mean_by_n",
+    ("losses.cross_entropy", "the weighted mean divided by the number of samples"): "ce_mean_by_n",
     ("losses.cross_entropy", "log-softmax without the max shift"): "ce_unshifted",
     ("losses.cross_entropy", "log-softmax over the wrong dim"): "ce_dim0",
     ("convolution.pad2d", "padding on one side only"): "pad2d_one_side",
     ("convolution.pad2d", "height and width padding swapped"): "pad2d_swapped",
-    ("convolution.conv_output_size", "ceil instead of floor"): "conv_size_ceil",
+    ("convolution.conv_output_size", "rounding up (or to the nearest) instead of down"): "conv_size_ceil",
     ("convolution.conv_output_size", "padding ignored"): "conv_size_no_padding",
     ("convolution.conv1d", "a flipped kernel"): "conv1d_flipped",
     ("convolution.conv2d", "a flipped kernel"): "conv2d_flipped",
@@ -226,3 +228,34 @@ def test_watch_regrades_the_module_that_was_saved(tmp_path):
     assert "pooling.py saved — re-grading" in out, err
     assert "max_pool2d" in out and "✔ passed" in out
     assert "nll_loss" not in out
+
+
+def test_table_at_80_columns_shows_every_name_and_points(tmp_path, grader):
+    """In a pipe (80 columns) a long first failure wraps in its column; names and points stay whole."""
+    sub = build_submission(tmp_path / "sub", "normalization.normalize", ZOO["normalize_in_place"].source)
+    result = grader.grade(sub, ["normalization", "outliers"])
+    buf = io.StringIO()
+    report.print_report(result, out=buf)
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    for ex in result.exercises:
+        row = next(line for line in lines if line.startswith(f"  {ex.exercise.function} "))
+        assert f"{report._points(ex.score)}/{report._points(ex.max_score)}" in row, row
+    assert any(line.startswith("normalization.py ") for line in lines)
+
+
+def test_progress_never_rounds_a_failing_grade_to_100_percent():
+    assert report.percent(47.89, 48) == 99 and report.percent(48, 48) == 100 and report.percent(0, 48) == 0
+    assert report.percent(0.5, 1) == 50
+
+
+def test_repro_shows_every_device_as_graded_and_the_upstream_gradient(tmp_path):
+    """A failure only the meta-device placement check sees is reproduced too (same devices and
+    instruments as make grade); a gradient check prints the upstream gradient it used."""
+    sub = build_submission(tmp_path / "sub", "pooling.max_pool2d", ZOO["pool_default_device"].source)
+    proc = subprocess.run([sys.executable, "-m", "autograder", "repro", "pooling.max_pool2d", "1",
+                           "--submission", str(sub)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "cpu   passed" in proc.stdout and "meta  failed" in proc.stdout, proc.stdout
+    assert "created a CPU tensor" in proc.stdout
+    assert "upstream gradient" in proc.stdout

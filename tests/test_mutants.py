@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from autograder import catalogue
+from autograder import catalogue, report
 from mutants import MUTANTS, SOLUTIONS, build_submission, dependents, splice
 
 
@@ -77,3 +77,32 @@ def test_mutant_is_caught(tmp_path, warm_grader, mutant):
         assert ex.outcome == "passed" and ex.score == ex.max_score, (
             f"mutant {mutant.name} of {mutant.target} spoiled {ex.exercise.id}, which does not call it "
             f"(target: {target.outcome}, {target.message})\n{_describe(result)}")
+    assert_no_hidden_leak(result)
+
+
+def assert_no_hidden_leak(result) -> None:
+    """No visible results.json field shows what a hidden check found: its name, its messages (its
+    inputs and values), a mistake named from hidden evidence only, or a note from a hidden check.
+    Each test's status agrees with the first word of its text."""
+    from autograder.grader import diagnose
+    data = report.results_json(result)
+    visible = [t for t in data["tests"] if t["visibility"] == "visible"]
+    for ex in result.exercises:
+        hidden = [u for u in ex.units if u.check.suite == "hidden"]
+        public_failed = [u for u in ex.units if u.check.suite == "public" and u.verdict in ("failed", "not_started")]
+        secrets = {u.check.name for u in hidden} | {u.message for u in hidden if u.message}
+        hidden_mistake = diagnose([u for u in hidden if u.verdict == "failed"])
+        public_mistake = diagnose(public_failed) if public_failed else None
+        if hidden_mistake is not None and (public_mistake is None or public_mistake.name != hidden_mistake.name):
+            secrets.add(hidden_mistake.describe())
+        public_names = {u.check.name for u in ex.units if u.check.suite == "public"} | {
+            u.message for u in ex.units if u.check.suite == "public"}
+        for test in visible:
+            if test["exercise"] != ex.exercise.id:
+                continue
+            for secret in secrets - public_names:
+                assert secret not in test["output"], (secret, test["output"])
+    for test in data["tests"]:
+        first = test["output"].split("\n", 1)[0].split(":", 1)[0]
+        assert (test["status"] == "passed") == (first == "passed"), test
+

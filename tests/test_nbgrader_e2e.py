@@ -153,6 +153,13 @@ def test_feedback_html_exists_for_each_graded_learner(cycle):
         assert html.is_file() and html.stat().st_size > 1000, student
 
 
+def test_feedback_html_shows_no_hidden_test_code(cycle):
+    for student in (SOLVED, UNTOUCHED, PARTLY):
+        html = (cycle["course"] / "feedback" / student / ASSIGNMENT / "losses.html").read_text()
+        assert "incheck" in html  # the public test lines are still there
+        assert "HIDDEN TESTS" not in html and "&quot;hidden&quot;" not in html, student
+
+
 def test_invalid_json_gets_a_clear_error_and_the_others_are_still_graded(cycle):
     row = cycle["rows"][INVALID_JSON]
     assert "invalid JSON" in row["sandbox_error"]

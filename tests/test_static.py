@@ -16,7 +16,9 @@ from conftest import EXERCISES, SOLUTIONS
     "import gc\ngc.get_objects()\n",
     "m = __import__('os')\n",
     "def f():\n    return f.__globals__\n",
-    "import sys\nsys.modules['autograder']\n",
+    "from autograder import worker\n",
+    "class Mode:\n    def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n        pass\n",
+    "import torch.utils._python_dispatch as d\n",
 ])
 def test_tampering_is_found(source):
     assert static.tampering(source)
@@ -40,3 +42,61 @@ def test_torch_optim_is_forbidden_in_sgd_step_only(tmp_path):
 
 def test_syntax_errors_are_left_to_the_worker():
     assert static.tampering("def broken(:\n") == []
+
+
+@pytest.mark.parametrize("source", [
+    "def tanh(x):\n    gc = 0.5  # a local named like a module\n    return x * gc\n",
+    'def tanh(x):\n    """same idea as torch._C and ctypes, in words only"""\n    return x\n',
+    "def tanh(x):\n    print('autograder, inspect, __import__, f_globals')\n    return x\n",
+    "# import ctypes\ndef tanh(x):\n    return x\n",
+    "def tanh(x, inspect=None, importlib=1):\n    return x\n",
+])
+def test_words_strings_comments_and_local_names_are_not_code(source):
+    assert static.tampering(source) == []
+
+
+def test_a_docstring_naming_torch_optim_is_not_a_use():
+    source = ('import torch\n\ndef sgd_step(params, lr, weight_decay=0.0):\n'
+              '    """The same update as torch.optim.SGD, by hand."""\n'
+              '    SGD = "plain gradient descent"\n    return None\n')
+    assert static.scan_source(source, catalogue.get("regularization.sgd_step")) is None
+
+
+NEURONS = """import torch
+import math
+
+def _helper(x):
+    import ctypes
+    return x
+
+def tanh(x):
+    return _helper(torch.exp(x))
+
+def neuron(x, w, b):
+    return tanh(x @ w.T + b)
+
+def count_parameters(model):
+    return sum(p.numel() for p in model.parameters())
+"""
+
+
+def test_a_finding_costs_the_functions_that_run_it_only():
+    costs = {e.function: static.scan_source(NEURONS, e) for e in catalogue.EXERCISES if e.module == "neurons"}
+    assert costs["tanh"] and "in _helper" in costs["tanh"] and "`ctypes` (line 5)" in costs["tanh"]
+    assert costs["neuron"]  # it calls tanh, which runs the helper
+    assert costs["count_parameters"] is None and costs["sensitive_mask"] is None and costs["TinyNet"] is None
+
+
+def test_a_finding_at_module_level_costs_the_whole_module():
+    source = "import gc\n" + NEURONS.replace("    import ctypes\n", "")
+    for e in catalogue.EXERCISES:
+        if e.module == "neurons":
+            assert "at module level" in static.scan_source(source, e), e.id
+
+
+def test_a_finding_costs_the_exercises_that_use_it_per_the_catalogue():
+    source = ("import torch\n\ndef log_softmax(logits, dim=-1):\n    return torch._C._nn.log_softmax(logits)\n\n"
+              "def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction='mean'):\n    return 0\n")
+    assert static.scan_source(source, catalogue.get("losses.log_softmax"))
+    assert static.scan_source(source, catalogue.get("losses.cross_entropy"))  # uses log_softmax
+    assert static.scan_source(source, catalogue.get("losses.nll_loss")) is None

@@ -57,6 +57,10 @@ class Check:
     def judge(self, got: dict, want: dict) -> str | None:
         raise NotImplementedError
 
+    def verdict(self, got: dict, want: dict) -> str | None:
+        """``judge``, after the rule every check shares: the call left its arguments alone."""
+        return changed_arguments(got) or self.judge(got, want)
+
     def reference(self):
         """The callable whose results ``run`` produces on the scorer's side."""
         raise NotImplementedError
@@ -85,8 +89,8 @@ class Call(Check):
 
     def plan(self):
         made = self.make(generator(self.seed))
-        return Plan("call", {"args": made.args, "kwargs": made.kwargs, "grad": self.grad, "seed": self.seed,
-                             "no_grad": self.no_grad})
+        return Plan("call", {"args": made.args, "kwargs": made.kwargs, "names": made.names, "grad": self.grad,
+                             "seed": self.seed, "no_grad": self.no_grad})
 
     def grad_names(self) -> list[str]:
         made = self.make(generator(self.seed))
@@ -98,6 +102,30 @@ class Call(Check):
         if msg or "grads" not in want:
             return msg
         return judge_grads(got.get("grads"), want["grads"], self.grad_names(), self.tol)
+
+
+def changed_arguments(got: dict) -> str | None:
+    """A message when the learner's call changed what it was given (the worker's ``changed``)."""
+    changed = got.get("changed")
+    if not isinstance(changed, dict) or changed.get("t") != "list" or not changed.get("items"):
+        return None
+    names = [str(i.get("value")) for i in changed["items"] if isinstance(i, dict) and i.get("t") == "py"]
+    grads = [n for n in names if n.endswith(".grad")]
+    if grads and len(grads) == len(names):
+        return (f"your function changed {grads[0]}: leave .grad as it is (torch.optim.SGD's step() reads it "
+                f"and never clears it; zeroing gradients is the training loop's job)")
+    params = [n.removeprefix("parameter ") for n in names if n.startswith("parameter ") and n not in grads]
+    if params:
+        what = f"the model's parameter{'s' if len(params) > 1 else ''} " + _listed(params)
+    else:
+        what = f"its argument {_listed(names)}"
+    return (f"your function changed {what} in place: arguments must be left alone, as PyTorch's functions "
+            f"leave them; compute on a copy (x.clone(), np.array(values)) or out of place "
+            f"(x = x - m instead of x -= m)")
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names[:3]) + (" …" if len(names) > 3 else "")
 
 
 def judge_grads(got, want, names, tol: Tol) -> str | None:

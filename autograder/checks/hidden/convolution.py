@@ -23,6 +23,7 @@ CHECKS = [
     size_case(465, 3, 7, padding=2, note="kernel as long as the padded input"),
     size_case(466, 9, 1, stride=4),
     size_error(467, 3, 8, padding=2),
+    size_case(468, 13, 4, padding=1, stride=5, note="(13 + 2 − 4) / 5 = 2.2 rounds down"),
 
     conv1d_case(471, f32, (1, 1, 7), (1, 1, 7), bias=True, note="kernel as long as the input"),
     conv1d_case(472, f64, (3, 2, 11), (5, 2, 4), bias=True, stride=3, padding=2, grad=True,

@@ -47,4 +47,5 @@ CHECKS = [
               source("lambda t: torch.exp(-t * t)"), f64, (2, 8), 0.3),
     mask_case(1244, "torch.tanh", torch.tanh, f32, (2, 3, 4), 0.01),
     mask_case(1245, "torch.sigmoid", torch.sigmoid, f32, (10,), no_grad=True),
+    mask_case(1246, "lambda t: 2 * t", source("lambda t: 2 * t"), f64, (2, 5), 2.0, at_threshold=True),
 ]

@@ -9,6 +9,7 @@ CHECKS = [
     stats_case(1304, f32, (3, 1, 4, 4)),
     stats_case(1305, f32, (1, 2, 3, 3)),
     stats_case(1306, f64, (2, 3, 2, 2, 2)),
+    stats_case(1307, f64, (4, 3, 5), far=True),
 
     normalize_case(1311, f64, (2, 3, 3)),  # L == C
     normalize_case(1312, f32, (4, 2, 5)),

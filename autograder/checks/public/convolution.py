@@ -110,6 +110,7 @@ CHECKS = [
     size_case(412, 32, 3, padding=1),
     size_case(413, 7, 3, stride=2),
     size_error(414, 4, 5),
+    size_case(415, 11, 3, stride=3, note="(11 − 3) / 3 = 2.67 rounds down"),
 
     conv1d_case(421, f32, (2, 3, 10), (4, 3, 3)),
     conv1d_case(422, f64, (2, 3, 9), (2, 3, 3), bias=True, grad=True),

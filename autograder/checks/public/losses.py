@@ -109,8 +109,11 @@ CHECKS = [
     nll_case(112, f64, "none", grad=True),
     nll_case(113, f64, "sum", weight=True, grad=True),
     bad_reduction("losses.nll_loss", 114, "average"),
+    nll_case(115, f64, "mean", weight=True, ignored=(1, 4), grad=True),
 
     cross_entropy_case(121, f32, "mean"),
     cross_entropy_case(122, f64, "none", grad=True),
     bad_reduction("losses.cross_entropy", 123, "average"),
+    cross_entropy_case(124, f64, "mean", weight=True, ignored=(0, 3), grad=True),
+    cross_entropy_case(125, f32, "mean", extreme=True),
 ]

@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from autograder.checks.core import Call, Inputs, call_check
-from autograder.checks.models import LinearLayersForward, ModelCall, dtype_name, linear, mlp
+from autograder.checks.models import LinearLayersForward, ModelCall, dtype_name, frozen_first_layer, linear, mlp
 from autograder.compare import EXACT, STABILITY, SUMMATION
+from autograder.protocols import source
 
 f32, f64 = torch.float32, torch.float64
 
@@ -124,14 +125,21 @@ class NoGradCall(Call):
     no_grad = True
 
 
-def mask_case(seed, label, activation, dtype, shape, min_slope=None, *, no_grad=False):
+def mask_case(seed, label, activation, dtype, shape, min_slope=None, *, no_grad=False, at_threshold=False):
+    """``at_threshold``: inputs drawn as they come, for an activation whose slopes are exactly
+    ``min_slope`` (a ReLU's 1): ``|slope| >= min_slope`` must count them as sensitive."""
     options = {} if min_slope is None else {"min_slope": min_slope}
 
     def make(g):
-        x = away_from_threshold(g, activation, shape, dtype, 0.1 if min_slope is None else min_slope)
+        if at_threshold:
+            x = randn(g, shape, dtype, 3.0)
+        else:
+            x = away_from_threshold(g, activation, shape, dtype, 0.1 if min_slope is None else min_slope)
         return Inputs((activation, x), options, names=("activation", "x"))
     name = f"{label}, {dtype_name(dtype)} x {shape}, " + (
         f"min_slope {min_slope}" if min_slope is not None else "default min_slope 0.1")
+    if at_threshold:
+        name += " (slopes exactly at min_slope count: |slope| >= min_slope)"
     if no_grad:
         name += ", called inside torch.no_grad()"
         return NoGradCall("neurons.sensitive_mask", name, make, autograd_mask, seed=seed, out_name="mask")
@@ -153,7 +161,11 @@ CHECKS = [
 
     count_case(231, "nn.Linear(3, 2): 6 weights + 2 biases", linear),
     count_case(232, "nn.Sequential(Linear(4, 5), Tanh, Linear(5, 2))", mlp),
+    count_case(233, "first layer frozen (requires_grad=False): not counted", frozen_first_layer),
 
     mask_case(241, "torch.tanh", torch.tanh, f32, (12,)),
     mask_case(242, "torch.sigmoid", torch.sigmoid, f64, (3, 4), 0.2),
+    mask_case(243, "torch.relu", torch.relu, f32, (10,), 1.0, at_threshold=True),
+    mask_case(244, "lambda t: -torch.tanh(t) (negative slopes: compare |slope|)", source("lambda t: -torch.tanh(t)"),
+              f32, (12,), 0.2),
 ]
