@@ -41,9 +41,9 @@ HINTS: dict[str, tuple[str, ...]] = {
     "neurons.tanh": (
         "tanh(x) = (1 − e^(−2x)) / (1 + e^(−2x)) for x ≥ 0, and tanh(−x) = −tanh(x).",
         "Only exponentiate non-positive numbers: with m = torch.where(x >= 0, -x, x) (that is −|x|, with slope "
-        "−1 at 0, where x.abs() has slope 0), e = torch.exp(2 * m) never overflows.",
-        "Pick the sign with torch.where(x >= 0, t, -t), but make sure the gradient at 0 is 1 (sign() has a zero "
-        "gradient there).",
+        "−1 at 0, where the absolute value has slope 0), e = torch.exp(2 * m) never overflows.",
+        "Pick the sign with torch.where(x >= 0, t, -t), not by multiplying with the sign function: its gradient "
+        "is 0 everywhere, and tanh's slope at 0 must come out as 1.",
     ),
     "neurons.neuron": (
         "A layer of neurons is o = tanh(x·wᵀ + b): w has shape (out, in).",

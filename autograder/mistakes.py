@@ -125,6 +125,12 @@ def _sensitive_without_abs(activation, x, min_slope=0.1):
     return slope >= min_slope
 
 
+def _sensitive_in_callers_grad_mode(activation, x, min_slope=0.1):
+    leaf = x.detach().requires_grad_(True)
+    (slope,) = torch.autograd.grad(activation(leaf).sum(), leaf)  # raises inside no_grad
+    return torch.abs(slope).ge(min_slope)
+
+
 # ----------------------------------------------------------------------------- normalization
 def _population_stats(x):
     per_channel = x.transpose(0, 1).reshape(x.shape[1], -1)
@@ -351,6 +357,9 @@ MISTAKES: tuple[Mistake, ...] = (
             "count only parameters with requires_grad=True", (_count_all_parameters,)),
     Mistake("neurons.sensitive_mask", "the slope's sign not ignored",
             "compare the absolute value of the derivative, |f′(x)| ≥ min_slope", (_sensitive_without_abs,)),
+    Mistake("neurons.sensitive_mask", "autograd left to the caller's grad mode",
+            "inside torch.no_grad() nothing builds a graph: wrap your autograd call in torch.enable_grad()",
+            (_sensitive_in_callers_grad_mode,)),
     Mistake("normalization.channel_stats", "the population std instead of Bessel's",
             "divide by M − 1, as torch.std does by default (not by M)", (_population_stats,)),
     Mistake("normalization.channel_stats", "stats over the wrong dims",

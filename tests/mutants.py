@@ -690,4 +690,10 @@ def log_softmax(logits, dim=-1):
     e = torch.exp(shifted)
     return torch.log(e / e.sum(dim=dim, keepdim=True))  # exp underflows to 0, log(0) = -inf
 ''', "the log of a softmax: stable against overflow, but very negative logits give log(0) = −inf"),
+    Mutant("mask_relies_on_grad_mode", "neurons.sensitive_mask", '''
+def sensitive_mask(activation, x, min_slope=0.1):
+    x = x.detach().clone().requires_grad_(True)
+    (slope,) = torch.autograd.grad(activation(x).sum(), x)  # no torch.enable_grad(): fails under no_grad
+    return slope.abs() >= min_slope
+''', "relies on the caller's grad mode: inside torch.no_grad() the activation's output has no graph"),
 ]

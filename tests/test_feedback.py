@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from autograder import hints, mistakes, report
+from autograder import catalogue, hints, mistakes, report
 from conftest import ROOT, SOLUTIONS
 from mutants import MUTANTS, build_submission
 
@@ -57,6 +57,7 @@ NAMED = {
     ("neurons.TinyNet", "ReLU instead of tanh"): "tinynet_relu",
     ("neurons.count_parameters", "frozen parameters counted"): "count_frozen_too",
     ("neurons.sensitive_mask", "the slope's sign not ignored"): "mask_no_abs",
+    ("neurons.sensitive_mask", "autograd left to the caller's grad mode"): "mask_relies_on_grad_mode",
     ("normalization.channel_stats", "the population std instead of Bessel's"): "stats_population_std",
     ("normalization.channel_stats", "stats over the wrong dims"): "stats_no_transpose",
     ("losses.log_softmax", "log-softmax without the max shift"): "log_softmax_no_shift",
@@ -259,3 +260,14 @@ def test_repro_shows_every_device_as_graded_and_the_upstream_gradient(tmp_path):
     assert "cpu   passed" in proc.stdout and "meta  failed" in proc.stdout, proc.stdout
     assert "created a CPU tensor" in proc.stdout
     assert "upstream gradient" in proc.stdout
+
+
+@pytest.mark.parametrize("exercise", [e.id for e in catalogue.EXERCISES])
+def test_hints_never_recommend_what_the_exercise_forbids_or_warns_against(exercise):
+    """No hint calls a forbidden operation or name, and none builds −|x| with abs() or sign(), whose
+    slope at 0 is 0 (the tanh docstring warns against it)."""
+    ex = catalogue.get(exercise)
+    warned = [f"{prefix}{op}(" for op in ex.forbidden for prefix in ("torch.", "F.", "x.", "nn.")]
+    warned += [f"{name}." for name in ex.forbidden_names] + ([".abs()", "sign("] if exercise == "neurons.tanh" else [])
+    for hint in hints.HINTS[exercise]:
+        assert not any(w in hint for w in warned), (hint, warned)

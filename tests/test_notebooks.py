@@ -357,3 +357,42 @@ def test_make_help_lists_every_notebook_target():
     for target in ("lab", "release", "release-assignment", "collect", "autograde", "feedback", "export",
                    "formgrader", "student-release", "notebooks", "grade-notebook"):
         assert f"make {target} " in out, target
+
+
+def test_a_print_in_an_answer_cell_costs_nothing(tmp_path):
+    """Printing is free in a notebook too: tensors printed at the top level of an answer cell and
+    inside the function (the legal corpus, for make grade-notebook)."""
+    notebook = json.loads((SOURCE / "04_losses" / "losses.ipynb").read_text())
+    for cell in notebook["cells"]:
+        if notebooks.grade_id(cell) == "answer-losses-log_softmax":
+            source = notebooks.source_of(cell).replace(
+                "def log_softmax(logits, dim=-1):",
+                "print('a tensor:', torch.linspace(0, 1, 3))\n\n\ndef log_softmax(logits, dim=-1):\n"
+                "    print('log_softmax got', logits)", 1)
+            assert "log_softmax got" in source
+            cell["source"] = source
+    path = tmp_path / "losses.ipynb"
+    path.write_text(json.dumps(notebook))
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--notebook", str(path), "--exercise",
+                           "losses", "--json", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert (data["score"], data["max_score"]) == (8, 8), [t["output"][:300] for t in data["tests"]]
+
+
+def test_incheck_hidden_output_keeps_no_note_from_a_hidden_check(capsys):
+    """A placement note quotes a check's error; in a hidden test cell it would describe a hidden input."""
+    import torch
+
+    def tanh(x):  # right everywhere; reads a value back only for 2-D inputs (hidden cases only)
+        if x.dim() == 2:
+            float(x.detach().sum())
+        e = torch.exp(2 * torch.where(x >= 0, -x, x))
+        return torch.where(x >= 0, (1 - e) / (1 + e), -(1 - e) / (1 + e))
+    incheck.check(tanh, "neurons.tanh", suite="hidden")
+    out = capsys.readouterr().out
+    result = incheck.grade_function(tanh, "neurons.tanh", "hidden")
+    assert any("placement not checked" in n for n in result.notes)  # the note exists ...
+    assert "placement not checked" not in out  # ... and is not shown

@@ -168,4 +168,5 @@ CHECKS = [
     mask_case(243, "torch.relu", torch.relu, f32, (10,), 1.0, at_threshold=True),
     mask_case(244, "lambda t: -torch.tanh(t) (negative slopes: compare |slope|)", source("lambda t: -torch.tanh(t)"),
               f32, (12,), 0.2),
+    mask_case(245, "torch.tanh", torch.tanh, f64, (6,), no_grad=True),
 ]
