@@ -14,9 +14,14 @@ PYTEST_ARGS ?=
 -include mk/*.mk
 .PHONY: help venv grade watch hint test stubs check-stubs list bench sandbox clean
 
+# Targets inside `ifneq ($(wildcard solutions/*.py),)` are the instructor's: a learner's copy (no
+# solutions/) neither has them nor lists them.
+INSTRUCTOR := $(if $(wildcard solutions/*.py),1,0)
+
 help: ## list every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  JSON=results.json  SUITE=all|public|hidden"
+	@awk -v instructor=$(INSTRUCTOR) 'BEGIN {FS = ":.*## "} /^ifneq .*solutions/ {skip = !instructor} \
+		/^endif/ {skip = 0} !skip && /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  JSON=results.json$(if $(filter 1,$(INSTRUCTOR)),  SUITE=all|public|hidden)"
 
 $(VENV)/.installed: pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PY=/path/to/python3.11)")'
@@ -30,8 +35,6 @@ grade: $(VENV)/.installed ## grade SUBMISSION (default exercises/) and print the
 	$(PYTHON) -m autograder grade --submission $(SUBMISSION) --suite $(SUITE) \
 		$(foreach e,$(EX),--exercise $(e)) $(if $(JSON),--json $(JSON))
 
-test: $(VENV)/.installed ## the project's own test suite
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 watch: $(VENV)/.installed ## re-grade a module of SUBMISSION each time you save it (Ctrl-C stops)
 	$(PYTHON) -m autograder watch --submission $(SUBMISSION)
@@ -40,17 +43,22 @@ hint: $(VENV)/.installed ## print the next hint for EX (e.g. make hint EX=convol
 	@test -n "$(EX)" || { echo "usage: make hint EX=module.function"; exit 2; }
 	@$(PYTHON) -m autograder hint $(EX) --submission $(SUBMISSION)
 
+list: $(VENV)/.installed ## list exercises, points and forbidden operations
+	$(PYTHON) -m autograder list
+
+ifneq ($(wildcard solutions/*.py),)
+test: $(VENV)/.installed ## the project's own test suite
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
 stubs: $(VENV)/.installed ## regenerate exercises/ from solutions/
 	$(PYTHON) -m autograder.stubs
 
 check-stubs: $(VENV)/.installed ## fail when exercises/ is stale
 	$(PYTHON) -m autograder.stubs --check
 
-list: $(VENV)/.installed ## list exercises, points and forbidden operations
-	$(PYTHON) -m autograder list
-
 bench: $(VENV)/.installed ## time a full grade against a bare `import torch`
 	$(PYTHON) bench/grade_speed.py
+endif
 
 sandbox: ## install bubblewrap (Debian/Ubuntu, as root) for the contained sandbox
 	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }

@@ -328,12 +328,13 @@ class Pool:
             self.graders[index].close()
 
     def _grade(self, index: int, sub: Submission) -> Outcome:
-        from autograder import report
+        from autograder import notebooks, report
         start = time.monotonic()
         try:
             with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
                 folder = materialize(sub.path, Path(tmp))
                 result = self.graders[index].grade(folder, self.exercises)
+                notebooks.relocate(result, folder)  # a notebook's messages point at its cells
             data = report.results_json(result)
         except SubmissionError as exc:
             return Outcome(sub, "failed", _failure_json(sub, str(exc), self.key), str(exc), time.monotonic() - start)

@@ -3,7 +3,8 @@
 ``make student-release`` writes ``dist/student/`` and ``dist/student.zip``: the stubs
 (``exercises/``), the released notebooks (``release/``, solutions already stripped by nbgrader),
 the grader with its public checks only (no ``autograder/checks/hidden/``), the Makefile with
-``mk/``, ``pyproject.toml`` and the README. No ``solutions/``, ``source/``, ``lessons/`` or tests.
+``mk/`` (whose instructor targets vanish without ``solutions/``), ``pyproject.toml`` and the
+learner's README (``docs/LEARNER.md``). No ``solutions/``, ``source/``, ``lessons/`` or tests.
 Inside it ``make grade`` and ``make lab`` work as in the repository; the grader finds no hidden
 suite and runs the public checks alone. A test searches the bundle for every line of every
 solution body and for the name of every hidden check.
@@ -18,7 +19,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-SHIPPED_FILES = ("Makefile", "pyproject.toml", "README.md")
+SHIPPED_FILES = ("Makefile", "pyproject.toml")
+LEARNER_README = "docs/LEARNER.md"  # the bundle's README.md: what a learner does, with the commands there
 SHIPPED_FOLDERS = ("exercises", "release", "mk", "autograder")
 NEVER = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".*")
 
@@ -33,6 +35,7 @@ def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
     dest.mkdir(parents=True)
     for name in SHIPPED_FILES:
         shutil.copy2(root / name, dest / name)
+    shutil.copy2(root / LEARNER_README, dest / "README.md")
     for name in SHIPPED_FOLDERS:
         shutil.copytree(root / name, dest / name, ignore=NEVER)
     if (dest / "autograder" / "checks" / "hidden").exists():  # belt and braces

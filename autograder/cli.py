@@ -29,6 +29,8 @@ def _grade(args) -> int:
                 except Exception:  # noqa: BLE001 - a malformed notebook: grade everything, report errors
                     exercises = None
         result = grade(submission, exercises, SUITES[args.suite], args.sandbox, limits)
+        if args.notebook:
+            notebooks.relocate(result, submission)  # messages point at cells, not at generated files
     if args.json:
         report.write_json(result, Path(args.json), hidden_visibility=args.hidden_visibility,
                           full_details=args.full_details)

@@ -98,6 +98,11 @@ class GradeResult:
         return sum(e.max_score for e in self.exercises)
 
 
+class MissingChecks(RuntimeError):
+    """A suite of checks was asked for by name and is not installed (the student release has no
+    hidden checks)."""
+
+
 # ----------------------------------------------------------------------------- the worker
 def plan_table(found: list) -> list:
     """What the worker is sent for an exercise's checks: ``[index, devices, base64 plan]`` each."""
@@ -245,6 +250,10 @@ class Grader:
         self.box = sandboxes.choose(sandbox)
         self.limits = limits or Limits()
         self.suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
+        if suites and not self.suites:  # asked for by name, and not installed here (a learner's copy)
+            raise MissingChecks(f"the {' and '.join(suites)} checks are not installed here: they stay with "
+                                f"your instructor, who runs them after the deadline; grade with the public "
+                                f"checks (the default)")
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
         self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}

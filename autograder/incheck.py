@@ -121,11 +121,19 @@ def grade_function(fn, exercise_id: str, suite: str = "public"):
     return judge_exercise(exercise, found, header, stream, references, on, scanned, Limits())
 
 
-def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -> float:
+class CheckFailed(AssertionError):
+    """A check cell's failure. IPython shows only its message (``_render_traceback_``), not a
+    traceback through the grader; nbgrader still sees the cell fail."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -> None:
     """Grades ``fn`` as exercise ``exercise_id`` and prints the ``make grade`` row for it.
 
-    Returns the points earned; raises ``AssertionError`` (naming what differs) unless every
-    check passed.
+    Raises ``CheckFailed`` (an ``AssertionError``, naming what differs) unless every check
+    passed. Returns nothing, so a check cell shows no ``Out[]`` value.
     """
     from autograder import report
 
@@ -136,9 +144,9 @@ def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -
     if result.outcome != "passed":
         label = report.LABELS.get(result.outcome, result.outcome)
         if suite == "hidden" and result.outcome == "failed":
-            raise AssertionError(f"{exercise_id}: some hidden checks failed (the edge cases: see the docstring)")
-        raise AssertionError(f"{exercise_id} ({suite} checks): {label}: {result.message or 'see the table above'}")
-    return result.score
+            raise CheckFailed(f"{exercise_id}: some hidden checks failed (the edge cases: see the docstring)")
+        said = "" if result.message in ("", label) else f": {result.message}"
+        raise CheckFailed(f"{exercise_id} ({suite} checks): {label}{said}")
 
 
 def _points(x: float) -> str:
@@ -162,16 +170,22 @@ def print_result(result, suite: str, seconds: float, out=None) -> None:
     print(f"checks: {suite} · {where} · {seconds:.1f} s", file=out)
     if result.outcome not in ("passed", "not_started"):
         failed = [u for u in result.units if u.verdict in ("failed", "not_started")]
-        if suite == "hidden":  # feedback goes back to learners: say how many, not which
-            counted = [u for u in result.units if u.weight]
-            print(f"  ✘ {len(failed)} of {len(counted)} hidden checks failed", file=out)
+        if suite == "hidden":  # feedback goes back to learners: say how many checks, not which
+            counted = {id(u.check) for u in result.units if u.weight}
+            failing = {id(u.check) for u in failed}
+            print(f"  ✘ {len(failing)} of {len(counted)} hidden checks failed", file=out)
         elif not failed:
             print(f"  {result.message}", file=out)
-        else:
-            for unit in failed[:3]:
+        else:  # the CPU failures first: another device's row only when the CPU result was right
+            cpu = [u for u in failed if u.device == "cpu"]
+            shown = cpu or failed
+            for unit in shown[:3]:
                 print(f"  ✘ [{unit.check.name}] ({unit.device}) {unit.message}", file=out)
-            if len(failed) > 3:
-                print(f"  … and {len(failed) - 3} more failing checks", file=out)
+            if len(shown) > 3:
+                print(f"  … and {len(shown) - 3} more failing checks", file=out)
+            if result.mistake is not None:
+                print(f"  {result.mistake.describe()}", file=out)
+        print(f"  hint: make hint EX={result.exercise.id}", file=out)
     notes = result.notes
     if suite == "hidden":  # a placement note quotes a check's error: it may show a hidden input
         notes = [n for n in notes if n not in {u.message for u in result.units}]

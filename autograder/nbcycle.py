@@ -77,6 +77,7 @@ class Row:
     sandbox_error: str = ""
     sandbox_score: float | None = None  # partial credit included
     sandbox_passed: list[str] = field(default_factory=list)
+    sandbox_messages: dict[str, str] = field(default_factory=dict)  # why an exercise did not pass
     max_score: float = 0.0
     nbgrader_seconds: float = 0.0
     sandbox_seconds: float = 0.0
@@ -89,7 +90,9 @@ class Row:
         for ex in self.exercises:
             nb, sb = ex in self.nbgrader_passed, ex in self.sandbox_passed
             if nb and not sb:
-                found.append(f"{ex}: nbgrader passed, the sandbox did not (tampering? code outside answer cells?)")
+                why = self.sandbox_messages.get(ex, "")
+                found.append(f"{ex}: nbgrader passed, the sandbox did not" + (f" ({why})" if why else "")
+                             + "; the sandbox grades the answer cells only: does the answer rely on another cell?")
             elif sb and not nb:
                 deleted = any(f"test cell {test_id(ex)} was deleted" in p for p in self.problems)
                 found.append(f"{ex}: the sandbox passed, nbgrader did not " + (
@@ -184,12 +187,14 @@ def autograde(root: Path, chosen: list[str] | None = None, sandbox: str = "auto"
                     notebooks.extract_submission(path, Path(folder))
                     modules = sorted({e.split(".")[0] for e in row.exercises})
                     result = grader.grade(Path(folder), modules or None)
+                    notebooks.relocate(result, Path(folder))
             except notebooks.NotebookError as exc:
                 row.sandbox_error = str(exc)
             else:
                 graded = [e for e in result.exercises if e.exercise.id in row.exercises]
                 row.sandbox_score = round(sum(e.score for e in graded), 4)
                 row.sandbox_passed = [e.exercise.id for e in graded if e.outcome == "passed"]
+                row.sandbox_messages = {e.exercise.id: e.message for e in graded if e.outcome != "passed"}
                 from autograder import report
                 report.write_json(result, root / "sandbox-grades" / row.assignment / f"{row.student}.json")
             row.sandbox_seconds = round(time.monotonic() - start, 2)

@@ -8,11 +8,17 @@ answer cell turned into Markdown is still read as code, as ``nbgrader autograde`
 Only answer cells are graded: a helper defined in a cell of its own is not part of the
 submission (nbgrader would see it, so ``make autograde`` reports the disagreement).
 
+Grading is per cell, as nbgrader's is: an answer cell that does not compile is replaced by a
+function that raises its syntax error, so it costs only that cell's exercise. Beside the modules,
+``cells.json`` maps their lines back to cells, and ``relocate`` rewrites a grade's messages to
+point at "cell N, line M" of the notebook instead of a generated file the learner never sees.
+
 The file is only read. Nothing of the notebook is executed here.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from autograder import catalogue
@@ -71,21 +77,44 @@ def _as_module_code(source: str) -> str:
     return "\n".join(lines)
 
 
-def modules(notebook: dict) -> dict[str, dict[str, list[str]]]:
-    """Per module the notebook covers: its ``imports`` cell(s) and ``answers``, in notebook order."""
-    found: dict[str, dict[str, list[str]]] = {}
-    for cell in notebook["cells"]:
+def modules(notebook: dict) -> dict[str, dict[str, list]]:
+    """Per module the notebook covers: its ``imports`` and ``answers`` cells, in notebook order, as
+    ``(cell number from 1, grade_id, source)``."""
+    found: dict[str, dict[str, list]] = {}
+    for number, cell in enumerate(notebook["cells"], start=1):
         gid = grade_id(cell)
         if gid.startswith("imports-") and gid[len("imports-"):] in catalogue.MODULES:
-            found.setdefault(gid[len("imports-"):], {"imports": [], "answers": []})["imports"].append(source_of(cell))
+            module, kind = gid[len("imports-"):], "imports"
         elif gid.startswith("answer-") and exercise_of(gid):
-            module = exercise_of(gid).split(".")[0]
-            found.setdefault(module, {"imports": [], "answers": []})["answers"].append(source_of(cell))
+            module, kind = exercise_of(gid).split(".")[0], "answers"
+        else:
+            continue
+        found.setdefault(module, {"imports": [], "answers": []})[kind].append((number, gid, source_of(cell)))
     return found
 
 
+def _compiled_or_stub(code: str, number: int, gid: str) -> str:
+    """The cell's code, or, when it does not compile, a stub of its exercise that raises the error."""
+    try:
+        compile(code, f"cell {number}", "exec")
+        return code
+    except SyntaxError as exc:
+        where = f"cell {number} ({gid}), line {exc.lineno or 1}: {exc.msg}"
+        text = (exc.text or "").strip()
+        message = where + (f": {text}" if text else "")
+    except ValueError as exc:  # e.g. a NUL byte in the source
+        message = f"cell {number} ({gid}): {exc}"
+    function = (exercise_of(gid) or ".").split(".")[1] or "_broken_cell"
+    return (f"def {function}(*args, **kwargs):  # this cell does not compile; the rest of the notebook is graded\n"
+            f"    raise SyntaxError({message!r})")
+
+
+CELL_MAP = "cells.json"
+
+
 def extract_submission(notebook_path: Path, into: Path) -> Path:
-    """Writes ``into/<module>.py`` for each module the notebook covers; returns ``into``.
+    """Writes ``into/<module>.py`` for each module the notebook covers, and ``into/cells.json``
+    (which lines came from which cell); returns ``into``.
 
     Raises ``NotebookError`` (a ``RuntimeError``: the CLI reports it and exits 2) for a file that
     is not a readable notebook.
@@ -93,11 +122,71 @@ def extract_submission(notebook_path: Path, into: Path) -> Path:
     notebook_path, into = Path(notebook_path), Path(into)
     notebook = read(notebook_path)
     into.mkdir(parents=True, exist_ok=True)
+    cell_map = _cell_map(into)  # several notebooks may be extracted into one folder
     for module, parts in modules(notebook).items():
-        header = f"# The answer cells of {notebook_path.name} for {module}.py (extracted for grading).\n"
-        body = "\n\n\n".join(_as_module_code(s).strip("\n") for s in parts["imports"] + parts["answers"])
-        (into / f"{module}.py").write_text(header + body + "\n", encoding="utf-8")
+        lines = [f"# The answer cells of {notebook_path.name} for {module}.py (extracted for grading)."]
+        spans = cell_map.setdefault(module, [])
+        for kind in ("imports", "answers"):
+            for number, gid, source in parts[kind]:
+                code = _as_module_code(source).strip("\n")
+                if kind == "answers":
+                    code = _compiled_or_stub(code, number, gid)
+                lines += ["", ""]
+                first = len(lines) + 1
+                lines += code.splitlines() or [""]
+                spans.append([first, len(lines), number, gid, _leading_blank_lines(source)])
+        (into / f"{module}.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (into / CELL_MAP).write_text(json.dumps(cell_map), encoding="utf-8")
     return into
+
+
+def _leading_blank_lines(source: str) -> int:
+    """Lines ``strip`` removed from the top of a cell (so line numbers count the cell's own lines)."""
+    stripped = source.lstrip("\n")
+    return len(source) - len(stripped)
+
+
+_WHERE = re.compile(r"\b(\w+)\.py, line (\d+)")
+
+
+def locate(cell_map: dict, module: str, line: int) -> str | None:
+    """``cell N (grade_id), line M`` for a line of an extracted module, or None."""
+    for first, last, number, gid, skipped in cell_map.get(module, []):
+        if first <= line <= last:
+            return f"cell {number} ({gid}), line {line - first + 1 + skipped}"
+    return None
+
+
+def _cell_map(folder: Path) -> dict:
+    """``cells.json`` of an extracted folder, keeping only well-formed entries ({} when absent)."""
+    path = Path(folder) / CELL_MAP
+    try:
+        if path.is_symlink() or path.stat().st_size > 2**20:
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {module: [span for span in spans if isinstance(span, list) and len(span) == 5
+                     and all(type(v) is int for v in (span[0], span[1], span[2], span[4])) and isinstance(span[3], str)]
+            for module, spans in data.items() if module in catalogue.MODULES and isinstance(spans, list)}
+
+
+def relocate(result, folder: Path) -> None:
+    """Rewrites ``<module>.py, line N`` in a grade's messages and notes as the notebook cell it came from."""
+    cell_map = _cell_map(folder)
+    if not cell_map:
+        return
+
+    def fix(text: str) -> str:
+        return _WHERE.sub(lambda m: locate(cell_map, m.group(1), int(m.group(2))) or m.group(0), text)
+
+    for ex in result.exercises:
+        ex.message = fix(ex.message)
+        ex.notes = [fix(n) for n in ex.notes]
+        for unit in ex.units:
+            unit.message = fix(unit.message)
 
 
 def exercises_in(notebook: dict) -> list[str]:

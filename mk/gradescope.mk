@@ -1,4 +1,5 @@
 # Class grading: the Gradescope autograder zip and the class-grading benchmark (issue 5).
+ifneq ($(wildcard solutions/*.py),)
 .PHONY: gradescope bench-class
 
 gradescope: $(VENV)/.installed ## build autograder.zip for Gradescope (setup.sh, run_autograder, hidden checks, pinned requirements)
@@ -6,3 +7,4 @@ gradescope: $(VENV)/.installed ## build autograder.zip for Gradescope (setup.sh,
 
 bench-class: $(VENV)/.installed ## time grade-batch on 100 submissions against a CLI loop and nbgrader autograde
 	$(PYTHON) bench/class_grading.py
+endif

@@ -128,7 +128,7 @@ def losses_solution():
 
 
 def test_incheck_passes_a_right_function_and_prints_the_grade_row(losses_solution, capsys):
-    assert incheck.check(losses_solution.cross_entropy, "losses.cross_entropy") == 2
+    assert incheck.check(losses_solution.cross_entropy, "losses.cross_entropy") is None  # no Out[] value
     out = capsys.readouterr().out
     assert "cross_entropy" in out and "2/2" in out and "checks: public" in out
 
@@ -167,7 +167,7 @@ def test_incheck_hidden_failures_do_not_name_the_hidden_checks(capsys):
 # ----------------------------------------------------------------------------- extraction
 def test_extracted_source_notebook_holds_the_module_functions(tmp_path):
     folder = notebooks.extract_submission(SOURCE / "04_losses" / "losses.ipynb", tmp_path)
-    assert sorted(p.name for p in folder.iterdir()) == ["losses.py"]
+    assert sorted(p.name for p in folder.iterdir()) == ["cells.json", "losses.py"]
     module = load_module(folder, "losses")
     assert {"log_softmax", "nll_loss", "cross_entropy"} <= set(vars(module))
 
@@ -352,6 +352,31 @@ def test_make_grade_inside_the_student_release_runs_the_public_checks(bundle):
     assert "not started" in proc.stdout and "checks: public ·" in proc.stdout
 
 
+def test_the_student_release_has_its_own_readme_and_help(bundle):
+    """The bundle's README is the learner's; `make help` there lists exactly the targets that exist
+    there, and every make command the README names is one of them."""
+    import re
+    readme = (bundle / "README.md").read_text()
+    for instructor_only in ("make test", "solutions/", ".ci/run", "EXERCISES.md", "make autograde"):
+        assert instructor_only not in readme, instructor_only
+    helped = subprocess.run(["make", "help"], cwd=bundle, capture_output=True, text=True).stdout
+    listed = set(re.findall(r"^  make (\S+)", helped, flags=re.M))
+    assert {"grade", "watch", "hint", "lab", "grade-notebook", "list"} <= listed
+    assert not listed & {"test", "stubs", "notebooks", "autograde", "gradescope", "student-release", "bench"}
+    for target in listed:  # each exists here (make -n only prints what it would run)
+        dry = subprocess.run(["make", "-n", target], cwd=bundle, capture_output=True, text=True)
+        assert "No rule to make target" not in dry.stderr, (target, dry.stderr)
+    assert set(re.findall(r"`make ([a-z-]+)", readme)) <= listed
+
+
+def test_asking_for_hidden_checks_in_the_student_release_says_they_stay_with_the_instructor(bundle):
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", "exercises",
+                           "--suite", "hidden"], cwd=bundle, capture_output=True, text=True, timeout=300,
+                          env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)})
+    assert proc.returncode == 2 and "hidden checks are not installed here" in proc.stderr, proc.stderr
+    assert "failed" not in proc.stdout
+
+
 def test_make_help_lists_every_notebook_target():
     out = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True).stdout
     for target in ("lab", "release", "release-assignment", "collect", "autograde", "feedback", "export",
@@ -396,3 +421,66 @@ def test_incheck_hidden_output_keeps_no_note_from_a_hidden_check(capsys):
     result = incheck.grade_function(tanh, "neurons.tanh", "hidden")
     assert any("placement not checked" in n for n in result.notes)  # the note exists ...
     assert "placement not checked" not in out  # ... and is not shown
+
+
+def _losses_with(tmp_path, edits: dict[str, tuple[str, str]]) -> Path:
+    """The solved losses notebook with ``old`` replaced by ``new`` in the named answer cells."""
+    notebook = json.loads((SOURCE / "04_losses" / "losses.ipynb").read_text())
+    for cell in notebook["cells"]:
+        if notebooks.grade_id(cell) in edits:
+            old, new = edits[notebooks.grade_id(cell)]
+            assert old in notebooks.source_of(cell)
+            cell["source"] = notebooks.source_of(cell).replace(old, new, 1)
+    path = tmp_path / "losses.ipynb"
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+def _grade_notebook(path: Path, tmp_path: Path) -> dict:
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--notebook", str(path), "--json",
+                           str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text())
+
+
+def test_a_syntax_error_costs_only_its_cell_and_points_at_it(tmp_path):
+    path = _losses_with(tmp_path, {"answer-losses-nll_loss": ("if weight is None:", "if weight is None")})
+    number = 1 + next(i for i, c in enumerate(json.loads(path.read_text())["cells"])
+                      if notebooks.grade_id(c) == "answer-losses-nll_loss")
+    data = _grade_notebook(path, tmp_path)
+    by_exercise: dict[str, float] = {}
+    for test in data["tests"]:
+        by_exercise[test["exercise"]] = by_exercise.get(test["exercise"], 0) + test["score"]
+    assert by_exercise["losses.log_softmax"] == 3  # its own cell compiles: full marks
+    assert by_exercise["losses.nll_loss"] == 0
+    nll = next(t for t in data["tests"] if t["name"] == "losses.nll_loss (public)")
+    assert f"cell {number} (answer-losses-nll_loss), line" in nll["output"], nll["output"]
+    assert "losses.py" not in nll["output"]
+
+
+def test_a_runtime_error_points_at_the_cell_and_its_line(tmp_path):
+    path = _losses_with(tmp_path, {"answer-losses-log_softmax": (
+        "def log_softmax(logits, dim=-1):", "def log_softmax(logits, dim=-1):\n    raise KeyError('boom')")})
+    cells = json.loads(path.read_text())["cells"]
+    index = next(i for i, c in enumerate(cells) if notebooks.grade_id(c) == "answer-losses-log_softmax")
+    line = 1 + notebooks.source_of(cells[index]).splitlines().index("    raise KeyError('boom')")
+    data = _grade_notebook(path, tmp_path)
+    test = next(t for t in data["tests"] if t["name"] == "losses.log_softmax (public)")
+    assert f"cell {index + 1} (answer-losses-log_softmax), line {line}" in test["output"], test["output"]
+
+
+def test_incheck_failure_reads_like_make_grade_without_a_grader_traceback(capsys):
+    """The named mistake and the hint, as make grade gives them; IPython shows the failure's message
+    alone (``_render_traceback_``); 'not started' is said once."""
+    import torch
+    with pytest.raises(incheck.CheckFailed) as caught:
+        incheck.check(lambda logits, dim=-1: logits - torch.log(torch.exp(logits).sum(dim, keepdim=True)),
+                      "losses.log_softmax")
+    out = capsys.readouterr().out
+    assert "looks like log-softmax without the max shift" in out and "hint: make hint EX=losses.log_softmax" in out
+    assert caught.value._render_traceback_() == [f"CheckFailed: {caught.value}"]
+    stub = load_module(EXERCISES, "losses")
+    with pytest.raises(AssertionError) as not_started:
+        incheck.check(stub.nll_loss, "losses.nll_loss", quiet=True)
+    assert str(not_started.value).count("not started") == 1
