@@ -26,8 +26,7 @@ lab: $(VENV)/.installed ## open JupyterLab on your own copies of the notebooks (
 grade-notebook: $(VENV)/.installed ## grade the code of notebook NB=path in the sandbox, like make grade
 	@test -n "$(NB)" || { echo "usage: make grade-notebook NB=my-notebooks/04_losses/losses.ipynb"; exit 2; }
 	$(PYTHON) -m autograder grade --notebook "$(NB)" --suite $(SUITE) \
-		$(foreach e,$(or $(EX),$(notdir $(basename $(NB)))),--exercise $(e)) \
-		$(if $(JSON),--json $(JSON))
+		$(foreach e,$(EX),--exercise $(e)) $(if $(JSON),--json $(JSON))
 
 # The instructor's targets need the solutions: a student release has none of them.
 ifneq ($(wildcard solutions/*.py),)

@@ -484,3 +484,16 @@ def test_incheck_failure_reads_like_make_grade_without_a_grader_traceback(capsys
     with pytest.raises(AssertionError) as not_started:
         incheck.check(stub.nll_loss, "losses.nll_loss", quiet=True)
     assert str(not_started.value).count("not started") == 1
+
+
+def test_make_grade_notebook_grades_a_renamed_copy_by_its_cells(tmp_path):
+    """A notebook saved under another name (losses-Copy1.ipynb) is graded by its cells' nbgrader
+    ids, on its own exercises and out of its own points."""
+    copy = tmp_path / "losses-Copy1.ipynb"
+    copy.write_text((SOURCE / "04_losses" / "losses.ipynb").read_text())
+    out = tmp_path / "results.json"
+    proc = subprocess.run(["make", "--no-print-directory", "grade-notebook", f"NB={copy}", f"JSON={out}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert (data["score"], data["max_score"]) == (8, 8)
