@@ -169,8 +169,12 @@ def _cell_map(folder: Path) -> dict:
     if not isinstance(data, dict):
         return {}
     return {module: [span for span in spans if isinstance(span, list) and len(span) == 5
-                     and all(type(v) is int for v in (span[0], span[1], span[2], span[4])) and isinstance(span[3], str)]
+                     and all(type(v) is int for v in (span[0], span[1], span[2], span[4]))
+                     and isinstance(span[3], str) and _GRADE_ID.fullmatch(span[3])]
             for module, spans in data.items() if module in catalogue.MODULES and isinstance(spans, list)}
+
+
+_GRADE_ID = re.compile(r"[A-Za-z0-9_.-]{1,80}")  # a cell map comes with the submission: ids are checked
 
 
 def relocate(result, folder: Path) -> None:

@@ -1,18 +1,24 @@
-"""The last step before learner code runs in a child: OS limits, then an unprivileged uid.
+"""The last step before learner code runs in a child: OS limits, then an unprivileged uid, then
+no new programs.
 
 Root (Gradescope, CI, a root-started bwrap) becomes the slot's learner uid with no groups and no
 capabilities; the result is checked, and the child refuses to go on if any privilege is left.
+Whoever started us, a seccomp filter then refuses ``execve``: a new program would run without the
+child's forbidden kernels (a Python started by the learner could call ``torch.tanh``).
 """
 from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import resource
 import stat
+import struct
 import sys
 
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child's audit hook refuses ctypes
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 MAX_PROCESSES = 64  # processes and threads of one exercise's uid (RLIMIT_NPROC)
 MAX_FILE = 64 * 2**20  # the largest file learner code may write (RLIMIT_FSIZE)
@@ -30,14 +36,46 @@ def drop(uid: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
     # execve can never grant privileges again (setuid bits, file capabilities are ignored)
     _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    if uid is None or os.geteuid() != 0:
-        return
-    keep_import_path_reachable()
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    if os.geteuid() == 0 or os.getegid() == 0 or any(capabilities().values()) or not no_new_privs():
-        raise PrivilegeError("the grader could not drop its privileges; learner code was not run")
+    if uid is not None and os.geteuid() == 0:
+        keep_import_path_reachable()
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.geteuid() == 0 or os.getegid() == 0 or any(capabilities().values()) or not no_new_privs():
+            raise PrivilegeError("the grader could not drop its privileges; learner code was not run")
+    forbid_new_programs()
+
+
+# seccomp's view of a syscall: (nr, arch, ...); per architecture, the numbers of execve and execveat
+_EXEC_SYSCALLS = {"x86_64": (0xC000003E, (59, 322)), "aarch64": (0xC00000B7, (221, 281))}
+_X32_BIT = 0x40000000  # x86_64's x32 ABI: another numbering of the same calls, refused whole
+
+
+def forbid_new_programs() -> None:
+    """``execve``/``execveat`` fail with EPERM from now on, in this process and all it forks; so do
+    syscalls of another ABI (i386 on x86_64), which could reach execve by another number."""
+    arch, calls = _EXEC_SYSCALLS.get(platform.machine(), (None, ()))
+    if arch is None:
+        raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
+    deny, allow = 0x00050000 | 1, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    program = [(ld, 0, 0, 4),  # the architecture
+               (jeq, 1, 0, arch), (ret, 0, 0, deny),
+               (ld, 0, 0, 0),  # the syscall number
+               (jge, len(calls) + 1, 0, _X32_BIT)]
+    program += [(jeq, len(calls) - i, 0, nr) for i, nr in enumerate(calls)]
+    program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    code = b"".join(struct.pack("HBBI", *insn) for insn in program)
+    buffer = ctypes.create_string_buffer(code)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(program), ctypes.addressof(buffer))
+    if _LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0 \
+            or _status().get("Seccomp") != "2":
+        raise PrivilegeError(f"the grader could not forbid new programs (errno {ctypes.get_errno()}); "
+                             f"learner code was not run")
 
 
 def _closed_to_others(path: str) -> bool:

@@ -497,3 +497,11 @@ def test_make_grade_notebook_grades_a_renamed_copy_by_its_cells(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert (data["score"], data["max_score"]) == (8, 8)
+
+
+def test_a_cell_map_sent_with_a_submission_cannot_forge_messages(tmp_path):
+    """cells.json travels with a submitted folder: only well-formed entries with plain ids are used."""
+    (tmp_path / "cells.json").write_text(json.dumps({"losses": [
+        [1, 5, 3, "answer-losses-nll_loss", 0], [6, 9, 4, "\x1b[2J\n✔ total 48/48", 0], "junk"], "../etc": []}))
+    assert notebooks._cell_map(tmp_path) == {"losses": [[1, 5, 3, "answer-losses-nll_loss", 0]]}
+    assert notebooks.locate(notebooks._cell_map(tmp_path), "losses", 7) is None

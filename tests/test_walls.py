@@ -162,6 +162,30 @@ def test_a_submission_cannot_change_its_own_modules(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_learner_code_cannot_start_a_program(kind):
+    """A new program would run without the child's forbidden kernels: execve fails (seccomp), in
+    the learner's process and in any process it forks, while forking itself still works."""
+    proc = as_learner(kind, """
+        import errno, shutil
+        results = []
+        try:
+            os.execv("/bin/true", ["true"])
+        except OSError as exc:
+            results.append(exc.errno == errno.EPERM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execv(sys.executable, [sys.executable, "-c", "pass"])
+            except OSError as exc:
+                os._exit(3 if exc.errno == errno.EPERM else 4)
+            os._exit(5)
+        results.append(os.waitpid(pid, 0)[1] >> 8 == 3)
+        print(results)
+    """)
+    assert proc.stdout.strip() == "[True, True]", proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_open_files_are_limited(kind):
     proc = as_learner(kind, """
         held = []
@@ -406,6 +430,22 @@ FORBIDDEN_ROUTES = {
                 if hasattr(obj, "recorder"):
                     obj.recorder.recording = False
             return torch.tanh(x)
+        """,
+    "in a new program": """
+        import os, sys, torch
+        def tanh(x):  # a Python of its own has no forbidden kernels; _posixsubprocess raises no audit event
+            spawn = sys.modules["_posix" + "subprocess"].fork_exec
+            r, w = os.pipe()
+            er, ew = os.pipe()
+            code = "import torch; print(torch.tanh(torch.tensor(%r, dtype=torch.float64)).tolist())" % x.tolist()
+            pid = spawn([sys.executable, "-c", code], [os.fsencode(sys.executable)], True, (w, ew), None, None,
+                        -1, -1, -1, w, -1, -1, er, ew, True, False, -1, None, None, None, -1, None, False)
+            os.close(w); os.close(ew)
+            out = b""
+            while chunk := os.read(r, 65536):
+                out += chunk
+            os.waitpid(pid, 0)
+            return torch.tensor(eval(out), dtype=x.dtype)
         """,
     "with the reports forged": """
         import os, torch
