@@ -11,7 +11,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from autograder.grader import GradeResult
+from autograder.grader import GradeResult, diagnose
 
 MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "not_started": ("·", "dim"),
          "forbidden": ("⛔", "magenta"), "timeout": ("⏱", "yellow"), "crashed": ("✖", "red"), "error": ("!", "red")}
@@ -159,7 +159,6 @@ def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
     """Whether the suite's test passed, and its text, made from that suite's own checks only: a
     visible public test never shows what a hidden check found. The text's first word agrees with
     the verdict."""
-    from autograder.grader import diagnose
     units = [u for u in ex.units if u.check.suite == suite]
     failed = [u for u in units if u.verdict in ("failed", "not_started")]
     if ex.outcome in EXERCISE_WIDE:

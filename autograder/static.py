@@ -72,8 +72,8 @@ def _owners(tree: ast.Module) -> list[tuple[str | None, ast.AST]]:
 def _findings(tree: ast.Module, scan) -> list[Finding]:
     found = []
     for owner, node in _owners(tree):
-        if owner is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for decorator in node.decorator_list:  # decorators run at module level
+        if owner is not None:  # a definition: its decorators run at module level
+            for decorator in node.decorator_list:
                 found += [Finding(n, line, None) for n, line in scan(decorator)]
         found += [Finding(n, line, owner) for n, line in scan(node)]
     return sorted(found, key=lambda f: f.line)

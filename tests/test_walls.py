@@ -63,6 +63,12 @@ def as_learner(kind: str, code: str, timeout: float = 60, files: dict[str, str] 
         os.rmdir(inbox)
 
 
+def skip_when_learner_is_the_user(kind: str) -> None:
+    """The plain sandbox started by a user runs learner code as that user: file walls do not apply."""
+    if kind == "process" and not ROOTED:
+        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_learner_code_runs_unprivileged(kind):
     proc = as_learner(kind, """
@@ -126,15 +132,13 @@ def test_learner_uid_cannot_write_the_grader_or_the_environment(kind):
                 pass
         print(wrote)
     """)
-    if kind == "process" and not ROOTED:
-        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+    skip_when_learner_is_the_user(kind)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_nothing_on_sys_path_is_writable(kind):
-    if kind == "process" and not ROOTED:
-        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+    skip_when_learner_is_the_user(kind)
     proc = as_learner(kind, """
         print([p for p in sys.path if os.access(p or ".", os.W_OK)], "" in sys.path)
     """)
@@ -143,8 +147,7 @@ def test_nothing_on_sys_path_is_writable(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_submission_cannot_change_its_own_modules(kind):
-    if kind == "process" and not ROOTED:
-        pytest.skip("the plain sandbox started by a user runs learner code as that user")
+    skip_when_learner_is_the_user(kind)
     proc = as_learner(kind, """
         changed = []
         for action in (lambda: open(SUBMISSION + "/losses.py", "a").write("# changed"),
