@@ -9,8 +9,10 @@ carries the content hash of what was graded, so a re-run grades only what change
 
     python -m autograder grade-batch SUBMISSIONS --jobs 2 --csv grades.csv --json-dir results/
 
-writes ``results/<name>/results.json`` (Gradescope's format, the hash under ``extra_data``) and
-one CSV row of per-exercise points per learner. Exit status: 0 when every submission was graded
+writes ``results/<name>/results.json`` (Gradescope's format, the hash and the machine that graded
+it under ``extra_data``) and one CSV row of per-exercise points per learner. ``--scheduler ADDRESS``
+or ``--cluster local:N`` grade on Dask workers instead (``autograder/cluster.py``); the outcomes
+come back to the same code here. Exit status: 0 when every submission was graded
 (whatever the scores), 1 when some could not be (a broken zip, say), 2 when nothing could run.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,20 +130,22 @@ def grader_fingerprint() -> str:
 
 
 # ----------------------------------------------------------------------------- unpacking
-def materialize(path: Path, into: Path) -> Path:
+def materialize(path: Path, into: Path, notebook_exercises: list[str] | None = None) -> Path:
     """A directory holding the submission's modules: ``path`` itself when it is one, else what a
     zip or notebook unpacks into ``into`` (a fresh private folder). Never writes into ``path``.
 
     Also resolves what Gradescope's upload folder holds: the modules, a folder of them, one zip
-    or notebooks."""
+    or notebooks. ``notebook_exercises``, when given, receives the exercises of the notebooks
+    unpacked (by their answer cells' nbgrader ids, whatever the file is called): what a notebook
+    submission is graded on, and out of."""
     path = Path(path)
     if path.is_symlink() and path.is_file():
         raise SubmissionError(f"{path.name} is a symbolic link: only regular files are graded")
     if path.is_file():
         if path.suffix.lower() == ".zip":
-            return materialize(_unzip(path, into / "unzipped"), into / "inner")
+            return materialize(_unzip(path, into / "unzipped"), into / "inner", notebook_exercises)
         if path.suffix.lower() == ".ipynb":
-            return _notebooks([path], into / "extracted")
+            return _notebooks([path], into / "extracted", notebook_exercises)
         raise SubmissionError(f"{path.name} is neither a directory, a zip nor a notebook")
     for _ in range(4):  # descend through wrapper folders ("alice/hw1/...")
         if not path.is_dir():
@@ -154,9 +159,9 @@ def materialize(path: Path, into: Path) -> Path:
         zips = [e for e in entries if e.suffix.lower() == ".zip" and e.is_file() and not e.is_symlink()]
         folders = [e for e in entries if e.is_dir() and not e.is_symlink()]
         if notebooks:
-            return _notebooks(notebooks, into / "extracted")
+            return _notebooks(notebooks, into / "extracted", notebook_exercises)
         if len(zips) == 1 and not folders:
-            return materialize(zips[0], into / "zip")
+            return materialize(zips[0], into / "zip", notebook_exercises)
         if len(folders) == 1 and not zips:
             path = folders[0]
             continue
@@ -189,9 +194,9 @@ def _unzip(archive: Path, into: Path) -> Path:
     return into
 
 
-def _notebooks(notebooks: list[Path], into: Path) -> Path:
+def _notebooks(notebooks: list[Path], into: Path, exercises: list[str] | None = None) -> Path:
     try:
-        from autograder.notebooks import extract_submission
+        from autograder.notebooks import exercises_in, extract_submission, read
     except ImportError:
         raise SubmissionError("notebooks not supported yet") from None
     into.mkdir(parents=True, exist_ok=True)
@@ -199,6 +204,8 @@ def _notebooks(notebooks: list[Path], into: Path) -> Path:
     for notebook in notebooks:
         try:
             result = Path(extract_submission(notebook, into))
+            if exercises is not None:
+                exercises += [e for e in exercises_in(read(notebook)) if e not in exercises]
         except Exception as exc:  # noqa: BLE001 - a malformed notebook is the learner's, not ours
             raise SubmissionError(f"{notebook.name} could not be read: {type(exc).__name__}: {exc}") from None
     return result
@@ -214,16 +221,18 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _stamp(data: dict, sub: Submission, key: dict) -> dict:
+def _stamp(data: dict, sub: Submission, key: dict, graded_by: dict | None = None) -> dict:
     data = dict(data)
     data["extra_data"] = {"submission": sub.name, "source": sub.label, "kind": sub.kind,
                           "content_hash": sub.digest, **key}
+    if graded_by:  # which machine, worker, sandbox and devices graded it (see ``graded_by``)
+        data["extra_data"]["graded_by"] = graded_by
     return data
 
 
-def _failure_json(sub: Submission, message: str, key: dict) -> dict:
+def _failure_json(sub: Submission, message: str, key: dict, graded_by: dict | None = None) -> dict:
     return _stamp({"score": 0.0, "execution_time": 0.0, "output": f"could not be graded: {message}",
-                   "tests": []}, sub, {**key, "error": message})
+                   "tests": []}, sub, {**key, "error": message}, graded_by)
 
 
 def write_atomically(data: dict, path: Path) -> None:
@@ -281,15 +290,84 @@ def write_csv(outcomes: list[Outcome], exercises: list[str], path: Path) -> None
             if o.status == "failed" or o.data is None:
                 out.writerow([o.submission.name, "", "", *[""] * len(exercises), "failed", o.error])
                 continue
-            points = per_exercise(o.data)
+            points = per_exercise(o.data)  # a notebook's: its own exercises only, the others left empty
             out.writerow([o.submission.name, _fmt(o.data["score"]), _fmt(o.data["max_score"]),
-                          *[_fmt(points.get(e, 0.0)) for e in exercises], o.status,
+                          *[_fmt(points[e]) if e in points else "" for e in exercises], o.status,
                           "; ".join(problems_of(o.data))])
 
 
-# ----------------------------------------------------------------------------- grading
+# ----------------------------------------------------------------------------- grading one submission
+# Shared by the local pool below and by a Dask worker (autograder/cluster.py): the worker side
+# grades and returns a ``Graded``; the scorer's side (``finish``) names and stamps it.
+@dataclass
+class Graded:
+    status: str  # "graded" or "failed"
+    data: dict | None = None  # results.json, not yet stamped
+    error: str = ""
+    seconds: float = 0.0
+    grader_broke: bool = False  # the grader's state is unknown: its owner starts a new one
+    graded_by: dict | None = None
+
+
+def graded_by(grader, worker: str = "local") -> dict:
+    """Which host, grading process, sandbox and devices graded a submission (results.json's
+    ``extra_data.graded_by``); ``devices`` lists ``cuda`` where that process had CUDA."""
+    import socket
+    devices = list(grader.devices or ())
+    by = {"host": socket.gethostname(), "worker": worker, "sandbox": grader.box.kind, "devices": devices}
+    if "cuda" in devices:
+        import torch
+        by["cuda_device"] = torch.cuda.get_device_name()
+    return by
+
+
+def grade_submission(grader, path: Path, exercises: list[str] | None, worker: str = "local") -> Graded:
+    """Grades the submission at ``path`` on a warm ``Grader``: unpacked into a private temporary
+    folder, never modified. Returns a failed ``Graded`` rather than raising."""
+    from autograder import notebooks, report
+    start = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
+            own: list[str] = []  # a notebook is graded on its own exercises, out of their points
+            folder = materialize(path, Path(tmp), own)
+            result = grader.grade(folder, exercises or own or None)
+            notebooks.relocate(result, folder)  # a notebook's messages point at its cells
+        data = report.results_json(result)
+    except SubmissionError as exc:
+        return Graded("failed", error=str(exc), seconds=time.monotonic() - start)
+    except Exception as exc:  # noqa: BLE001 - one submission must not stop the class
+        return Graded("failed", error=f"the grader failed on it: {type(exc).__name__}: {exc}",
+                      seconds=time.monotonic() - start, grader_broke=True)
+    broken = next((e.message for e in result.exercises if e.message.startswith("the grader's worker could not")),
+                  None)
+    if broken:  # not the learner's doing: no grade to record or to keep
+        return Graded("failed", error=f"{broken}: {result.sandbox}", seconds=time.monotonic() - start,
+                      graded_by=graded_by(grader, worker))
+    return Graded("graded", data, seconds=time.monotonic() - start, graded_by=graded_by(grader, worker))
+
+
+def finish(sub: Submission, graded: Graded, key: dict) -> Outcome:
+    """The scorer's side: the outcome named after the submission, stamped with what decided it."""
+    if graded.status != "graded" or graded.data is None:
+        return Outcome(sub, "failed", _failure_json(sub, graded.error, key, graded.graded_by), graded.error,
+                       graded.seconds)
+    data = dict(graded.data)
+    data["output"] = f"{data.get('output', '')} · submission: {sub.label}".strip(" ·")
+    return Outcome(sub, "graded", _stamp(data, sub, key, graded.graded_by), seconds=graded.seconds)
+
+
+def failed(sub: Submission, message: str, key: dict) -> Outcome:
+    return Outcome(sub, "failed", _failure_json(sub, message, key), message)
+
+
+# ----------------------------------------------------------------------------- the local pool
 class Pool:
-    """``jobs`` threads, each owning a warm ``Grader``, taking submissions from one queue."""
+    """``jobs`` threads, each owning a warm ``Grader``, taking submissions from one queue.
+
+    Like ``cluster.DaskPool``, ``results`` yields each submission's ``Outcome`` as it finishes;
+    ``main`` does the rest (progress, results.json, CSV) whichever pool graded."""
+
+    where = ""  # nothing to announce: the local path prints what it always printed
 
     def __init__(self, jobs: int, make_grader, exercises: list[str] | None, key: dict):
         self.make_grader = make_grader
@@ -307,6 +385,11 @@ class Pool:
         for t in self.threads:
             t.start()
 
+    def results(self, submissions: list[Submission]) -> Iterator[Outcome]:
+        self.start(submissions)
+        for _ in submissions:
+            yield self.done.get()
+
     def _run(self, index: int) -> None:
         fatal = ""  # once this thread's grader cannot be restarted, what it still takes fails fast
         try:
@@ -316,40 +399,23 @@ class Pool:
                 except queue.Empty:
                     return
                 if fatal:
-                    self.done.put(Outcome(sub, "failed", _failure_json(sub, fatal, self.key), fatal))
+                    self.done.put(failed(sub, fatal, self.key))
                     continue
                 try:
                     outcome = self._grade(index, sub)
                 except Exception as exc:  # noqa: BLE001 - every submission must get an outcome
                     fatal = f"the grader could not be restarted: {type(exc).__name__}: {exc}"
-                    outcome = Outcome(sub, "failed", _failure_json(sub, fatal, self.key), fatal)
+                    outcome = failed(sub, fatal, self.key)
                 self.done.put(outcome)
         finally:
             self.graders[index].close()
 
     def _grade(self, index: int, sub: Submission) -> Outcome:
-        from autograder import notebooks, report
-        start = time.monotonic()
-        try:
-            with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
-                folder = materialize(sub.path, Path(tmp))
-                result = self.graders[index].grade(folder, self.exercises)
-                notebooks.relocate(result, folder)  # a notebook's messages point at its cells
-            data = report.results_json(result)
-        except SubmissionError as exc:
-            return Outcome(sub, "failed", _failure_json(sub, str(exc), self.key), str(exc), time.monotonic() - start)
-        except Exception as exc:  # noqa: BLE001 - one submission must not stop the class
-            message = f"the grader failed on it: {type(exc).__name__}: {exc}"
+        graded = grade_submission(self.graders[index], sub.path, self.exercises)
+        if graded.grader_broke:
             self.graders[index].close()  # its state is unknown: start afresh
             self.graders[index] = self.make_grader()
-            return Outcome(sub, "failed", _failure_json(sub, message, self.key), message, time.monotonic() - start)
-        broken = next((e.message for e in result.exercises if e.message.startswith("the grader's worker could not")),
-                      None)
-        if broken:  # not the learner's doing: no grade to record or to keep
-            message = f"{broken}: {result.sandbox}"
-            return Outcome(sub, "failed", _failure_json(sub, message, self.key), message, time.monotonic() - start)
-        data["output"] = f"{data.get('output', '')} · submission: {sub.label}".strip(" ·")
-        return Outcome(sub, "graded", _stamp(data, sub, self.key), seconds=time.monotonic() - start)
+        return finish(sub, graded, self.key)
 
     def close(self) -> None:
         self.stop.set()
@@ -372,8 +438,8 @@ class Progress:
         self.start = time.monotonic()
         self.bar = None
         if self.console.is_terminal:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bar
             self.bar = Bar(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
                            TextColumn("· {task.fields[failed]} failed ·"), TimeElapsedColumn(),
                            TextColumn("· ETA"), TimeRemainingColumn(), console=self.console)
@@ -415,8 +481,9 @@ class Progress:
 
 
 # ----------------------------------------------------------------------------- the command
-def main(args) -> int:
-    from autograder.cli import SUITES
+def main(args, remote=None) -> int:
+    """``remote``: the pool class for ``--scheduler`` / ``--cluster`` (``cluster.DaskPool``, passed
+    in by the command line, so that this module does not import the Dask side that imports it)."""
     from autograder.grader import Grader, Limits
 
     folder = Path(args.submissions)
@@ -425,7 +492,7 @@ def main(args) -> int:
     json_dir = Path(args.json_dir) if args.json_dir else None
     csv_path = Path(args.csv) if args.csv else None
     exercises = [e.id for e in catalogue.select(args.exercise or None)]
-    suites = SUITES[args.suite]
+    suites = None if args.suite == "all" else (args.suite,)  # as cli.SUITES: "all" is every installed suite
     key = {"grader": grader_fingerprint(), "exercises": exercises, "suite": args.suite}
     limits = Limits(jobs=2, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
 
@@ -444,21 +511,26 @@ def main(args) -> int:
             todo.append(sub)
 
     started = time.monotonic()
-    progress = Progress(len(submissions), out)
     pool = None
+    if todo:  # a local pool, or a Dask cluster: both yield outcomes as they finish
+        if getattr(args, "scheduler", None) or getattr(args, "cluster", None):
+            if remote is None:
+                raise RuntimeError("--scheduler and --cluster need the Dask pool (autograder.cluster.DaskPool)")
+            pool = remote(args.scheduler, args.cluster, args.sandbox, suites, limits, args.exercise or None, key)
+        else:
+            jobs = max(1, min(args.jobs, len(todo)))
+            pool = Pool(jobs, lambda: Grader(args.sandbox, suites, limits), args.exercise or None, key)
+        if pool.where:
+            print(pool.where, file=out, flush=True)
+    progress = Progress(len(submissions), out)
     try:
         for o in outcomes:
             progress.update(o)
-        if todo:
-            jobs = max(1, min(args.jobs, len(todo)))
-            pool = Pool(jobs, lambda: Grader(args.sandbox, suites, limits), args.exercise or None, key)
-            pool.start(todo)
-            for _ in todo:
-                o = pool.done.get()
-                if json_dir is not None:  # written here, by the scorer, never by a worker
-                    write_atomically(o.data, json_dir / o.submission.name / RESULTS_NAME)
-                outcomes.append(o)
-                progress.update(o)
+        for o in pool.results(todo) if pool else ():
+            if json_dir is not None:  # written here, by the scorer, never by a worker
+                write_atomically(o.data, json_dir / o.submission.name / RESULTS_NAME)
+            outcomes.append(o)
+            progress.update(o)
     except KeyboardInterrupt:
         print("interrupted: writing what was graded so far", file=sys.stderr)
     finally:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from autograder import catalogue
 
-
 SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 
 
@@ -38,6 +37,14 @@ def _grade(args) -> int:
         shown = "" if args.notebook or args.submission == "exercises" else args.submission
         report.print_report(result, submission_arg=shown)
     return 0
+
+
+def _grade_batch(args) -> int:
+    from autograder import batch
+    if args.scheduler or args.cluster:  # Dask is imported only for a cluster
+        from autograder.cluster import DaskPool
+        return batch.main(args, remote=DaskPool)
+    return batch.main(args)
 
 
 def _hint(args) -> int:
@@ -125,7 +132,13 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto")
     b.add_argument("--check-timeout", type=float, default=10.0)
     b.add_argument("--total-timeout", type=float, default=600.0, help="seconds one submission may take")
-    b.set_defaults(func=lambda args: __import__("autograder.batch", fromlist=["main"]).main(args))
+    dask = b.add_mutually_exclusive_group()  # instead of --jobs: see docs/cluster.md
+    dask.add_argument("--scheduler", metavar="ADDRESS",
+                      help="grade on the Dask cluster whose scheduler is at ADDRESS "
+                           "(tcp://host:8786, or a scheduler file)")
+    dask.add_argument("--cluster", metavar="local:N",
+                      help="grade on a Dask cluster started here: local:N worker processes, or slurm:N Slurm jobs")
+    b.set_defaults(func=_grade_batch)
     h = sub.add_parser("hint", help="print the next hint for an exercise")
     h.add_argument("exercise", help="e.g. convolution.conv2d")
     h.add_argument("--submission", default="exercises")
