@@ -22,6 +22,10 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "gradebook.db")
 
 c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", os.path.join(HERE, ".nbgrader-exchange"))
+# Where a learner's fetch puts an assignment and where submit takes it from. `make lab` sets it to
+# the folder JupyterLab's file browser shows (nbgrader would read "." as the server's working
+# directory, not that folder, and its Assignments tab would submit an untouched copy).
+c.Exchange.assignment_dir = os.environ.get("NBGRADER_ASSIGNMENT_DIR", ".")
 
 c.ClearSolutions.code_stub = {"python": "# TODO: your code here\nraise NotImplementedError"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
@@ -36,6 +40,18 @@ c.Execute.kernel_name = "python3"
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
-from autograder.feedback import ShortenHiddenTestErrors  # noqa: E402
+from autograder.feedback import ShortenHiddenTestErrors, accepting_display_priority  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ShortenHiddenTestErrors, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# (accepting_display_priority: without it nbgrader warns about a setting its own base class hides)
+c.GenerateFeedback.preprocessors = [accepting_display_priority(p) for p in
+                                    (GetGrades, ShortenHiddenTestErrors, ClearHiddenTests, CSSHTMLHeaderPreprocessor)]
+
+# Autograde keeps a hand-graded written answer graded when it runs again on the same answer (nbgrader
+# alone marks it "needs manual grade" again): SaveAutoGrades replaced by autograder.gradebook's.
+from nbgrader.converters import Autograde  # noqa: E402
+from nbgrader.preprocessors import SaveAutoGrades  # noqa: E402
+
+from autograder.gradebook import KeepHandGrades  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [KeepHandGrades if p is SaveAutoGrades else p
+                                       for p in Autograde.class_traits()["autograde_preprocessors"].default()]

@@ -2,11 +2,15 @@
 
 ``make student-release`` writes ``dist/student/`` and ``dist/student.zip``: the stubs
 (``exercises/``), the released notebooks (``release/``, solutions already stripped by nbgrader),
-the grader with its public checks only (no ``autograder/checks/hidden/``), the Makefile with
+the grader with its public checks only, frozen into data (``checks/public/frozen.pickle``: each
+check's inputs, PyTorch's results and its judge, no reference code; no ``checks/hidden/``), the Makefile with
 ``mk/`` (whose instructor targets vanish without ``solutions/``), ``pyproject.toml`` and the
-learner's README (``docs/LEARNER.md``). No ``solutions/``, ``source/``, ``lessons/`` or tests.
-Inside it ``make grade`` and ``make lab`` work as in the repository; the grader finds no hidden
-suite and runs the public checks alone. A test searches the bundle for every line of every
+learner's README (``docs/LEARNER.md``) and a learner's ``nbgrader_config.py`` (the course id, the
+exchange and the notebooks folder: what JupyterLab's Assignments tab needs). No ``solutions/``,
+``source/``, ``lessons/`` or tests. Inside it ``make grade`` and ``make lab`` work as in the
+repository (``make lab`` publishes ``release/`` to the copy's own exchange, ``.nbgrader-exchange/``,
+unless ``NBGRADER_EXCHANGE`` names the course's); the grader finds no hidden suite and runs the
+public checks alone. A test searches the bundle for every line of every
 solution body and for the name of every hidden check.
 
 Usage: ``python -m autograder.bundle dist/student``
@@ -23,6 +27,24 @@ SHIPPED_FILES = ("Makefile", "pyproject.toml")
 LEARNER_README = "docs/LEARNER.md"  # the bundle's README.md: what a learner does, with the commands there
 SHIPPED_FOLDERS = ("exercises", "release", "mk", "autograder")
 NEVER = shutil.ignore_patterns("__pycache__", "*.pyc", "hidden", ".*")
+# The learner's nbgrader configuration; the repository's nbgrader_config.py is the instructor's.
+LEARNER_NBGRADER_CONFIG = '''"""nbgrader's configuration for your copy: course, exchange, notebooks' folder.
+
+JupyterLab's Assignments tab (`make lab`) and the nbgrader commands read it. The exchange is this
+copy's own `.nbgrader-exchange/` unless NBGRADER_EXCHANGE names your course's (your instructor
+says which); fetched assignments land in `my-notebooks/`, and Submit sends them from there.
+"""
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.root = HERE
+c.CourseDirectory.course_id = "nn-by-hand"
+c.Exchange.root = os.environ.get("NBGRADER_EXCHANGE", os.path.join(HERE, ".nbgrader-exchange"))
+c.Exchange.assignment_dir = os.environ.get("NBGRADER_ASSIGNMENT_DIR", os.path.join(HERE, "my-notebooks"))
+'''
 
 
 def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
@@ -36,13 +58,26 @@ def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
     for name in SHIPPED_FILES:
         shutil.copy2(root / name, dest / name)
     shutil.copy2(root / LEARNER_README, dest / "README.md")
+    (dest / "nbgrader_config.py").write_text(LEARNER_NBGRADER_CONFIG)
     for name in SHIPPED_FOLDERS:
         shutil.copytree(root / name, dest / name, ignore=NEVER)
     if (dest / "autograder" / "checks" / "hidden").exists():  # belt and braces
         raise RuntimeError("the hidden checks ended up in the student release")
+    freeze_public_checks(dest / "autograder" / "checks" / "public")
     if archive:
         shutil.make_archive(str(dest), "zip", root_dir=dest.parent, base_dir=dest.name)
     return dest
+
+
+def freeze_public_checks(package: Path) -> None:
+    """Replaces the public check modules (their reference code gives answers away) by their data."""
+    from autograder import catalogue, checks
+    from autograder.checks import frozen
+    found = [c for module in catalogue.MODULES for c in checks.for_module(module, ("public",))]
+    (package / frozen.FILE_NAME).write_bytes(frozen.freeze(found))
+    for module in package.glob("*.py"):
+        if module.name != "__init__.py":
+            module.unlink()
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,7 @@ line (``AssertionError: ...``, which says what failed in the learner's terms).
 from __future__ import annotations
 
 from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import List
 
 
 class ShortenHiddenTestErrors(NbGraderPreprocessor):
@@ -21,3 +22,16 @@ class ShortenHiddenTestErrors(NbGraderPreprocessor):
                 if output.get("output_type") == "error":
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
         return cell, resources
+
+
+def accepting_display_priority(cls):
+    """``cls`` with ``display_data_priority`` configurable. nbgrader's preprocessor base class redeclares
+    that trait without ``config=True``, so the HTML exporter's ``NbConvertBase.display_data_priority``
+    makes ``generate_feedback`` warn "Config option `display_data_priority` not recognized" once per
+    such preprocessor (ClearHiddenTests, ShortenHiddenTestErrors)."""
+    traits = cls.class_traits()
+    if "display_data_priority" not in traits or "display_data_priority" in cls.class_traits(config=True):
+        return cls
+    default = traits["display_data_priority"].default()
+    return type(cls.__name__, (cls,), {"display_data_priority": List(default, config=True),
+                                       "__module__": cls.__module__, "__doc__": cls.__doc__})

@@ -36,7 +36,8 @@ def requirements(pyproject: Path = ROOT / "pyproject.toml") -> str:
     """requirements.txt from pyproject.toml's dependencies, each of which must be pinned (==)."""
     import tomllib
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    lines = [f"# generated from pyproject.toml by `python -m autograder.gradescope build`; python {project.get('requires-python', '')}"]
+    python = project.get("requires-python", "")
+    lines = [f"# generated from pyproject.toml by `python -m autograder.gradescope build`; python {python}"]
     for dep in project["dependencies"]:
         if not re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[A-Za-z0-9_.+\-!]+(\s*;.*)?", dep.strip()):
             raise ValueError(f"dependency {dep!r} is not pinned exactly (name==version)")
@@ -114,7 +115,7 @@ def _score_zero(message: str) -> dict:
 
 
 def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "all") -> int:
-    from autograder import batch, report
+    from autograder import batch, notebooks, report
     from autograder.cli import SUITES
     from autograder.grader import grade
 
@@ -124,13 +125,15 @@ def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "al
     _clear(results)  # nothing stale or planted counts if grading fails below
     with tempfile.TemporaryDirectory(prefix="gradescope-submission-") as tmp:
         try:
-            folder = batch.materialize(Path(submission), Path(tmp))
+            own: list[str] = []  # a notebook is graded on its own exercises, out of their points
+            folder = batch.materialize(Path(submission), Path(tmp), own)
         except batch.SubmissionError as exc:
             data = _score_zero(f"Your submission could not be read: {exc}")
             result = None
         else:
             try:
-                result = grade(folder, None, SUITES[suite], sandbox)  # the worker is gone when it returns
+                result = grade(folder, own or None, SUITES[suite], sandbox)  # the worker is gone when it returns
+                notebooks.relocate(result, folder)  # a notebook's messages point at its cells
             except BaseException:
                 _clear(results)
                 raise

@@ -69,10 +69,19 @@ def _bwrap_problem() -> str | None:
 
 
 def _python_roots() -> list[str]:
+    """The interpreter's folders, and the installed-package folders it reads outside them (a user
+    site, one a .pth file adds): never a folder holding this package's checkout."""
     roots = {os.path.realpath(sys.prefix), os.path.realpath(sys.base_prefix), os.path.realpath(sys.exec_prefix)}
     exe = os.path.realpath(sys.executable)
     if not any(exe.startswith(r + os.sep) for r in roots):
         roots.add(os.path.dirname(exe))
+    checkout = str(PACKAGE_DIR.parent)
+    for entry in sys.path:
+        path = os.path.realpath(entry) if entry else ""
+        if os.path.basename(path) in ("site-packages", "dist-packages") and os.path.isdir(path) \
+                and not any(path == r or path.startswith(r + os.sep) for r in roots) \
+                and not (checkout == path or checkout.startswith(path + os.sep)):
+            roots.add(path)
     return sorted(roots)
 
 
@@ -110,7 +119,8 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8",
            "MPLBACKEND": "Agg"}
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # keep the machine's numerics settings
+    # the machine's numerics settings, and which GPU this grader was given (one Dask worker per GPU)
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES"):
         if name in os.environ:
             env[name] = os.environ[name]
     if sandbox.kind == "process":

@@ -16,12 +16,28 @@ NB_ROOT_OK   = $(if $(filter 0,$(shell id -u)),--allow-root)  # JupyterLab refus
 
 .PHONY: lab grade-notebook
 
-lab: $(VENV)/.installed ## open JupyterLab on your own copies of the notebooks (my-notebooks/)
-	@for nb in release/*/*.ipynb; do \
-		dest="my-notebooks/$${nb#release/}"; \
-		if [ ! -e "$$dest" ]; then mkdir -p "$$(dirname "$$dest")" && cp "$$nb" "$$dest" && echo "copied $$dest"; fi; \
-	done
-	$(NB_PATH) $(VENV)/bin/jupyter lab $(NB_ROOT_OK) my-notebooks
+# make lab: JupyterLab whose file browser shows NOTEBOOKS (default my-notebooks/), and whose
+# Assignments tab (Nbgrader → Assignment List) fetches into that folder and submits from it.
+# nbgrader's server extension reads nbgrader_config.py through JUPYTER_CONFIG_PATH and fetches into
+# Exchange.assignment_dir (NBGRADER_ASSIGNMENT_DIR below): left relative, nbgrader would resolve it
+# against the server's working directory, not the folder the file browser shows. With the default
+# exchange (this copy's own .nbgrader-exchange/) and nothing published there yet, release/ is
+# published to it first (autograder/lab.py), so the tab lists the course's assignments. LAB_ARGS go to
+# `jupyter lab` (e.g. LAB_ARGS="--no-browser --port=8899").
+NOTEBOOKS ?= my-notebooks
+LAB_ARGS  ?=
+NB_DIR     = $(abspath $(NOTEBOOKS))
+
+lab: $(VENV)/.installed ## JupyterLab on my-notebooks/: fetch, validate and submit in its Assignments tab
+	@mkdir -p "$(NB_DIR)"
+ifeq ($(origin NBGRADER_EXCHANGE),file)
+	@$(PYTHON) -m autograder.lab
+endif
+	@echo "In JupyterLab: Nbgrader → Assignment List, Fetch an assignment (it lands in $(NB_DIR)),"
+	@echo "work in its notebook (Validate is on the notebook's toolbar), then Submit in the same list."
+	JUPYTER_CONFIG_PATH="$(CURDIR)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	NBGRADER_ASSIGNMENT_DIR="$(NB_DIR)" $(NB_PATH) $(VENV)/bin/jupyter lab $(NB_ROOT_OK) \
+		--ServerApp.root_dir="$(NB_DIR)" $(LAB_ARGS)
 
 grade-notebook: $(VENV)/.installed ## grade the code of notebook NB=path in the sandbox, like make grade
 	@test -n "$(NB)" || { echo "usage: make grade-notebook NB=my-notebooks/04_losses/losses.ipynb"; exit 2; }
@@ -55,8 +71,16 @@ feedback: $(VENV)/.installed ## feedback HTML for every graded submission, relea
 	$(NBGRADER) generate_feedback "$(if $(ASSIGNMENT),$(ASSIGNMENT),*)" --force
 	$(NBGRADER) release_feedback "$(if $(ASSIGNMENT),$(ASSIGNMENT),*)"
 
-export: $(VENV)/.installed ## the grades as CSV (GRADES=grades.csv)
-	$(NBGRADER) export --to $(GRADES)
+# make export: the gradebook from COURSE_ROOT's gradebook.db (nbgrader's API, autograder/gradebook.py):
+# GRADES, one row per learner (totals, a column per exercise and per written answer, answers still
+# to grade flagged), and CANVAS, the same scores in Canvas's gradebook import layout.
+COURSE_ROOT ?= $(CURDIR)
+CANVAS      ?= $(basename $(GRADES))-canvas.csv
+EXPORT_ARGS ?=
+
+export: $(VENV)/.installed ## the gradebook (GRADES=grades.csv) and Canvas's import CSV (CANVAS=grades-canvas.csv)
+	cd "$(COURSE_ROOT)" && $(NBGRADER) export --exporter=autograder.gradebook.CourseExport \
+		--to "$(abspath $(GRADES))" --CourseExport.canvas="$(abspath $(CANVAS))" $(EXPORT_ARGS)
 
 formgrader: $(VENV)/.installed ## JupyterLab with nbgrader's formgrader, to grade the written answers
 	@echo "In JupyterLab open Nbgrader → Formgrader, then Manage Submissions → Manual grading."

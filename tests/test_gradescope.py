@@ -220,3 +220,18 @@ def test_an_unreadable_upload_scores_zero_with_a_reason(built, tmp_path):
     data = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(data, SCHEMA)
     assert data["score"] == 0 and "not a readable zip" in data["output"]
+
+
+def test_a_notebook_upload_is_graded_out_of_its_own_exercises(built, tmp_path):
+    """An uploaded notebook (renamed, as learners do) earns its exercises' points out of theirs,
+    not out of the whole course's."""
+    from test_batch import _notebook
+    root = tree(tmp_path, built)
+    _notebook(root / "submission" / "pooling-Copy1.ipynb")
+    proc = run_autograder(root)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    own = catalogue.get("pooling.max_pool2d").points
+    assert data["score"] == data["max_score"] == own
+    assert {t["exercise"] for t in data["tests"]} == {"pooling.max_pool2d"}

@@ -27,15 +27,15 @@ SOLVED, UNTOUCHED, PARTLY = "alice", "bob", "carol"
 INVALID_JSON, DELETED_TEST, MARKDOWN_ANSWER = "dave", "erin", "frank"
 
 
-def _answers_from_source() -> dict[str, str]:
-    source = json.loads((ROOT / "source" / ASSIGNMENT / NOTEBOOK).read_text())
+def _answers_from_source(assignment: str = ASSIGNMENT, notebook: str = NOTEBOOK) -> dict[str, str]:
+    source = json.loads((ROOT / "source" / assignment / notebook).read_text())
     return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in source["cells"]
             if c["metadata"].get("nbgrader", {}).get("solution") and c["cell_type"] == "code"}
 
 
-def _solve(notebook: dict, grade_ids) -> dict:
+def _solve(notebook: dict, grade_ids, assignment: str = ASSIGNMENT, name: str = NOTEBOOK) -> dict:
     """The learner writes the reference solution into these answer cells (fences and all)."""
-    answers = _answers_from_source()
+    answers = _answers_from_source(assignment, name)
     for cell in notebook["cells"]:
         gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if gid in grade_ids:
@@ -78,34 +78,42 @@ def _run(args, cwd, env, check=True):
     return proc
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory):
-    base = tmp_path_factory.mktemp("nbgrader")
+def submitted_course(base, learners: dict, assignment: str = ASSIGNMENT, notebook: str = NOTEBOOK):
+    """A course in ``base/course`` with its own exchange: ``assignment`` generated and released, each
+    learner's fetched notebook changed by ``learners[student]`` (None: not JSON) and submitted, then
+    collected. Returns the course folder and the environment for nbgrader."""
     course, exchange = base / "course", base / "exchange"
     (course / "source").mkdir(parents=True)
     exchange.mkdir()
     exchange.chmod(0o777)
     shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "source" / ASSIGNMENT, course / "source" / ASSIGNMENT)
+    shutil.copytree(ROOT / "source" / assignment, course / "source" / assignment)
     env = nbcycle.nbgrader_env()
     env["NBGRADER_EXCHANGE"] = str(exchange)
     nbgrader = [sys.executable, "-m", "nbgrader"]
     learner_options = [f"--course={COURSE}", f"--Exchange.root={exchange}"]
-    timings = {}
 
-    _run(nbgrader + ["generate_assignment", ASSIGNMENT, "--force"], course, env)
-    _run(nbgrader + ["release_assignment", ASSIGNMENT, "--force"], course, env)
-    for student, change in LEARNERS.items():
+    _run(nbgrader + ["generate_assignment", assignment, "--force"], course, env)
+    _run(nbgrader + ["release_assignment", assignment, "--force"], course, env)
+    for student, change in learners.items():
         home = base / f"home-{student}"
         home.mkdir()
-        _run(nbgrader + ["fetch_assignment", ASSIGNMENT] + learner_options, home, env)
-        path = home / ASSIGNMENT / NOTEBOOK
+        _run(nbgrader + ["fetch_assignment", assignment] + learner_options, home, env)
+        path = home / assignment / notebook
         if change is None:
             path.write_text('{"cells": [ this is not JSON')
         else:
             path.write_text(json.dumps(change(json.loads(path.read_text())), indent=1))
-        _run(nbgrader + ["submit", ASSIGNMENT, f"--student={student}"] + learner_options, home, env)
-    _run(nbgrader + ["collect", ASSIGNMENT], course, env)
+        _run(nbgrader + ["submit", assignment, f"--student={student}"] + learner_options, home, env)
+    _run(nbgrader + ["collect", assignment], course, env)
+    return course, env
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory):
+    course, env = submitted_course(tmp_path_factory.mktemp("nbgrader"), LEARNERS)
+    nbgrader = [sys.executable, "-m", "nbgrader"]
+    timings = {}
 
     before = nbcycle.checksums(course / "submitted")
     start = time.monotonic()
@@ -145,6 +153,13 @@ def test_nbgrader_and_the_sandbox_agree_on_every_ordinary_submission(cycle):
     assert sorted(rows[PARTLY]["sandbox_passed"]) == ["losses.log_softmax", "losses.nll_loss"]
     ordinary = (SOLVED, UNTOUCHED, PARTLY, MARKDOWN_ANSWER)
     assert all(rows[s]["disagreements"] == [] for s in ordinary), [rows[s]["disagreements"] for s in ordinary]
+
+
+def test_generate_feedback_prints_no_warning(cycle):
+    """nbgrader's base preprocessor hides a setting the HTML exporter passes: without the
+    configuration's fix, generate_feedback warns once per preprocessor."""
+    out = cycle["feedback"].stdout + cycle["feedback"].stderr
+    assert "[WARNING]" not in out and "not recognized" not in out, out[-2000:]
 
 
 def test_feedback_html_exists_for_each_graded_learner(cycle):

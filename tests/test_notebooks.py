@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def test_nbgrader_regenerates_exactly_the_committed_release(tmp_path):
     committed = sorted(p.relative_to(RELEASE) for p in RELEASE.rglob("*") if p.is_file())
     assert generated == committed, "run `make release`"
     for name in committed:
-        assert (tmp_path / "release" / name).read_bytes() == (RELEASE / name).read_bytes(), f"{name}: run `make release`"
+        fresh, committed = (tmp_path / "release" / name).read_bytes(), (RELEASE / name).read_bytes()
+        assert fresh == committed, f"{name}: run `make release`"
 
 
 def test_released_notebooks_hold_no_solution_and_no_hidden_test():
@@ -318,16 +320,18 @@ def bundle(tmp_path_factory):
 
 def test_student_release_ships_what_a_learner_needs_and_nothing_else(bundle):
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
-        ["Makefile", "README.md", "pyproject.toml", "exercises", "release", "mk", "autograder"])
+        ["Makefile", "README.md", "pyproject.toml", "nbgrader_config.py", "exercises", "release", "mk", "autograder"])
     assert not (bundle / "autograder" / "checks" / "hidden").exists()
-    assert (bundle / "autograder" / "checks" / "public" / "losses.py").is_file()
+    public = bundle / "autograder" / "checks" / "public"
+    assert sorted(p.name for p in public.iterdir()) == ["__init__.py", "frozen.pickle"]
     assert sorted(p.name for p in (bundle / "release").iterdir()) == [lesson.assignment for lesson in LESSONS]
     assert bundle.with_suffix(".zip").is_file()
 
 
 def test_student_release_contains_no_solution_body_and_no_hidden_check(bundle):
-    from autograder import checks
     import zipfile
+
+    from autograder import checks
     texts = {p.relative_to(bundle): p.read_text(errors="replace") for p in bundle.rglob("*") if p.is_file()}
     with zipfile.ZipFile(bundle.with_suffix(".zip")) as archive:
         assert not any("hidden" in name or "solutions" in name for name in archive.namelist())
@@ -342,6 +346,61 @@ def test_student_release_contains_no_solution_body_and_no_hidden_check(bundle):
     assert len(hidden) > 100
     shown = [f"{path}: {name}" for name in hidden for path, text in texts.items() if name in text]
     assert shown == []
+
+
+def test_the_student_release_carries_no_reference_code(bundle):
+    """The public checks travel as data: no reference function, class or kernel of theirs is in the
+    bundle (for l1/l2_penalty, count_parameters, TinyNet and the kernels it would be the answer)."""
+    from autograder.checks.public import convolution, neurons, regularization
+    references = [regularization.l1_reference, regularization.l2_reference, neurons.count_reference,
+                  neurons.ReferenceTinyNet, convolution._edge_reference, convolution._blur_reference]
+    blobs = [p.read_bytes() for p in bundle.rglob("*") if p.is_file()]
+    for reference in references:
+        assert not any(reference.__name__.encode() in blob for blob in blobs), reference.__name__
+
+
+def test_the_student_release_grades_the_solutions_at_full_public_marks(bundle):
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(SOLUTIONS),
+                           "--json", str(bundle.parent / "results.json")], cwd=bundle, capture_output=True,
+                          text=True, timeout=600, env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((bundle.parent / "results.json").read_text())
+    assert data["score"] == sum(e.points for e in catalogue.EXERCISES), proc.stdout
+
+
+@pytest.mark.slow
+def test_a_learner_follows_the_bundle_readme_in_an_empty_folder(bundle, tmp_path):
+    """Unzip the bundle where nothing else is, then do what its README says: the first make command
+    builds a fresh .venv from the bundle's own files, and every command of its table works."""
+    import re
+    import zipfile
+    with zipfile.ZipFile(bundle.with_suffix(".zip")) as archive:
+        archive.extractall(tmp_path)
+    copy = tmp_path / "student"
+    readme = (copy / "README.md").read_text()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(ROOT)))
+
+    def make(*args, timeout=900):
+        proc = subprocess.run(["make", *args], cwd=copy, capture_output=True, text=True, timeout=timeout, env=env)
+        assert proc.returncode == 0, (args, proc.stdout[-3000:], proc.stderr[-3000:])
+        return proc.stdout
+
+    graded = make("grade")  # bootstraps .venv here, from pyproject.toml
+    assert (copy / ".venv" / "bin" / "python").is_file()
+    assert "0/" in graded and "not started" in graded and "failed" not in graded
+    commands = re.findall(r"^\| `make ([^`]+)` \|", readme, flags=re.M)
+    assert {"grade", "list", "help"} <= {c.split()[0] for c in commands}
+    for command in commands:
+        target, *variables = command.split()
+        if target in ("watch", "lab"):  # they run until stopped: covered by their own tests
+            continue
+        if target == "grade-notebook":
+            nb = next((copy / "release").glob("04_losses/*.ipynb"))
+            variables = [f"NB={nb}"]
+        make(target, *variables)
+    solved = make("grade", f"SUBMISSION={SOLUTIONS}")
+    assert "all exercises pass" in solved, solved
 
 
 def test_make_grade_inside_the_student_release_runs_the_public_checks(bundle):

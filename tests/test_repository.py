@@ -1,9 +1,12 @@
 """The repository stands on its own: its contract is in it, and a built wheel holds every check."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -24,12 +27,41 @@ def test_the_contract_copy_matches_the_course_s_shared_copy():
     assert (ROOT / "docs" / "EXERCISES.md").read_bytes() == SHARED_CONTRACT.read_bytes()
 
 
-def test_a_built_wheel_holds_the_public_and_hidden_checks(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                           "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    wheel = next(tmp_path.glob("*.whl"))
+    return next(out.glob("*.whl"))
+
+
+def test_a_built_wheel_holds_the_public_and_hidden_checks(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("autograder/checks/core.py", "autograder/checks/public/losses.py",
                    "autograder/checks/hidden/losses.py", "autograder/protocols.py"):
         assert needed in names, needed
+
+
+def test_the_wheel_installed_in_a_fresh_venv_grades_the_solutions_at_full_marks(wheel, tmp_path):
+    """The wheel alone, in a venv of its own: its dependencies are borrowed from this environment
+    (a .pth file; no download), the package itself comes from the wheel, not from this checkout."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    borrowed = [p for p in sys.path if p.endswith("site-packages")]
+    (site / "zz_borrowed_dependencies.pth").write_text("\n".join(borrowed) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    where = subprocess.run([str(python), "-c", "import autograder; print(autograder.__file__)"], cwd=tmp_path,
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert where.stdout.startswith(str(site)), (where.stdout, where.stderr)
+    proc = subprocess.run([str(python), "-m", "autograder", "grade", "--submission", str(ROOT / "solutions"),
+                           "--json", str(tmp_path / "results.json"), "--quiet"], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert (data["score"], data["max_score"]) == (48.0, 48.0)

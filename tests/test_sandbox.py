@@ -101,3 +101,16 @@ def test_environment_is_cleared():
     proc = run_inside("import os; print(os.environ.get('GRADER_SECRET', 'absent'))",
                       env_extra={**os.environ, "GRADER_SECRET": "s3cret"})
     assert proc.stdout.strip() == "absent"
+
+
+def test_the_gpu_a_grader_was_given_is_the_one_its_worker_sees(monkeypatch):
+    """One Dask worker per GPU sets CUDA_VISIBLE_DEVICES; the sandbox's cleared environment keeps it."""
+    from autograder import sandbox as sandboxes
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    inbox = sandboxes.new_inbox()
+    try:
+        _, env, _ = sandboxes.command(sandboxes.choose("auto"), inbox)
+    finally:
+        import shutil
+        shutil.rmtree(inbox, ignore_errors=True)
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
