@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 # Targets of the notebook/nbgrader cycle and of class grading live beside this file.
 -include mk/*.mk
-.PHONY: help venv grade watch hint test stubs check-stubs list bench sandbox clean
+.PHONY: help venv grade watch hint test test-fast lint stubs check-stubs list bench sandbox clean
 
 # Targets inside `ifneq ($(wildcard solutions/*.py),)` are the instructor's: a learner's copy (no
 # solutions/) neither has them nor lists them.
@@ -23,10 +23,11 @@ help: ## list every target with one line each
 		/^endif/ {skip = 0} !skip && /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  JSON=results.json$(if $(filter 1,$(INSTRUCTOR)),  SUITE=all|public|hidden)"
 
+# A learner's copy installs what grading and the notebooks need; the instructor's adds the tests' tools.
 $(VENV)/.installed: pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PY=/path/to/python3.11)")'
 	$(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".$(if $(filter 1,$(INSTRUCTOR)),[test])"
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv from pyproject.toml (automatic on first use)
@@ -49,6 +50,13 @@ list: $(VENV)/.installed ## list exercises, points and forbidden operations
 ifneq ($(wildcard solutions/*.py),)
 test: $(VENV)/.installed ## the project's own test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## ruff (lint, import order) and mypy over the scorer, as configured in pyproject.toml
+	$(VENV)/bin/ruff check autograder tests solutions bench nbgrader_config.py
+	$(VENV)/bin/mypy
+
+test-fast: $(VENV)/.installed ## the pure tier: no sandbox, no subprocess (under a minute)
+	$(PYTHON) -m pytest -m pure -q $(PYTEST_ARGS)
 
 stubs: $(VENV)/.installed ## regenerate exercises/ from solutions/
 	$(PYTHON) -m autograder.stubs

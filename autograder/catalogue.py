@@ -71,7 +71,7 @@ class Exercise:
         return hits
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bases(ops: tuple[str, ...]) -> frozenset[str]:
     return frozenset(op_base(op) for op in ops)
 

@@ -148,7 +148,7 @@ def _compare_values(g: torch.Tensor, w: torch.Tensor, dtype: str, tol: Tol, path
         bad = ~(close | both_nan | same_inf)
     if not bool(bad.any()):
         return None
-    flat = bad.reshape(-1).nonzero()[0, 0].item()
+    flat = int(bad.reshape(-1).nonzero()[0, 0].item())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), tuple(w.shape))) if w.dim() else ()
     gv, wv = g.reshape(-1)[flat].item(), w.reshape(-1)[flat].item()
     n_bad, n = int(bad.sum()), w.numel()

@@ -34,7 +34,7 @@ def forbidden_overloads(exercise: Exercise) -> list[str]:
     return [name for name, _ in plan(exercise)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def plan(exercise: Exercise) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each forbidden overload with the dispatch keys that carry a kernel for it. Computed once
     per worker, before forking (``warm``), so that a child only registers."""
@@ -43,12 +43,12 @@ def plan(exercise: Exercise) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((name, _kernel_keys(name)) for name in _aten_ops() if exercise.forbids(name))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _aten_ops() -> tuple[str, ...]:
     return tuple(sorted(n for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernel_keys(name: str) -> tuple[str, ...]:
     return tuple(key for key in DISPATCH_KEYS if torch._C._dispatch_has_kernel_for_dispatch_key(name, key))
 

@@ -18,8 +18,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from autograder import catalogue, cleantext, sandbox as sandboxes, static
+from autograder import catalogue, cleantext, static
+from autograder import sandbox as sandboxes
 from autograder.catalogue import Exercise
 
 DEVICE_WEIGHT = {"cpu": 1.0, "cuda": 1.0, "meta": 0.25}
@@ -40,12 +42,13 @@ class Limits:
 class Unit:
     """One check on one device."""
 
-    check: object
+    check: Any  # a checks.core.Check
     device: str
     verdict: str  # passed, failed, not_checked, skipped, not_started
     message: str = ""
     got: dict | None = field(default=None, repr=False)  # the learner's encoded result, for diagnosis
     raised: str | None = None  # the exception type the learner's code raised, for diagnosis
+    facts: tuple[str, ...] = ()  # what the evidence shows beyond values (mistakes.FACTS), for diagnosis
 
     @property
     def weight(self) -> float:
@@ -156,6 +159,8 @@ class Worker:
         self.uids = sandboxes.learner_uids(slots)
         self.inbox = sandboxes.new_inbox()  # submissions go here; the worker can only read them
         self.proc, self.scratch = sandboxes.start(box, self.inbox)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # started with pipes
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.events: queue.Queue = queue.Queue()
         self.stderr = bytearray()
         self.ready = False
@@ -165,7 +170,7 @@ class Worker:
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
     def _read_exact(self, n: int) -> bytes | None:
-        data = self.proc.stdout.read(n)
+        data = self.stdout.read(n)
         return data if data is not None and len(data) == n else None
 
     def _read_frames(self):
@@ -221,15 +226,15 @@ class Worker:
                "uids": self.uids[:jobs] if self.uids else None,
                "scratch_quota": None if self.box.contained else sandboxes.SCRATCH_BYTES}
         try:
-            self.proc.stdin.write((json.dumps(job) + "\n").encode())
-            self.proc.stdin.flush()
+            self.stdin.write((json.dumps(job) + "\n").encode())
+            self.stdin.flush()
         except OSError:
             pass  # the reader thread reports the death
         return self._jobs
 
     def close(self):
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
         except OSError:
             pass
         try:
@@ -275,7 +280,8 @@ class Grader:
         """Frames for every exercise. After a worker death the rest runs one exercise at a time,
         so that a second death names its culprit."""
         frames: dict[str, tuple[dict, bytes]] = {}
-        pending, problems, jobs = list(exercises), [], self.limits.jobs
+        pending, jobs = list(exercises), self.limits.jobs
+        problems: list[str] = []
         while pending:
             if self.worker is None or not self.worker.alive:
                 self.close()
@@ -336,7 +342,7 @@ class Grader:
             found = registry.for_exercise(exercise.id, self.suites)
             refs: dict = {}
             for i, check, device in units_expected(found, self.devices):
-                refs[(i, device)] = reference_result(check, device, refs.get((i, "cpu")))
+                refs[(i, device)] = check.expected(device, refs.get((i, "cpu")))
             self._references[exercise.id] = (found, refs)
         return self._references[exercise.id]
 
@@ -367,7 +373,7 @@ class Grader:
                 result.outcome, result.score, result.message, result.units = "error", 0.0, refusal, []
             results.append(result)
         note = self.box.note + (f"; worker problems: {problems[0]}" if problems else "")
-        if "cuda" not in self.devices:
+        if "cuda" not in (self.devices or ()):
             note += "; CUDA checks skipped: no CUDA on this machine (the meta-device placement checks ran instead)"
         return GradeResult(str(submission), note, results, time.monotonic() - start, self.suites)
 
@@ -377,16 +383,17 @@ def _parse_stream(stream: bytes) -> tuple[list, bool]:
     """Messages the child sent, as (kind, payload) pairs, and whether the stream was malformed
     (then parsing stops there). Learner code shares the child's process: every byte is suspect."""
     from autograder import wire
-    messages, pos = [], 0
+    messages: list[tuple[bytes, Any]] = []
+    pos = 0
     while pos + 5 <= len(stream):
         kind = stream[pos:pos + 1]
         (length,) = struct.unpack_from("<I", stream, pos + 1)
-        payload = stream[pos + 5:pos + 5 + length]
-        if len(payload) != length or kind not in (b"I", b"E", b"U", b"D"):
+        body = stream[pos + 5:pos + 5 + length]
+        if len(body) != length or kind not in (b"I", b"E", b"U", b"D"):
             return messages, True
         pos += 5 + length
         try:
-            payload = wire.unpack(payload) if length else None
+            payload = wire.unpack(body) if length else None
         except (wire.WireError, ValueError, OverflowError, RecursionError, MemoryError):
             return messages, True
         if kind in (b"E", b"U") and not isinstance(payload, dict):
@@ -397,27 +404,6 @@ def _parse_stream(stream: bytes) -> tuple[list, bool]:
 
 def units_expected(found, devices):
     return [(i, check, d) for i, check in enumerate(found) for d in check.devices if d in devices]
-
-
-def _as_meta(tree):
-    """What a meta-device run must return: the CPU reference's shapes and dtypes, on meta, no data."""
-    if isinstance(tree, dict) and tree.get("t") == "tensor":
-        return dict(tree, device="meta", data=None, requires_grad=False)
-    if isinstance(tree, dict) and tree.get("t") in ("tuple", "list"):
-        return dict(tree, items=[_as_meta(i) for i in tree["items"]])
-    return tree
-
-
-def reference_result(check, device, cpu_reference=None):
-    from autograder.encoding import encode
-    if device == "meta" and cpu_reference is not None and "__error__" not in cpu_reference:
-        # derived, not computed: meta kernels cost the scorer a second of imports
-        return {k: _as_meta(v) for k, v in cpu_reference.items() if k != "grads"}
-    try:
-        raw = check.run(check.reference(), device)
-    except Exception as exc:  # noqa: BLE001 - a reference that cannot run on a device
-        return {"__error__": f"{type(exc).__name__}: {exc}"}
-    return {k: encode(v) for k, v in raw.items()}
 
 
 _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
@@ -442,9 +428,10 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
             made = unit.get("cpu_made") or []
             if made:
                 return Unit(check, device, "failed", f"on another device, your code created a CPU tensor with "
-                            f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors")
+                            f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
+                            facts=("created_cpu_tensor",))
             message = str(unit.get("message", "")).lower()
-            if any(m in message for m in _DEVICE_MIX):
+            if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
                 return Unit(check, device, "failed", f"your code mixes devices: {text}")
             return Unit(check, device, "not_checked", f"placement not checked (data-dependent code): {text}")
         return Unit(check, device, "failed", text, raised=raised)
@@ -466,7 +453,19 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
             message = f"your CUDA result differs from your CPU result: {differs}"
     if message and device == "meta":
         message = f"on another device: {message}"
-    return Unit(check, device, "failed" if message else "passed", message or "", got=got)
+    facts = ("float32_result",) if message and _narrowed(got, want) else ()
+    return Unit(check, device, "failed" if message else "passed", message or "", got=got, facts=facts)
+
+
+def _narrowed(got, want) -> bool:
+    """Somewhere in the result a float32 tensor stands where PyTorch's is float64."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        if want.get("t") == "tensor":
+            return got.get("t") == "tensor" and want.get("dtype") == "float64" and got.get("dtype") == "float32"
+        if want.get("t") in ("tuple", "list") and isinstance(got.get("items"), list):
+            return any(_narrowed(g, w) for g, w in zip(got["items"], want["items"]))
+        return any(_narrowed(got[k], want[k]) for k in want.keys() & got.keys() if k in ("out", "grads", "params"))
+    return False
 
 
 def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
@@ -600,7 +599,7 @@ def diagnose(failures: list[Unit]):
     named = None
     if cpu and all(u.got is not None or u.raised for u in cpu):
         named = mistakes.identify([(u.check, u.got, u.raised) for u in cpu])
-    return named or mistakes.from_evidence([u.message for u in failures])
+    return named or mistakes.from_evidence({fact for u in failures for fact in u.facts})
 
 
 _SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}
@@ -617,11 +616,13 @@ def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) ->
         return "crashed: KeyboardInterrupt"
     if status == "timeout":
         why = header.get("killed_for") or "it took too long"
-        return f"timed out: {why} (limit {limits.check_timeout:g} s per check, {limits.exercise_timeout:g} s per exercise)"
+        return (f"timed out: {why} (limit {limits.check_timeout:g} s per check, "
+                f"{limits.exercise_timeout:g} s per exercise)")
     if header.get("killed_for"):
         return f"crashed: stopped because {header['killed_for']}"
     if header.get("signal"):
-        return f"crashed: the process died with {_SIGNALS.get(header['signal'], 'signal %d' % header['signal'])}"
+        signal_number = header["signal"]
+        return f"crashed: the process died with {_SIGNALS.get(signal_number, f'signal {signal_number}')}"
     if header.get("exit_code") not in (None, 0):
         return f"crashed: the process exited with code {header['exit_code']} (sys.exit or os._exit?)"
     return "crashed: the process ended before finishing the checks (sys.exit or os._exit?)"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from autograder import catalogue, checks as registry, static, wire
+from autograder import catalogue, static, wire
+from autograder import checks as registry
 from autograder.recorder import OpRecorder
 from autograder.worker import run_unit
 
@@ -105,7 +106,7 @@ def static_message(fn, exercise: catalogue.Exercise) -> str | None:
 
 def grade_function(fn, exercise_id: str, suite: str = "public"):
     """The grader's ``ExerciseResult`` for ``fn`` on the checks of one suite."""
-    from autograder.grader import Limits, reference_result, units_expected, judge_exercise
+    from autograder.grader import Limits, judge_exercise, units_expected
 
     exercise = catalogue.get(exercise_id)
     found = registry.for_exercise(exercise_id, (suite,))
@@ -114,7 +115,7 @@ def grade_function(fn, exercise_id: str, suite: str = "public"):
     on = devices()
     references: dict = {}
     for i, check, device in units_expected(found, on):
-        references[(i, device)] = reference_result(check, device, references.get((i, "cpu")))
+        references[(i, device)] = check.expected(device, references.get((i, "cpu")))
     scanned = static_message(fn, exercise)
     stream = b"" if scanned else run_units(fn, found, on)
     header = {"exercise": exercise_id, "status": "finished", "output": ""}

@@ -9,8 +9,9 @@ the default device (seen by the placement check on the ``meta`` device).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -460,7 +461,7 @@ def reproduces(mistake: Mistake, check, got: dict | None, raised: str | None = N
     return False
 
 
-def identify(evidence: list[tuple[object, dict | None, str | None]]) -> Mistake | None:
+def identify(evidence: list[tuple[Any, dict | None, str | None]]) -> Mistake | None:
     """The first mistake whose variant reproduces every failing result (``(check, learner's value,
     exception type it raised)`` triples): a mistake that explains only part of the evidence is not
     named."""
@@ -472,10 +473,10 @@ def identify(evidence: list[tuple[object, dict | None, str | None]]) -> Mistake 
     return None
 
 
-def from_evidence(messages: list[str]) -> Mistake | None:
-    """Mistakes that show in the failure messages themselves rather than in values."""
-    if any("dtype float32, expected float64" in m for m in messages):
-        return FLOAT32_RESULT
-    if any("created a CPU tensor" in m for m in messages):
-        return DEFAULT_DEVICE
-    return None
+FACTS = {"float32_result": FLOAT32_RESULT, "created_cpu_tensor": DEFAULT_DEVICE}  # Unit.facts → mistake
+
+
+def from_evidence(facts: set[str]) -> Mistake | None:
+    """Mistakes that show in the shape of the evidence (a dtype, a tensor made on the CPU) rather
+    than in values a variant could reproduce."""
+    return next((FACTS[f] for f in FACTS if f in facts), None)

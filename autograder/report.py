@@ -5,6 +5,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.padding import Padding
@@ -44,7 +45,8 @@ def table(result: GradeResult) -> Table:
     """One row per exercise in teaching order, grouped under a row per module with its subtotal.
     Names, points and status keep their full width; the first failure wraps in its own column."""
     t = Table(title=None, show_lines=False, expand=False, pad_edge=False, box=None)
-    names = [f"  {e.exercise.function}" for e in result.exercises] + [f"{e.exercise.module}.py" for e in result.exercises]
+    names = [f"  {e.exercise.function}" for e in result.exercises]
+    names += [f"{e.exercise.module}.py" for e in result.exercises]
     points = [f"{_points(e.score)}/{_points(e.max_score)}" for e in result.exercises]
     t.add_column("exercise", no_wrap=True, min_width=max(map(len, names + ["exercise"])))
     t.add_column("points", justify="right", no_wrap=True,
@@ -187,7 +189,7 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
     show pass/fail and points with ``hidden_visibility``, and their inputs only with ``full_details``."""
     if hidden_visibility not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
-    tests = []
+    tests: list[dict[str, Any]] = []
     for ex in result.exercises:
         for suite, (earned, possible) in ex.suite_scores().items():
             ok, output = suite_view(ex, suite, full_details)

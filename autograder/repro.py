@@ -34,11 +34,17 @@ def _check(exercise_id: str, index: int):
 def case(exercise_id: str, index: int, device: str = "cpu"):
     """(args, kwargs) of a public check, exactly as the grader builds them."""
     check = _check(exercise_id, index)
-    if not hasattr(check, "inputs"):
+    spec = _call_spec(check)
+    if spec is None:
         raise TypeError(f"check {index} of {exercise_id} builds its own inputs (a model or an image); "
                         f"use rerun() instead")
-    made = check.inputs(device)
-    return made.args, made.kwargs
+    return protocols.to_device(spec["args"], device), protocols.to_device(spec.get("kwargs", {}), device)
+
+
+def _call_spec(check) -> dict | None:
+    """The plan's arguments when the check calls the function directly (the "call" protocol)."""
+    plan = protocols.loads(check.wire_plan())
+    return plan.spec if plan.kind == "call" else None
 
 
 def load(submission: Path, exercise_id: str):
@@ -89,13 +95,15 @@ def rerun(exercise_id: str, index: int, fn=None, submission: str | Path = "exerc
 
 def _show_values(check, fn) -> None:
     """The check's inputs, your values and PyTorch's on the CPU (run here, in your process)."""
-    if hasattr(check, "inputs"):
-        made = check.inputs("cpu")
-        for name, value in zip(made.names or [f"arg{i}" for i in range(len(made.args))], made.args):
-            print(f"  {name} = {_show(value)}")
-        for key, value in made.kwargs.items():
+    spec = _call_spec(check)
+    if spec is not None:
+        args, names = spec["args"], tuple(spec.get("names") or ())
+        for i, value in enumerate(args):
+            print(f"  {names[i] if i < len(names) else f'arg{i}'} = {_show(value)}")
+        for key, value in spec.get("kwargs", {}).items():
             print(f"  {key} = {_show(value)}")
-    expected = check.run(check.reference(), "cpu")
+    want = check.expected("cpu")
+    expected = {k: _decoded(v) for k, v in want.items()}
     try:
         yours = check.run(fn, "cpu")
     except Exception as exc:  # noqa: BLE001 - your code raised: show it, not a traceback of ours
@@ -108,8 +116,22 @@ def _show_values(check, fn) -> None:
     if "grads" in expected and isinstance(out, torch.Tensor):
         print(f"  upstream gradient (d loss / d output, seeded) = {_show(protocols.upstream_grad(out, check.seed))}")
     encoded = {k: encode(v) for k, v in yours.items()}
-    if encoded and check.verdict(encoded, {k: encode(v) for k, v in expected.items()}) is None:
+    if encoded and check.verdict(encoded, want) is None:
         print("  (your CPU values match PyTorch's here; a failure above comes from another device or the sandbox)")
+
+
+def _decoded(tree):
+    """An encoded result back as values to print (tensors, numbers, tuples)."""
+    if not isinstance(tree, dict):
+        return tree
+    if tree.get("t") in ("tensor", "ndarray"):
+        if tree.get("data") is None:
+            return f"{tree['t']} of shape {tuple(tree['shape'])}"
+        return tree["data"].numpy() if tree["t"] == "ndarray" else tree["data"]
+    if tree.get("t") in ("tuple", "list"):
+        items = [_decoded(i) for i in tree["items"]]
+        return items if tree["t"] == "list" else tuple(items)
+    return tree.get("value", tree)
 
 
 def _show(value) -> str:

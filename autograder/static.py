@@ -72,8 +72,8 @@ def _owners(tree: ast.Module) -> list[tuple[str | None, ast.AST]]:
 def _findings(tree: ast.Module, scan) -> list[Finding]:
     found = []
     for owner, node in _owners(tree):
-        if owner is not None:  # a definition: its decorators run at module level
-            for decorator in node.decorator_list:
+        if owner is not None and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:  # a definition: its decorators run at module level
                 found += [Finding(n, line, None) for n, line in scan(decorator)]
         found += [Finding(n, line, owner) for n, line in scan(node)]
     return sorted(found, key=lambda f: f.line)
@@ -139,7 +139,9 @@ def scan(submission: Path, exercise: Exercise) -> str | None:
 
 def scan_source(source: str | None, exercise: Exercise) -> str | None:
     """``scan`` on the module's text (None when the submission has no such module)."""
-    tree = _parse(source) if source is not None else None
+    if source is None:
+        return None
+    tree = _parse(source)
     if tree is None:
         return None
     bad = attributed(tampering(source), tree, exercise)

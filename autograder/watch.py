@@ -41,7 +41,8 @@ def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> 
                 for module in changed:
                     noticed = time.time() - now[module]
                     stamp = datetime.now().strftime("%H:%M:%S")
-                    con.print(f"\n[{stamp}] {module}.py saved — re-grading (change seen {noticed:.2f} s after the save)",
+                    con.print(f"\n[{stamp}] {module}.py saved — re-grading "
+                              f"(change seen {noticed:.2f} s after the save)",
                               markup=False)
                     result = grader.grade(submission, [module])
                     report.print_report(result, submission_arg=str(submission))

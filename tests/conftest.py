@@ -25,6 +25,13 @@ CONTRACT = {
 }
 
 
+def pytest_collection_modifyitems(items):
+    """The solutions' doctests are pure: ``make test-fast`` runs them too."""
+    for item in items:
+        if isinstance(item, pytest.DoctestItem):
+            item.add_marker(pytest.mark.pure)
+
+
 def submission_with(tmp_path: Path, module: str, appended: str) -> Path:
     """The reference solutions, with ``appended`` added at the end of ``module`` (redefining functions)."""
     sub = tmp_path / "submission"

@@ -139,7 +139,8 @@ TAMPERING = {
         def conv2d(x, weight, bias=None, stride=1, padding=0):
             op = torch.ops.aten.convolution.default
             keys = getattr(torch, "_" + "C").DispatchKeySet("CPU")
-            return getattr(op, "re" + "dispatch")(keys, x, weight, bias, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)
+            return getattr(op, "re" + "dispatch")(keys, x, weight, bias, [stride] * 2, [padding] * 2, [1, 1], False,
+                                                  [0, 0], 1)
         """,
     "names the instruments": """
         import torch.utils._python_dispatch as pd

@@ -12,6 +12,8 @@ from autograder.encoding import encode
 from conftest import load_module
 from mutants import MUTANTS, build_submission
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 CHANGES = {  # mutant -> what its message must name
     "iqr_sorts_in_place": "argument `values`",
     "to_int_fills_in_place": "argument `values`",

@@ -10,6 +10,8 @@ from autograder import catalogue
 from conftest import CONTRACT as CONTRACT_FUNCTIONS
 from conftest import EXERCISES, SOLUTIONS
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 def test_catalogue_lists_exactly_the_contract_in_teaching_order():
     assert [e.id for e in catalogue.EXERCISES] == [f"{m}.{f}" for m, fs in CONTRACT_FUNCTIONS.items() for f in fs]
     assert all(e.points > 0 for e in catalogue.EXERCISES)
@@ -58,3 +60,26 @@ def test_select_by_module_or_id():
     with pytest.raises(KeyError):
         catalogue.select(["nope"])
     assert re.fullmatch(r"[a-z_]+\.[A-Za-z_]+", catalogue.EXERCISES[0].id)
+
+
+def _forbidden_paragraph(exercise) -> str | None:
+    import ast
+    import re
+    tree = ast.parse((SOLUTIONS / f"{exercise.module}.py").read_text())
+    node = next(n for n in tree.body if getattr(n, "name", None) == exercise.function)
+    found = re.search(r"Forbidden:(.*?)(\n\s*\n|$)", ast.get_docstring(node) or "", re.S)
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("exercise", catalogue.EXERCISES, ids=lambda e: e.id)
+def test_a_docstrings_forbidden_line_agrees_with_the_catalogue(exercise):
+    """A stub says "Forbidden:" exactly where the catalogue forbids something, and names what it
+    forbids: one of its ATen ops, or the exercise whose forbidden operations it inherits."""
+    paragraph = _forbidden_paragraph(exercise)
+    forbids = bool(exercise.forbidden or exercise.forbidden_pattern or exercise.forbidden_names)
+    assert forbids == (paragraph is not None), paragraph
+    if paragraph is None or not exercise.forbidden:
+        return
+    inherited = [e for e in catalogue.EXERCISES if e.module == exercise.module and f"``{e.function}``" in paragraph]
+    covered = set(exercise.forbidden) - {op for e in inherited for op in e.forbidden}
+    assert not covered or any(op in paragraph for op in covered), (exercise.id, sorted(covered))

@@ -10,6 +10,8 @@ from autograder import catalogue, checks
 from autograder.encoding import encode
 from conftest import EXERCISES, SOLUTIONS, load_module
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 ALL = [(c, i) for ex in catalogue.EXERCISES for i, c in enumerate(checks.for_exercise(ex.id))]
 
 
@@ -58,8 +60,19 @@ def test_every_exercise_has_public_and_hidden_checks(exercise):
     assert suites == {"public", "hidden"}
 
 
+def test_every_check_has_its_own_seed_derived_from_its_identity():
+    """No two checks share inputs by accident, and a check keeps its inputs wherever it moves in a
+    list (the seed comes from suite, exercise and name, not from a number written by hand)."""
+    from autograder.checks.core import seed_of
+    found = [c for suite in checks.SUITES for cs in checks.all_checks((suite,)).values() for c in cs]
+    seeds = [c.seed for c in found]
+    assert len(set(seeds)) == len(seeds)
+    assert all(c.seed == seed_of(c.suite, c.exercise, c.name) for c in found)
+    assert len({(c.suite, c.exercise, c.name) for c in found}) == len(found)  # identities are unique
+
+
 def test_checks_are_reproducible():
-    for exercise, found in checks.all_checks().items():
+    for found in checks.all_checks().values():
         for check in found:
             reference = check.reference()
             if reference is None:

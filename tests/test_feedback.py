@@ -136,7 +136,7 @@ def test_failure_report_is_precise_and_reproducible(tmp_path, grader):
     buf = io.StringIO()
     report.print_report(grader.grade(sub, ["losses.log_softmax"]), out=buf, submission_arg=str(sub))
     text = buf.getvalue()
-    line = next(l for l in text.splitlines() if "reproduce:" in l)
+    line = next(row for row in text.splitlines() if "reproduce:" in row)
     command = line.split("reproduce:", 1)[1].split()
     proc = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -144,8 +144,9 @@ def test_failure_report_is_precise_and_reproducible(tmp_path, grader):
 
 
 def test_repro_case_gives_the_exact_inputs():
-    from autograder.repro import case
     import torch
+
+    from autograder.repro import case
     args, kwargs = case("losses.log_softmax", 0)
     again, _ = case("losses.log_softmax", 0)
     assert torch.equal(args[0], again[0]) and isinstance(kwargs, dict)

@@ -7,7 +7,6 @@ import pytest
 
 from mutants import build_submission, dependents
 
-
 # name: (target, replacement source, text the message must contain: the op the learner called, which the
 # dispatcher refuses before any decomposition)
 CASES = {

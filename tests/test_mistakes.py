@@ -13,6 +13,8 @@ from autograder import checks, mistakes
 from autograder.encoding import encode
 from autograder.grader import Unit, diagnose
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 CASES = [(m, i) for m in mistakes.MISTAKES if m.exercise != "*" for i in range(len(m.variants))]
 
 

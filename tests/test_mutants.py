@@ -14,7 +14,6 @@ from autograder import catalogue, report
 from mutants import MUTANTS, SOLUTIONS, build_submission, dependents, splice
 
 
-
 def _describe(result) -> str:
     return "\n".join(f"  {e.exercise.id}: {e.outcome} {e.score}/{e.max_score} {e.message}" for e in result.exercises)
 

@@ -8,6 +8,8 @@ import pytest
 from autograder import catalogue, static
 from conftest import EXERCISES, SOLUTIONS
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 
 @pytest.mark.parametrize("source", [
     "import ctypes\n",

@@ -9,10 +9,10 @@ import textwrap
 import pytest
 
 from autograder import stubs
-
 from conftest import CONTRACT, EXERCISES, SOLUTIONS
 from conftest import load_module as _load
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 
 SAMPLE = '''\
 """A sample module."""

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from autograder import report, sandbox
+from autograder import checks, report, sandbox
 from autograder.grader import Grader, Limits, read_submission
 from conftest import ROOT, SOLUTIONS, by_id, submission_with
 
@@ -493,7 +493,7 @@ def test_a_forbidden_op_at_import_costs_that_exercise_only(tmp_path, grader):
 
 
 # ----------------------------------------------------------------------------- checks stay outside
-HIDDEN_NAMES = ("saturation", "tied", "frozen")  # words of hidden check names (neurons)
+HIDDEN_NAMES = ("saturation", "shared by two layers", "every parameter frozen")  # in hidden check names only
 
 
 def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
@@ -520,6 +520,8 @@ def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
     if grader.box.contained:
         assert all(line.endswith("files []") for line in lines), ex.output
     assert not any(word in ex.output for word in HIDDEN_NAMES)
+    hidden = " ".join(c.name for c in checks.for_module("neurons", ("hidden",)))
+    assert all(word in hidden for word in HIDDEN_NAMES)  # the words still name hidden checks
 
 
 def test_the_worker_module_loads_no_check():

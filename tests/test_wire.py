@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from autograder import wire
 from autograder.encoding import encode, is_valid
 
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.bool, torch.uint8]
 
 

@@ -6,14 +6,18 @@ reference through the same plan. ``judge`` runs in the scorer only, on encoded v
 """
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from functools import cached_property
+from typing import Any
 
 import torch
 
 from autograder import protocols
 from autograder.compare import EXACT, Tol, compare
-from autograder.protocols import Plan, generator, plain_call, to_device
+from autograder.encoding import describe, encode
+from autograder.protocols import Plan, generator, plain_call
 
 CPU_ONLY = ("cpu",)
 TORCH_DEVICES = ("cpu", "cuda", "meta")
@@ -37,8 +41,23 @@ class Check:
     exercise: str
     name: str
     suite: str = "public"
-    seed: int = 0
+    _seed: int | None = None
     devices: tuple[str, ...] = CPU_ONLY
+    # Cached properties that ``judge`` reads besides the results, made from the seed (parameter names,
+    # a model's parameters before a step): computed once, and frozen with the check (checks/frozen.py).
+    judge_facts: tuple[str, ...] = ()
+
+    @property
+    def seed(self) -> int:
+        """The seed of the check's inputs: given, or derived from its identity (suite, exercise,
+        name), so that no two checks share inputs by accident and none depends on its position."""
+        if self._seed is not None:
+            return self._seed
+        return seed_of(self.suite, self.exercise, self.name)
+
+    @seed.setter
+    def seed(self, value: int | None) -> None:
+        self._seed = value
 
     def plan(self) -> Plan:
         """The call as data: what the worker is sent (inputs made here, from the seed)."""
@@ -65,6 +84,23 @@ class Check:
         """The callable whose results ``run`` produces on the scorer's side."""
         raise NotImplementedError
 
+    def expected(self, device: str, cpu_expected: dict | None = None) -> dict:
+        """PyTorch's results on ``device``, encoded: what ``judge`` receives as ``want``.
+
+        On meta they are derived from the CPU's (shapes and dtypes, no data). A frozen check carries its
+        CPU results as data (``recorded``) and no reference: on CUDA the learner is held to them.
+        """
+        if device == "meta" and cpu_expected is not None and "__error__" not in cpu_expected:
+            return {k: on_device(v, "meta") for k, v in cpu_expected.items() if k != "grads"}
+        recorded = self.__dict__.get("recorded")
+        if recorded is not None:
+            return recorded if device == "cpu" else {k: on_device(v, device) for k, v in recorded.items()}
+        try:
+            raw = self.run(self.reference(), device)
+        except Exception as exc:  # noqa: BLE001 - a reference that cannot run on a device
+            return {"__error__": f"{type(exc).__name__}: {exc}"}
+        return {k: encode(v) for k, v in raw.items()}
+
     def describe(self) -> str:
         return f"{self.exercise} [{self.name}]"
 
@@ -73,17 +109,13 @@ class Call(Check):
     """Call the function on seeded inputs; compare output (and gradients) with the reference."""
 
     def __init__(self, exercise: str, name: str, make: Callable[[torch.Generator], Inputs],
-                 reference: Callable, *, grad: bool = False, tol: Tol = EXACT, seed: int = 0,
+                 reference: Callable, *, grad: bool = False, tol: Tol = EXACT, seed: int | None = None,
                  devices: tuple[str, ...] = TORCH_DEVICES, out_name: str = "output"):
         self.exercise, self.name, self.make, self._reference = exercise, name, make, reference
         self.grad, self.tol, self.seed, self.devices, self.out_name = grad, tol, seed, devices, out_name
 
     def reference(self):
         return self._reference
-
-    def inputs(self, device: str) -> Inputs:
-        made = self.make(generator(self.seed))
-        return Inputs(to_device(made.args, device), to_device(made.kwargs, device), made.names)
 
     no_grad = False  # call the function inside torch.no_grad()
 
@@ -92,6 +124,9 @@ class Call(Check):
         return Plan("call", {"args": made.args, "kwargs": made.kwargs, "names": made.names, "grad": self.grad,
                              "seed": self.seed, "no_grad": self.no_grad})
 
+    judge_facts = ("grad_names",)
+
+    @cached_property
     def grad_names(self) -> list[str]:
         made = self.make(generator(self.seed))
         return [made.name(i) for i, a in enumerate(made.args)
@@ -101,7 +136,38 @@ class Call(Check):
         msg = compare(got["out"], want["out"], self.tol, self.out_name)
         if msg or "grads" not in want:
             return msg
-        return judge_grads(got.get("grads"), want["grads"], self.grad_names(), self.tol)
+        return judge_grads(got.get("grads"), want["grads"], self.grad_names, self.tol)
+
+
+class NoGradCall(Call):
+    """The caller may be inside ``torch.no_grad()``: the function must still work (e.g. get its slopes)."""
+
+    no_grad = True
+
+
+def dims(shape) -> str:
+    """``(2, 3, 7, 6)`` -> ``"2×3×7×6"``, as check names show shapes."""
+    return "×".join(str(s) for s in shape)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def seed_of(suite: str, exercise: str, name: str) -> int:
+    return zlib.crc32(f"{suite}/{exercise}/{name}".encode()) & 0x7FFFFFFF
+
+
+def on_device(tree, device: str):
+    """An encoded result as it must look on ``device``: meta keeps shapes and dtypes only."""
+    if isinstance(tree, dict) and tree.get("t") == "tensor":
+        if device == "meta":
+            return dict(tree, device="meta", data=None, requires_grad=False)
+        return dict(tree, device=device)
+    if isinstance(tree, dict) and tree.get("t") in ("tuple", "list"):
+        return dict(tree, items=[on_device(i, device) for i in tree["items"]])
+    return tree
 
 
 def changed_arguments(got: dict) -> str | None:
@@ -158,7 +224,7 @@ class Raises(Check):
     """The contract demands an exception (e.g. ``ValueError``) for these inputs."""
 
     def __init__(self, exercise: str, name: str, make: Callable[[torch.Generator], Inputs],
-                 exception: type[BaseException] = ValueError, *, seed: int = 0,
+                 exception: type[BaseException] = ValueError, *, seed: int | None = None,
                  devices: tuple[str, ...] = CPU_ONLY):
         self.exercise, self.name, self.make, self.exception = exercise, name, make, exception
         self.seed, self.devices = seed, devices
@@ -178,7 +244,6 @@ class Raises(Check):
         raised = got["raised"]["value"]
         if raised is not None:
             return None
-        from autograder.encoding import describe
         return f"expected {self.exception.__name__} for {self.name}; your function returned {describe(got['out'])}"
 
 

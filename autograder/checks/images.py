@@ -3,7 +3,8 @@ and the property checks that judge a hand-made kernel by what ``F.conv2d`` does 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -12,17 +13,7 @@ from autograder.checks.core import CPU_ONLY, Check
 from autograder.encoding import describe
 from autograder.protocols import Plan
 
-
 # ---------------------------------------------------------------- names and inputs
-
-def dims(shape) -> str:
-    """``(2, 3, 7, 6)`` -> ``"2×3×7×6"``."""
-    return "×".join(str(s) for s in shape)
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
-
 
 def randn(g: torch.Generator, shape, dtype: torch.dtype) -> torch.Tensor:
     """Standard normal values drawn in float64, then cast, so float32 and float64 cases draw alike."""
@@ -51,7 +42,7 @@ class KernelProperties(Check):
     """
 
     def __init__(self, exercise: str, name: str, shape: tuple[int, ...], properties: list[Property],
-                 reference: Callable, args: tuple = (), *, seed: int = 0):
+                 reference: Callable, args: tuple = (), *, seed: int | None = None):
         self.exercise, self.name, self.shape, self.properties = exercise, name, shape, properties
         self._reference, self.args, self.seed, self.devices = reference, args, seed, CPU_ONLY
 
@@ -93,16 +84,21 @@ def _at(row: int, column: int) -> str:
     return f"the window at row {row}, column {column}"
 
 
+# A property is a ``functools.partial`` of a module-level function: data that pickles (the learner's
+# bundle carries its public checks frozen, without code of their own).
+
 def zero_on_constant(value: float = 0.7, size: tuple[int, int] = (5, 6)) -> Property:
-    def prop(kernel):
-        image = torch.full((1, 1, *size), value, dtype=torch.float64)
-        out = F.conv2d(image, kernel)
-        worst = out.abs().argmax().item()
-        if out.reshape(-1)[worst].abs() > _zero_tol(kernel, image):
-            return (f"on a constant image (every pixel {value}) the output must be 0 everywhere, but it is "
-                    f"{out.reshape(-1)[worst].item():.4g}: the weights must add up to 0")
-        return None
-    return prop
+    return partial(_zero_on_constant, value, size)
+
+
+def _zero_on_constant(value, size, kernel):
+    image = torch.full((1, 1, *size), value, dtype=torch.float64)
+    out = F.conv2d(image, kernel)
+    worst = out.abs().argmax().item()
+    if out.reshape(-1)[worst].abs() > _zero_tol(kernel, image):
+        return (f"on a constant image (every pixel {value}) the output must be 0 everywhere, but it is "
+                f"{out.reshape(-1)[worst].item():.4g}: the weights must add up to 0")
+    return None
 
 
 def step_image(dark: float, bright: float, at: int, size: tuple[int, int], vertical: bool) -> torch.Tensor:
@@ -116,39 +112,43 @@ def step_image(dark: float, bright: float, at: int, size: tuple[int, int], verti
 
 
 def zero_on_horizontal_step(dark: float, bright: float, at: int, size: tuple[int, int] = (7, 5)) -> Property:
-    def prop(kernel):
-        image = step_image(dark, bright, at, size, vertical=False)
-        out = F.conv2d(image, kernel)
-        bad = out.abs() > _zero_tol(kernel, image)
-        if bool(bad.any()):
-            _, _, i, j = (int(v) for v in bad.nonzero()[0])
-            return (f"on an image that steps from dark ({dark}) at the top to bright ({bright}) from row {at} "
-                    f"down, the output must be 0 everywhere, but {_at(i, j)} gives {out[0, 0, i, j].item():.4g}: "
-                    f"each row of the kernel must add up to 0")
-        return None
-    return prop
+    return partial(_zero_on_horizontal_step, dark, bright, at, size)
+
+
+def _zero_on_horizontal_step(dark, bright, at, size, kernel):
+    image = step_image(dark, bright, at, size, vertical=False)
+    out = F.conv2d(image, kernel)
+    bad = out.abs() > _zero_tol(kernel, image)
+    if bool(bad.any()):
+        _, _, i, j = (int(v) for v in bad.nonzero()[0])
+        return (f"on an image that steps from dark ({dark}) at the top to bright ({bright}) from row {at} "
+                f"down, the output must be 0 everywhere, but {_at(i, j)} gives {out[0, 0, i, j].item():.4g}: "
+                f"each row of the kernel must add up to 0")
+    return None
 
 
 def positive_on_vertical_edge(dark: float, bright: float, at: int, size: tuple[int, int] = (4, 8)) -> Property:
     """> 0 on every window holding both dark (left) and bright (right) columns, 0 elsewhere."""
-    def prop(kernel):
-        image = step_image(dark, bright, at, size, vertical=True)
-        out = F.conv2d(image, kernel)
-        tol = _zero_tol(kernel, image)
-        k_w = kernel.shape[-1]
-        where = f"on an image that is dark ({dark}) left of column {at} and bright ({bright}) from it on"
-        for i in range(out.shape[2]):
-            for j in range(out.shape[3]):
-                value, straddles = out[0, 0, i, j].item(), j < at < j + k_w
-                if straddles and not value > tol:
-                    return (f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) straddles the edge, so the "
-                            f"output must be strictly positive, but it is {value:.4g}: give the right-hand "
-                            f"column positive and the left-hand column negative weights")
-                if not straddles and abs(value) > tol:
-                    return (f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) does not straddle the edge, "
-                            f"so the output must be 0, but it is {value:.4g}")
-        return None
-    return prop
+    return partial(_positive_on_vertical_edge, dark, bright, at, size)
+
+
+def _positive_on_vertical_edge(dark, bright, at, size, kernel):
+    image = step_image(dark, bright, at, size, vertical=True)
+    out = F.conv2d(image, kernel)
+    tol = _zero_tol(kernel, image)
+    k_w = kernel.shape[-1]
+    where = f"on an image that is dark ({dark}) left of column {at} and bright ({bright}) from it on"
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            value, straddles = out[0, 0, i, j].item(), j < at < j + k_w
+            if straddles and not value > tol:
+                return (f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) straddles the edge, so the "
+                        f"output must be strictly positive, but it is {value:.4g}: give the right-hand "
+                        f"column positive and the left-hand column negative weights")
+            if not straddles and abs(value) > tol:
+                return (f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) does not straddle the edge, "
+                        f"so the output must be 0, but it is {value:.4g}")
+    return None
 
 
 def equal_entries(kernel):
@@ -166,14 +166,16 @@ def sums_to_one(kernel):
 
 
 def keeps_constant(value: float = 0.6) -> Property:
-    def prop(kernel):
-        size = kernel.shape[-1]
-        image = torch.full((1, 1, size + 2, size + 3), value, dtype=torch.float64)
-        out = F.conv2d(image, kernel)
-        worst = (out - value).abs().argmax().item()
-        got = out.reshape(-1)[worst].item()
-        if abs(got - value) > 1e-5 * max(1.0, abs(value)):
-            return (f"blurring a constant image (every pixel {value}) must leave it unchanged, "
-                    f"but one output is {got:.7g}")
-        return None
-    return prop
+    return partial(_keeps_constant, value)
+
+
+def _keeps_constant(value, kernel):
+    size = kernel.shape[-1]
+    image = torch.full((1, 1, size + 2, size + 3), value, dtype=torch.float64)
+    out = F.conv2d(image, kernel)
+    worst = (out - value).abs().argmax().item()
+    got = out.reshape(-1)[worst].item()
+    if abs(got - value) > 1e-5 * max(1.0, abs(value)):
+        return (f"blurring a constant image (every pixel {value}) must leave it unchanged, "
+                f"but one output is {got:.7g}")
+    return None

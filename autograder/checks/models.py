@@ -4,6 +4,7 @@ a function of a model, a module class built by the learner, one SGD step, and we
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import torch
 from torch import nn
@@ -15,10 +16,6 @@ from autograder.encoding import describe
 from autograder.protocols import Plan, data_loss, generator
 
 MODEL_DEVICES = ("cpu", "cuda")
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).replace("torch.", "")
 
 
 def seed_parameters_(model: nn.Module, g: torch.Generator) -> nn.Module:
@@ -79,7 +76,8 @@ class ModelCall(Check):
 
     def __init__(self, exercise: str, name: str, build, reference, *, loss_first: bool = False,
                  kwargs: dict | None = None, dtype: torch.dtype = torch.float32, grad: bool = False,
-                 tol: Tol = EXACT, seed: int = 0, devices: tuple[str, ...] = MODEL_DEVICES, out_name: str = "output"):
+                 tol: Tol = EXACT, seed: int | None = None, devices: tuple[str, ...] = MODEL_DEVICES,
+                 out_name: str = "output"):
         self.exercise, self.name, self.build, self._reference = exercise, name, build, reference
         self.loss_first, self.kwargs = loss_first, dict(kwargs or {})
         self.dtype, self.grad, self.tol, self.seed = dtype, grad, tol, seed
@@ -96,12 +94,17 @@ class ModelCall(Check):
         return Plan("model", {"model": self.model("cpu"), "kwargs": self.kwargs, "loss_first": self.loss_first,
                               "grad": self.grad, "seed": self.seed})
 
+    judge_facts = ("grad_names",)
+
+    @cached_property
+    def grad_names(self) -> list[str]:
+        return [f"parameter {n}" for n, p in self.build().named_parameters() if p.requires_grad]
+
     def judge(self, got, want):
         msg = compare(got["out"], want["out"], self.tol, self.out_name)
         if msg or "grads" not in want:
             return msg
-        names = [f"parameter {n}" for n, p in self.build().named_parameters() if p.requires_grad]
-        return judge_grads(got.get("grads"), want["grads"], names, self.tol)
+        return judge_grads(got.get("grads"), want["grads"], self.grad_names, self.tol)
 
 
 # --- a module class written by the learner ---------------------------------------------------------
@@ -113,7 +116,7 @@ class LinearLayersForward(Check):
 
     def __init__(self, exercise: str, name: str, init_args: tuple, layers: dict[str, tuple[int, int]],
                  reference, *, batch: int, dtype: torch.dtype, grad: bool = False, tol: Tol = SUMMATION,
-                 seed: int = 0, devices: tuple[str, ...] = MODEL_DEVICES):
+                 seed: int | None = None, devices: tuple[str, ...] = MODEL_DEVICES):
         self.exercise, self.name, self.init_args, self.layers = exercise, name, init_args, layers
         self._reference, self.batch, self.dtype, self.grad, self.tol = reference, batch, dtype, grad, tol
         self.seed, self.devices = seed, devices
@@ -173,7 +176,7 @@ class SGDStep(Check):
 
     def __init__(self, exercise: str, name: str, build, *, lr: float, weight_decay: float | None = None,
                  no_grad: tuple[str, ...] = (), as_generator: bool = False, dtype: torch.dtype = torch.float32,
-                 seed: int = 0, tol: Tol = SUMMATION, devices: tuple[str, ...] = MODEL_DEVICES):
+                 seed: int | None = None, tol: Tol = SUMMATION, devices: tuple[str, ...] = MODEL_DEVICES):
         self.exercise, self.name, self.build, self.lr, self.weight_decay = exercise, name, build, lr, weight_decay
         self.no_grad, self.as_generator, self.dtype, self.seed = no_grad, as_generator, dtype, seed
         self.tol, self.devices = tol, devices
@@ -195,11 +198,16 @@ class SGDStep(Check):
         return Plan("sgd", {"model": model, "grads": grads, "lr": self.lr, "weight_decay": self.weight_decay,
                             "as_generator": self.as_generator})
 
+    judge_facts = ("before",)
+
+    @cached_property
+    def before(self) -> dict[str, torch.Tensor]:
+        """The parameters before the step, by name."""
+        return {n: p.detach() for n, p in self.model("cpu").named_parameters()}
+
     def judge(self, got, want):
-        before = [p.detach() for p in self.model("cpu").parameters()]
-        names = [n for n, _ in self.build().named_parameters()]
         items = got["params"]["items"]
-        for name, g, w, b in zip(names, items, want["params"]["items"], before):
+        for (name, b), g, w in zip(self.before.items(), items, want["params"]["items"]):
             msg = compare(g, w, self.tol, f"parameter {name}")
             if msg is None:
                 continue
@@ -243,7 +251,7 @@ class DecayEquivalence(Check):
     """``fn(l2)`` must be the SGD weight decay that equals adding ``l2·Σp²`` to the loss: compares the
     value with 2·l2 and, in the scorer, one step with that decay with one step on the penalised loss."""
 
-    def __init__(self, exercise: str, name: str, l2: float, *, lr: float = 0.1, seed: int = 0):
+    def __init__(self, exercise: str, name: str, l2: float, *, lr: float = 0.1, seed: int | None = None):
         self.exercise, self.name, self.l2, self.lr, self.seed = exercise, name, l2, lr, seed
         self.devices = ("cpu",)
 

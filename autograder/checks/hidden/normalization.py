@@ -3,17 +3,17 @@ channel, L equal to C (broadcasting over the last dim goes unnoticed otherwise),
 from autograder.checks.public.normalization import f32, f64, normalize_case, stats_case
 
 CHECKS = [
-    stats_case(1301, f64, (7, 4)),
-    stats_case(1302, f32, (5, 2, 7)),
-    stats_case(1303, f64, (1, 3, 6)),  # N = 1: the stats run over the 6 positions
-    stats_case(1304, f32, (3, 1, 4, 4)),
-    stats_case(1305, f32, (1, 2, 3, 3)),
-    stats_case(1306, f64, (2, 3, 2, 2, 2)),
-    stats_case(1307, f64, (4, 3, 5), far=True),
+    stats_case(f64, (7, 4)),
+    stats_case(f32, (5, 2, 7)),
+    stats_case(f64, (1, 3, 6)),  # N = 1: the stats run over the 6 positions
+    stats_case(f32, (3, 1, 4, 4)),
+    stats_case(f32, (1, 2, 3, 3)),
+    stats_case(f64, (2, 3, 2, 2, 2)),
+    stats_case(f64, (4, 3, 5), far=True),
 
-    normalize_case(1311, f64, (2, 3, 3)),  # L == C
-    normalize_case(1312, f32, (4, 2, 5)),
-    normalize_case(1313, f64, (6, 4), own_stats=True),
-    normalize_case(1314, f32, (1, 2, 3, 3), own_stats=True),
-    normalize_case(1315, f32, (2, 4, 4, 4), own_stats=True),  # H == W == C
+    normalize_case(f64, (2, 3, 3)),  # L == C
+    normalize_case(f32, (4, 2, 5)),
+    normalize_case(f64, (6, 4), own_stats=True),
+    normalize_case(f32, (1, 2, 3, 3), own_stats=True),
+    normalize_case(f32, (2, 4, 4, 4), own_stats=True),  # H == W == C
 ]

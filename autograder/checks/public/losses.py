@@ -4,19 +4,11 @@ and F.cross_entropy. The case builders are shared with hidden/.
 import torch
 import torch.nn.functional as F
 
-from autograder.checks.core import Inputs, call_check, raises_check
+from autograder.checks.core import Inputs, call_check, dims, dtype_name, raises_check
 from autograder.compare import EXACT, STABILITY
 
 SAMPLES, CLASSES = 6, 4
 _DEFAULT = object()  # an option left out of the call, so the function's default is used
-
-
-def _dims(shape):
-    return "×".join(str(s) for s in shape)
-
-
-def _dtype(dtype):
-    return str(dtype).removeprefix("torch.")
 
 
 def logits(g, shape, dtype, extreme=False):
@@ -31,15 +23,15 @@ def _log_softmax_reference(logits, dim=-1):
     return F.log_softmax(logits, dim=dim)  # F.log_softmax's own default dim is not −1
 
 
-def log_softmax_case(seed, dtype, shape, dim=_DEFAULT, *, extreme=False, grad=False):
+def log_softmax_case(dtype, shape, dim=_DEFAULT, *, extreme=False, grad=False):
     def make(g):
         return Inputs((logits(g, shape, dtype, extreme),), {} if dim is _DEFAULT else {"dim": dim},
                       names=("logits",))
-    name = f"{_dtype(dtype)}, {_dims(shape)} logits"
+    name = f"{dtype_name(dtype)}, {dims(shape)} logits"
     name += ", dim left out (default −1)" if dim is _DEFAULT else f", dim={dim}"
     name += (", logits of ±1e4 (stability)" if extreme else "") + (", gradients" if grad else "")
     return call_check("losses.log_softmax", _log_softmax_reference)(
-        name, make, grad=grad, seed=seed, tol=STABILITY if extreme else EXACT)
+        name, make, grad=grad, tol=STABILITY if extreme else EXACT)
 
 
 def targets(g, n, c, ignore_index=-100, ignored=()):
@@ -51,7 +43,7 @@ def targets(g, n, c, ignore_index=-100, ignored=()):
     return t
 
 
-def _loss_case(exercise, reference, first, seed, dtype, reduction, weight, ignore_index, ignored,
+def _loss_case(exercise, reference, first, dtype, reduction, weight, ignore_index, ignored,
                extreme, grad, note):
     options = {k: v for k, v in (("reduction", reduction), ("ignore_index", ignore_index)) if v is not _DEFAULT}
     shown_index = -100 if ignore_index is _DEFAULT else ignore_index
@@ -63,7 +55,7 @@ def _loss_case(exercise, reference, first, seed, dtype, reduction, weight, ignor
         if weight:  # a keyword, so it is a constant (no gradient), as in PyTorch
             kwargs["weight"] = (torch.rand(CLASSES, generator=g, dtype=torch.float64) * 2 + 0.25).to(dtype)
         return Inputs((x, targets(g, SAMPLES, CLASSES, shown_index, ignored)), kwargs, names=(first, "target"))
-    name = f"{_dtype(dtype)}, {SAMPLES} samples × {CLASSES} classes"
+    name = f"{dtype_name(dtype)}, {SAMPLES} samples × {CLASSES} classes"
     name += ", reduction left out (default 'mean')" if reduction is _DEFAULT else f", reduction={reduction!r}"
     name += ", class weights" if weight else ""
     if ignored:
@@ -74,46 +66,46 @@ def _loss_case(exercise, reference, first, seed, dtype, reduction, weight, ignor
         name += f", ignore_index={shown_index} (not among the targets)"
     name += (", logits of ±1e4 (stability)" if extreme else "") + (", gradients" if grad else "")
     name += f"; {note}" if note else ""
-    return call_check(exercise, reference)(name, make, grad=grad, seed=seed, tol=STABILITY if extreme else EXACT)
+    return call_check(exercise, reference)(name, make, grad=grad, tol=STABILITY if extreme else EXACT)
 
 
-def nll_case(seed, dtype, reduction=_DEFAULT, *, weight=False, ignore_index=_DEFAULT, ignored=(), grad=False,
+def nll_case(dtype, reduction=_DEFAULT, *, weight=False, ignore_index=_DEFAULT, ignored=(), grad=False,
              note=""):
     """``ignored``: positions of the samples whose target is the ignore index (default −100)."""
-    return _loss_case("losses.nll_loss", F.nll_loss, "log_probs", seed, dtype, reduction, weight,
+    return _loss_case("losses.nll_loss", F.nll_loss, "log_probs", dtype, reduction, weight,
                       ignore_index, ignored, False, grad, note)
 
 
-def cross_entropy_case(seed, dtype, reduction=_DEFAULT, *, weight=False, ignore_index=_DEFAULT, ignored=(),
+def cross_entropy_case(dtype, reduction=_DEFAULT, *, weight=False, ignore_index=_DEFAULT, ignored=(),
                        extreme=False, grad=False, note=""):
-    return _loss_case("losses.cross_entropy", F.cross_entropy, "logits", seed, dtype, reduction, weight,
+    return _loss_case("losses.cross_entropy", F.cross_entropy, "logits", dtype, reduction, weight,
                       ignore_index, ignored, extreme, grad, note)
 
 
-def bad_reduction(exercise, seed, reduction):
+def bad_reduction(exercise, reduction):
     def make(g):
         return Inputs((logits(g, (SAMPLES, CLASSES), torch.float32), targets(g, SAMPLES, CLASSES)),
                       {"reduction": reduction})
     name = f"reduction={reduction!r} (not 'none', 'sum' or 'mean')"
-    return raises_check(exercise)(name, make, seed=seed)
+    return raises_check(exercise)(name, make)
 
 
 f32, f64 = torch.float32, torch.float64
 
 CHECKS = [
-    log_softmax_case(101, f32, (4, 5), dim=-1),
-    log_softmax_case(102, f64, (3, 4, 5), dim=1, grad=True),
-    log_softmax_case(103, f64, (4, 5), dim=-1, extreme=True, grad=True),
+    log_softmax_case(f32, (4, 5), dim=-1),
+    log_softmax_case(f64, (3, 4, 5), dim=1, grad=True),
+    log_softmax_case(f64, (4, 5), dim=-1, extreme=True, grad=True),
 
-    nll_case(111, f32, "mean"),
-    nll_case(112, f64, "none", grad=True),
-    nll_case(113, f64, "sum", weight=True, grad=True),
-    bad_reduction("losses.nll_loss", 114, "average"),
-    nll_case(115, f64, "mean", weight=True, ignored=(1, 4), grad=True),
+    nll_case(f32, "mean"),
+    nll_case(f64, "none", grad=True),
+    nll_case(f64, "sum", weight=True, grad=True),
+    bad_reduction("losses.nll_loss", "average"),
+    nll_case(f64, "mean", weight=True, ignored=(1, 4), grad=True),
 
-    cross_entropy_case(121, f32, "mean"),
-    cross_entropy_case(122, f64, "none", grad=True),
-    bad_reduction("losses.cross_entropy", 123, "average"),
-    cross_entropy_case(124, f64, "mean", weight=True, ignored=(0, 3), grad=True),
-    cross_entropy_case(125, f32, "mean", extreme=True),
+    cross_entropy_case(f32, "mean"),
+    cross_entropy_case(f64, "none", grad=True),
+    bad_reduction("losses.cross_entropy", "average"),
+    cross_entropy_case(f64, "mean", weight=True, ignored=(0, 3), grad=True),
+    cross_entropy_case(f32, "mean", extreme=True),
 ]

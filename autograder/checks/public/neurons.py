@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.checks.core import Call, Inputs, call_check
-from autograder.checks.models import LinearLayersForward, ModelCall, dtype_name, frozen_first_layer, linear, mlp
+from autograder.checks.core import Inputs, NoGradCall, call_check, dtype_name
+from autograder.checks.models import LinearLayersForward, ModelCall, frozen_first_layer, linear, mlp
 from autograder.compare import EXACT, STABILITY, SUMMATION
 from autograder.protocols import source
 
@@ -25,11 +25,11 @@ def _grad_note(grad):
 
 # --- tanh ----------------------------------------------------------------------------------------
 
-def tanh_case(seed, name, dtype, make_x, *, grad=False, tol=EXACT):
+def tanh_case(name, dtype, make_x, *, grad=False, tol=EXACT):
     def make(g):
         return Inputs((make_x(g).to(dtype),), names=("x",))
     return call_check("neurons.tanh", torch.tanh, tol=tol)(
-        f"{dtype_name(dtype)}, {name}{_grad_note(grad)}", make, grad=grad, seed=seed)
+        f"{dtype_name(dtype)}, {name}{_grad_note(grad)}", make, grad=grad)
 
 
 def spread(shape, scale):
@@ -51,7 +51,7 @@ def _count(n, noun):
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def neuron_case(seed, dtype, batch, n_in, n_out, *, grad=False, scale=1.0, note=""):
+def neuron_case(dtype, batch, n_in, n_out, *, grad=False, scale=1.0, note=""):
     """``batch`` None: a single sample ``x`` of shape ``(in,)``."""
     x_shape = (n_in,) if batch is None else (batch, n_in)
 
@@ -62,7 +62,7 @@ def neuron_case(seed, dtype, batch, n_in, n_out, *, grad=False, scale=1.0, note=
     name = f"{dtype_name(dtype)}, {sample}, {_count(n_in, 'input')} → {_count(n_out, 'neuron')}"
     name += note + _grad_note(grad)
     # the matmul may sum in another order than F.linear
-    return call_check("neurons.neuron", neuron_reference, tol=SUMMATION)(name, make, grad=grad, seed=seed)
+    return call_check("neurons.neuron", neuron_reference, tol=SUMMATION)(name, make, grad=grad)
 
 
 # --- TinyNet -------------------------------------------------------------------------------------
@@ -77,13 +77,13 @@ class ReferenceTinyNet(nn.Module):
         return nn.Sequential(self.hidden, nn.Tanh(), self.output)(x)
 
 
-def tinynet_case(seed, dtype, n_in, n_hidden, n_out, batch, *, grad=False):
+def tinynet_case(dtype, n_in, n_hidden, n_out, batch, *, grad=False):
     name = (f"TinyNet({n_in}, {n_hidden}, {n_out}): hidden = nn.Linear({n_in}, {n_hidden}), output = "
             f"nn.Linear({n_hidden}, {n_out}), no other parameters; {dtype_name(dtype)} batch of {batch}")
     name += ", gradients w.r.t. the input and every parameter" if grad else ""
     return LinearLayersForward("neurons.TinyNet", name, (n_in, n_hidden, n_out),
                                {"hidden": (n_in, n_hidden), "output": (n_hidden, n_out)}, ReferenceTinyNet,
-                               batch=batch, dtype=dtype, grad=grad, seed=seed)
+                               batch=batch, dtype=dtype, grad=grad)
 
 
 # --- count_parameters ----------------------------------------------------------------------------
@@ -92,8 +92,8 @@ def count_reference(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_case(seed, name, build):
-    return ModelCall("neurons.count_parameters", name, build, count_reference, seed=seed,
+def count_case(name, build):
+    return ModelCall("neurons.count_parameters", name, build, count_reference,
                      out_name="parameter count")
 
 
@@ -119,13 +119,7 @@ def away_from_threshold(g, activation, shape, dtype, min_slope, scale=3.0):
     return candidates[(slope - min_slope).abs() > 0.01][:n].reshape(shape).to(dtype)
 
 
-class NoGradCall(Call):
-    """The caller may be inside ``torch.no_grad()``: the function must still get its slopes."""
-
-    no_grad = True
-
-
-def mask_case(seed, label, activation, dtype, shape, min_slope=None, *, no_grad=False, at_threshold=False):
+def mask_case(label, activation, dtype, shape, min_slope=None, *, no_grad=False, at_threshold=False):
     """``at_threshold``: inputs drawn as they come, for an activation whose slopes are exactly
     ``min_slope`` (a ReLU's 1): ``|slope| >= min_slope`` must count them as sensitive."""
     options = {} if min_slope is None else {"min_slope": min_slope}
@@ -142,31 +136,31 @@ def mask_case(seed, label, activation, dtype, shape, min_slope=None, *, no_grad=
         name += " (slopes exactly at min_slope count: |slope| >= min_slope)"
     if no_grad:
         name += ", called inside torch.no_grad()"
-        return NoGradCall("neurons.sensitive_mask", name, make, autograd_mask, seed=seed, out_name="mask")
-    return call_check("neurons.sensitive_mask", autograd_mask, out_name="mask")(name, make, seed=seed)
+        return NoGradCall("neurons.sensitive_mask", name, make, autograd_mask, out_name="mask")
+    return call_check("neurons.sensitive_mask", autograd_mask, out_name="mask")(name, make)
 
 
 CHECKS = [
-    tanh_case(201, "20 ordinary values (standard deviation 1.5)", f32, spread((20,), 1.5)),
-    tanh_case(202, "(2, 3, 4) values", f64, spread((2, 3, 4), 2.0), grad=True),
-    tanh_case(203, "|x| up to 1e4 stays finite and exact", f32, huge, tol=STABILITY),
-    tanh_case(204, "|x| up to 1e4 and x = 0 (slope 1)", f64, huge, grad=True),
+    tanh_case("20 ordinary values (standard deviation 1.5)", f32, spread((20,), 1.5)),
+    tanh_case("(2, 3, 4) values", f64, spread((2, 3, 4), 2.0), grad=True),
+    tanh_case("|x| up to 1e4 stays finite and exact", f32, huge, tol=STABILITY),
+    tanh_case("|x| up to 1e4 and x = 0 (slope 1)", f64, huge, grad=True),
 
-    neuron_case(211, f32, 4, 3, 2),
-    neuron_case(212, f64, 5, 4, 3, grad=True),
-    neuron_case(213, f64, None, 4, 2, grad=True),
+    neuron_case(f32, 4, 3, 2),
+    neuron_case(f64, 5, 4, 3, grad=True),
+    neuron_case(f64, None, 4, 2, grad=True),
 
-    tinynet_case(221, f32, 3, 8, 1, 5),
-    tinynet_case(222, f64, 4, 6, 2, 3, grad=True),
+    tinynet_case(f32, 3, 8, 1, 5),
+    tinynet_case(f64, 4, 6, 2, 3, grad=True),
 
-    count_case(231, "nn.Linear(3, 2): 6 weights + 2 biases", linear),
-    count_case(232, "nn.Sequential(Linear(4, 5), Tanh, Linear(5, 2))", mlp),
-    count_case(233, "first layer frozen (requires_grad=False): not counted", frozen_first_layer),
+    count_case("nn.Linear(3, 2): 6 weights + 2 biases", linear),
+    count_case("nn.Sequential(Linear(4, 5), Tanh, Linear(5, 2))", mlp),
+    count_case("first layer frozen (requires_grad=False): not counted", frozen_first_layer),
 
-    mask_case(241, "torch.tanh", torch.tanh, f32, (12,)),
-    mask_case(242, "torch.sigmoid", torch.sigmoid, f64, (3, 4), 0.2),
-    mask_case(243, "torch.relu", torch.relu, f32, (10,), 1.0, at_threshold=True),
-    mask_case(244, "lambda t: -torch.tanh(t) (negative slopes: compare |slope|)", source("lambda t: -torch.tanh(t)"),
+    mask_case("torch.tanh", torch.tanh, f32, (12,)),
+    mask_case("torch.sigmoid", torch.sigmoid, f64, (3, 4), 0.2),
+    mask_case("torch.relu", torch.relu, f32, (10,), 1.0, at_threshold=True),
+    mask_case("lambda t: -torch.tanh(t) (negative slopes: compare |slope|)", source("lambda t: -torch.tanh(t)"),
               f32, (12,), 0.2),
-    mask_case(245, "torch.tanh", torch.tanh, f64, (6,), no_grad=True),
+    mask_case("torch.tanh", torch.tanh, f64, (6,), no_grad=True),
 ]

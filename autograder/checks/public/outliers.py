@@ -77,37 +77,37 @@ def as_given(data, kind):
     return np.asarray(data, dtype={"array": np.float64, "float32 array": np.float32}[kind])
 
 
-def _case(exercise, reference, out_name, seed, name, data, kind, options):
+def _case(exercise, reference, out_name, name, data, kind, options):
     def make(g):
         values = data(g) if callable(data) else data
         return Inputs((as_given(values, kind),), dict(options), names=("values",))
     shown = "".join(f", {k}={v}" for k, v in options.items())
     return call_check(exercise, reference, devices=CPU_ONLY, out_name=out_name)(
-        f"{kind}: {name}{shown}", make, seed=seed)
+        f"{kind}: {name}{shown}", make)
 
 
-def iqr_case(seed, name, data, kind="array"):
-    return _case("outliers.iqr", ref_iqr, "iqr", seed, name, data, kind, {})
+def iqr_case(name, data, kind="array"):
+    return _case("outliers.iqr", ref_iqr, "iqr", name, data, kind, {})
 
 
-def bounds_case(seed, name, data, kind="array", **k):
-    return _case("outliers.outlier_bounds", ref_bounds, "(low, high)", seed, name, data, kind, k)
+def bounds_case(name, data, kind="array", **k):
+    return _case("outliers.outlier_bounds", ref_bounds, "(low, high)", name, data, kind, k)
 
 
-def mask_case(seed, name, data, kind="array", **k):
-    return _case("outliers.outlier_mask", ref_mask, "mask", seed, name, data, kind, k)
+def mask_case(name, data, kind="array", **k):
+    return _case("outliers.outlier_mask", ref_mask, "mask", name, data, kind, k)
 
 
-def remove_case(seed, name, data, kind="array", **k):
-    return _case("outliers.remove_outliers", ref_remove, "kept values", seed, name, data, kind, k)
+def remove_case(name, data, kind="array", **k):
+    return _case("outliers.remove_outliers", ref_remove, "kept values", name, data, kind, k)
 
 
-def count_case(seed, name, data, kind="array"):
-    return _case("outliers.count_nan", ref_count_nan, "NaN count", seed, name, data, kind, {})
+def count_case(name, data, kind="array"):
+    return _case("outliers.count_nan", ref_count_nan, "NaN count", name, data, kind, {})
 
 
-def to_int_case(seed, name, data, kind="array", **fill):
-    return _case("outliers.to_int", ref_to_int, "integers", seed, name, data, kind, fill)
+def to_int_case(name, data, kind="array", **fill):
+    return _case("outliers.to_int", ref_to_int, "integers", name, data, kind, fill)
 
 
 def with_nan(values, *positions):
@@ -120,26 +120,26 @@ def with_nan(values, *positions):
 TRUNCATE = [1.7, -1.7, 2.5, -2.5, 0.4, -0.4, 3.0, -3.999, 12.25]
 
 CHECKS = [
-    iqr_case(101, "8 values (Q1, Q3 at positions 1.75 and 5.25: linear interpolation)",
+    iqr_case("8 values (Q1, Q3 at positions 1.75 and 5.25: linear interpolation)",
              lambda g: sample(g, 8)),
-    iqr_case(102, "10 values with 2 NaN (NaN ignored)", lambda g: sample(g, 10, nan_at=(2, 7))),
-    iqr_case(103, "all NaN gives nan, no exception", [NAN, NAN, NAN]),
+    iqr_case("10 values with 2 NaN (NaN ignored)", lambda g: sample(g, 10, nan_at=(2, 7))),
+    iqr_case("all NaN gives nan, no exception", [NAN, NAN, NAN]),
 
-    bounds_case(111, "12 values with 2 outliers", lambda g: sample(g, 12, outliers=(14.0, -11.0))),
-    bounds_case(112, "10 values with NaN", lambda g: sample(g, 10, nan_at=(0, 5)), kind="list", k=3.0),
+    bounds_case("12 values with 2 outliers", lambda g: sample(g, 12, outliers=(14.0, -11.0))),
+    bounds_case("10 values with NaN", lambda g: sample(g, 10, nan_at=(0, 5)), kind="list", k=3.0),
 
-    mask_case(121, "10 values with an outlier at each end", lambda g: sample(g, 10, outliers=(15.0, -12.0))),
-    mask_case(122, "NaN is never an outlier", lambda g: sample(g, 10, nan_at=(1, 4), outliers=(20.0,)),
+    mask_case("10 values with an outlier at each end", lambda g: sample(g, 10, outliers=(15.0, -12.0))),
+    mask_case("NaN is never an outlier", lambda g: sample(g, 10, nan_at=(1, 4), outliers=(20.0,)),
               kind="list"),
-    mask_case(123, "values exactly on a bound are kept (strict < and >)", ON_BOUNDS),
+    mask_case("values exactly on a bound are kept (strict < and >)", ON_BOUNDS),
 
-    remove_case(131, "outliers and NaN dropped, order kept",
+    remove_case("outliers and NaN dropped, order kept",
                 lambda g: sample(g, 10, nan_at=(3,), outliers=(18.0, -9.0))),
-    remove_case(132, "12 values with an outlier", lambda g: sample(g, 12, outliers=(-20.0,)), kind="list"),
+    remove_case("12 values with an outlier", lambda g: sample(g, 12, outliers=(-20.0,)), kind="list"),
 
-    count_case(141, "1-D with 3 NaN", lambda g: sample(g, 9, nan_at=(0, 4, 8))),
-    count_case(142, "2-D (3, 4) with 2 NaN", lambda g: sample(g, 12, nan_at=(5, 6), shape=(3, 4)), kind="list"),
+    count_case("1-D with 3 NaN", lambda g: sample(g, 9, nan_at=(0, 4, 8))),
+    count_case("2-D (3, 4) with 2 NaN", lambda g: sample(g, 12, nan_at=(5, 6), shape=(3, 4)), kind="list"),
 
-    to_int_case(151, "NaN becomes 0 (default fill), negatives truncate toward zero", with_nan(TRUNCATE, 2)),
-    to_int_case(152, "NaN becomes the fill value", with_nan(TRUNCATE, 0, 5), kind="list", fill=-1),
+    to_int_case("NaN becomes 0 (default fill), negatives truncate toward zero", with_nan(TRUNCATE, 2)),
+    to_int_case("NaN becomes the fill value", with_nan(TRUNCATE, 0, 5), kind="list", fill=-1),
 ]

@@ -1,0 +1,186 @@
+"""The trusted side's judgement, unit by unit: ``compare`` says what differs, a unit's verdict
+follows from the worker's message, an exercise's score from its units, and results.json splits
+the points by suite without showing what a hidden check found. Table-driven, no sandbox.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+
+from autograder import catalogue, report, wire
+from autograder.checks.core import Call, Inputs
+from autograder.compare import EXACT, STABILITY, SUMMATION, compare
+from autograder.encoding import encode
+from autograder.grader import GradeResult, Limits, judge_exercise
+
+pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
+T = torch.tensor
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ----------------------------------------------------------------------------- compare
+@pytest.mark.parametrize("got,want,tol,expected", [
+    (T([1.0, 2.0]), T([1.0, 2.0]), EXACT, None),
+    (T([1.0, 2.0]), T([1.0, 2.0, 3.0]), EXACT, "output: shape (2,), expected (3,)"),
+    (T([1.0, 2.0]), T([1.0, 2.0], dtype=torch.float64), EXACT, "dtype float32, expected float64 (a float64 input"),
+    (T([1.0, 2.5, 3.0, 9.0]), T([1.0, 2.0, 3.0, 4.0]), EXACT,
+     "2 of 4 values differ; first at index [1]: got 2.5, expected 2; max abs error 5"),
+    (T([[0.0, 1.0], [1.0, float("inf")]]), T([[0.0, 1.0], [1.0, 2.0]]), EXACT, "has inf/nan where PyTorch's is finite"),
+    (T([float("nan"), 1.0]), T([float("nan"), 1.0]), EXACT, None),
+    (T([1.0 + 5e-5]), T([1.0]), EXACT, "1 of 1 values differ"),
+    (T([1.0 + 5e-5]), T([1.0]), SUMMATION, None),
+    (T([1e4 * (1 + 2e-7)]), T([1e4]), STABILITY, None),
+    (T([True, False]), T([True, True]), EXACT, "first at index [1]: got False, expected True"),
+    ((T([1.0]), T([2.0])), (T([1.0]), T([3.0])), EXACT, "output[1]: 1 of 1 values differ"),
+    ((T([1.0]),), (T([1.0]), T([3.0])), EXACT, "expected 2 items, got 1"),
+    (3, 3, EXACT, None),
+    (3.0, 3, EXACT, "expected an int"),
+    (0.1 + 0.2, 0.3, EXACT, None),
+    (T(2.0), 2.0, EXACT, "expected a Python number, got a 0-dim torch tensor"),
+    (T([1.0]), np.array([1.0]), EXACT, "expected a NumPy array, got a torch tensor"),
+    (np.array([1, 2]), np.array([1, 3]), EXACT, "got 2, expected 3"),
+    (float("nan"), 1.5, EXACT, "got nan, expected 1.5"),
+], ids=lambda v: None)
+def test_compare_names_what_differs(got, want, tol, expected):
+    message = compare(encode(got), encode(want), tol)
+    if expected is None:
+        assert message is None
+    else:
+        assert message is not None and expected in message, message
+
+
+def test_compare_names_the_device():
+    want = dict(encode(T([1.0])), device="cuda")
+    assert "on device cpu, expected cuda (create tensors with device=x.device)" in compare(encode(T([1.0])), want)
+
+
+# ----------------------------------------------------------------------------- one exercise judged
+def _check(name="doubles x", grad=False, devices=("cpu", "meta")) -> Call:
+    check = Call("neurons.tanh", name, lambda g: Inputs((torch.arange(3.0),), names=("x",)), lambda x: 2 * x,
+                 grad=grad, devices=devices)
+    check.suite = "public"
+    return check
+
+
+def _frame(kind: bytes, payload=None) -> bytes:
+    body = wire.pack(payload) if payload is not None else b""
+    return kind + struct.pack("<I", len(body)) + body
+
+
+def _judge(units: dict, checks: list, done: bool = True, header=None):
+    """``units``: {(check index, device): worker payload}; the exercise judged as the grader does."""
+    exercise = catalogue.get("neurons.tanh")
+    stream = b"".join(_frame(b"U", dict(p, check=i, device=d)) for (i, d), p in units.items())
+    stream += _frame(b"D") if done else b""
+    devices = ("cpu", "meta")
+    references = {}
+    for i, check in enumerate(checks):
+        references[(i, "cpu")] = check.expected("cpu")
+        references[(i, "meta")] = check.expected("meta", references[(i, "cpu")])
+    return judge_exercise(exercise, checks, header or {"status": "ok"}, stream, references, devices, None, Limits())
+
+
+def _ok(value) -> dict:
+    return {"status": "ok", "value": {"out": encode(value)}}
+
+
+def _meta_ok(value) -> dict:
+    return {"status": "ok", "value": {"out": encode(value.to("meta"))}}
+
+
+RIGHT, WRONG = torch.arange(3.0) * 2, torch.arange(3.0) * 3
+
+
+@pytest.mark.parametrize("cpu,meta,outcome,score", [
+    (_ok(RIGHT), _meta_ok(RIGHT), "passed", 2.0),
+    (_ok(WRONG), _meta_ok(WRONG), "failed", 0.0),  # meta passes but earns nothing when the CPU is wrong
+    (_ok(RIGHT), _meta_ok(RIGHT.double()), "failed", 2.0 * 1 / 1.25),  # dtype wrong on meta only
+    ({"status": "raised", "type": "NotImplementedError", "message": "", "not_started": True},
+     {"status": "raised", "type": "NotImplementedError", "message": "", "not_started": True}, "not_started", 0.0),
+    (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "passed", 2.0),
+], ids=["right", "wrong", "meta-dtype", "not-started", "meta-not-checked"])
+def test_an_exercise_scores_its_units_by_device_weight(cpu, meta, outcome, score):
+    result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_check()])
+    assert (result.outcome, result.score) == (outcome, pytest.approx(score))
+
+
+def test_a_missing_unit_stops_the_exercise_as_crashed_and_keeps_earned_points():
+    checks = [_check("one"), _check("two")]
+    result = _judge({(0, "cpu"): _ok(RIGHT), (0, "meta"): _meta_ok(RIGHT)}, checks, done=False)
+    assert result.outcome == "crashed"
+    assert result.score == pytest.approx(2.0 * 1.25 / 2.5)
+    assert [u.verdict for u in result.units] == ["passed", "passed", "failed", "failed"]
+
+
+def test_a_raised_error_is_reported_with_its_place():
+    result = _judge({(0, "cpu"): {"status": "raised", "type": "ValueError", "message": "bad", "where": "tanh.py:3"},
+                     (0, "meta"): _meta_ok(RIGHT)}, [_check()])
+    assert result.outcome == "failed" and result.message == "[doubles x] raised ValueError: bad (at tanh.py:3)"
+
+
+def test_a_malformed_stream_is_a_crash_not_a_score():
+    exercise = catalogue.get("neurons.tanh")
+    result = judge_exercise(exercise, [_check()], {"status": "ok"}, b"U\xff\xff\xff\x7fjunk", {}, ("cpu",), None,
+                            Limits())
+    assert (result.outcome, result.score) == ("crashed", 0.0)
+
+
+# ----------------------------------------------------------------------------- suites and results.json
+def _two_suites(public_ok: bool, hidden_ok: bool):
+    public, hidden = _check("public case"), _check("hidden case with secret shape (7, 7)")
+    hidden.suite = "hidden"
+    units = {(0, "cpu"): _ok(RIGHT if public_ok else WRONG), (0, "meta"): _meta_ok(RIGHT),
+             (1, "cpu"): _ok(RIGHT if hidden_ok else WRONG), (1, "meta"): _meta_ok(RIGHT)}
+    result = _judge(units, [public, hidden])
+    result.suite_weights = {"public": 1.25, "hidden": 1.25}
+    return result
+
+
+@pytest.mark.parametrize("public_ok,hidden_ok,public_pts,hidden_pts", [
+    (True, True, 1.0, 1.0), (True, False, 1.0, 0.0), (False, True, 0.0, 1.0), (False, False, 0.0, 0.0)])
+def test_suite_scores_split_the_exercise_points(public_ok, hidden_ok, public_pts, hidden_pts):
+    scores = _two_suites(public_ok, hidden_ok).suite_scores()
+    assert scores == {"public": (public_pts, 1.0), "hidden": (hidden_pts, 1.0)}
+
+
+def test_results_json_is_gradescopes_format_and_keeps_hidden_inputs_hidden():
+    result = GradeResult("sub", "test", [_two_suites(True, False)], 0.5, ("public", "hidden"))
+    data = report.results_json(result)
+    schema = json.loads((ROOT / "gradescope" / "results.schema.json").read_text())
+    jsonschema.validate(data, schema)
+    assert (data["score"], data["max_score"]) == (1.0, 2.0)
+    public, hidden = data["tests"]
+    assert (public["status"], public["visibility"]) == ("passed", "visible")
+    assert (hidden["status"], hidden["visibility"]) == ("failed", "after_due_date")
+    assert "secret shape" not in json.dumps(data)
+    assert hidden["output"].startswith("failed") and "0 of 2 passed" in hidden["output"]
+    shown = report.results_json(result, full_details=True)
+    assert "secret shape" in shown["tests"][1]["output"]
+    with pytest.raises(ValueError):
+        report.results_json(result, hidden_visibility="sometimes")
+
+
+def _f64_check() -> Call:
+    check = Call("neurons.tanh", "float64 x", lambda g: Inputs((torch.arange(3.0, dtype=torch.float64),)),
+                 lambda x: 2 * x, devices=("cpu", "meta"))
+    check.suite = "public"
+    return check
+
+
+@pytest.mark.parametrize("cpu,meta,named", [
+    (_ok(RIGHT), _meta_ok(RIGHT), "a float64 input returned as float32"),
+    (_ok(RIGHT.double()), {"status": "raised", "type": "RuntimeError", "message": "x", "cpu_made": ["zeros"]},
+     "tensors created on the default device"),
+    (_ok(RIGHT.double() + 1), _meta_ok(RIGHT.double()), None),
+], ids=["float32", "cpu-tensor", "values-only"])
+def test_mistakes_shown_by_the_evidences_shape_are_named_from_facts_not_wording(cpu, meta, named):
+    result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_f64_check()])
+    assert result.outcome == "failed"
+    assert (result.mistake.name if result.mistake else None) == named
