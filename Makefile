@@ -52,17 +52,17 @@ test: $(VENV)/.installed ## the project's own test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff (lint, import order) and mypy over the scorer, as configured in pyproject.toml
-	$(VENV)/bin/ruff check autograder tests solutions bench nbgrader_config.py
+	$(VENV)/bin/ruff check autograder tests solutions bench deploy nbgrader_config.py
 	$(VENV)/bin/mypy
 
 test-fast: $(VENV)/.installed ## the pure tier: no sandbox, no subprocess (under a minute)
 	$(PYTHON) -m pytest -m pure -q $(PYTEST_ARGS)
 
 stubs: $(VENV)/.installed ## regenerate exercises/ from solutions/
-	$(PYTHON) -m autograder.stubs
+	$(PYTHON) -m autograder stubs
 
 check-stubs: $(VENV)/.installed ## fail when exercises/ is stale
-	$(PYTHON) -m autograder.stubs --check
+	$(PYTHON) -m autograder stubs --check
 
 bench: $(VENV)/.installed ## time a full grade against a bare `import torch`
 	$(PYTHON) bench/grade_speed.py

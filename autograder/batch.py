@@ -338,8 +338,7 @@ def grade_submission(grader, path: Path, exercises: list[str] | None, worker: st
     except Exception as exc:  # noqa: BLE001 - one submission must not stop the class
         return Graded("failed", error=f"the grader failed on it: {type(exc).__name__}: {exc}",
                       seconds=time.monotonic() - start, grader_broke=True)
-    broken = next((e.message for e in result.exercises if e.message.startswith("the grader's worker could not")),
-                  None)
+    broken = next((e.message for e in result.exercises if e.grader_fault), None)
     if broken:  # not the learner's doing: no grade to record or to keep
         return Graded("failed", error=f"{broken}: {result.sandbox}", seconds=time.monotonic() - start,
                       graded_by=graded_by(grader, worker))

@@ -1,5 +1,6 @@
-"""Command line: ``grade`` a submission or notebook, ``grade-batch`` a class, ``list`` the exercises,
-regenerate ``stubs``."""
+"""The one command line: ``grade`` a submission or notebook, ``grade-batch`` a class, ``list`` the
+exercises, ``hint``, ``repro``, ``watch``; and the instructor's verbs (``stubs``, ``notebooks``,
+``autograde``, ``publish``, ``student-release``, ``gradescope``), each handed to its module."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,16 @@ from pathlib import Path
 from autograder import catalogue
 
 SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
+
+# verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
+HANDED_ON = {
+    "notebooks": ("autograder.nbsource", [], "regenerate source/ from lessons/ and solutions/ (--check: if stale)"),
+    "autograde": ("autograder.nbcycle", ["autograde"],
+                  "nbgrader autograde, then the sandbox grades the same notebooks; disagreements listed"),
+    "publish": ("autograder.lab", [], "publish release/ to this copy's own exchange (what make lab does first)"),
+    "student-release": ("autograder.bundle", [], "write what a learner receives into DIR (default dist/student)"),
+    "gradescope": ("autograder.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
+}
 
 
 def _grade(args) -> int:
@@ -159,10 +170,17 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
     st.add_argument("--check", action="store_true", help="only report stale stubs (exit 1)")
     st.set_defaults(func=_stubs)
+    for verb, (_, _, what) in HANDED_ON.items():  # listed here, parsed by their own module
+        sub.add_parser(verb, help=what, add_help=False)
     return p
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in HANDED_ON:
+        import importlib
+        module, first, _ = HANDED_ON[argv[0]]
+        return importlib.import_module(module).main(first + argv[1:])  # imported only when asked for
     args = parser().parse_args(argv)
     try:
         return args.func(args)

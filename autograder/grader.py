@@ -67,6 +67,7 @@ class ExerciseResult:
     output: str = ""
     mistake: object = None  # the named mistake the evidence fits (see mistakes.py)
     suite_weights: dict[str, float] = field(default_factory=dict)  # planned weight of each suite
+    grader_fault: bool = False  # the grader could not run it: no grade to record (not the learner's doing)
 
     def suite_scores(self) -> dict[str, tuple[float, float]]:
         """Points earned and possible per suite (public/hidden), splitting the exercise's points."""
@@ -494,6 +495,7 @@ def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: d
     status = header.get("status")
     if status == "grader_error":
         result.outcome, result.message = "error", "the grader's worker could not start (see the log)"
+        result.grader_fault = True
         return result
     if status == "import_timeout":
         result.outcome = "timeout"

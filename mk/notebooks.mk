@@ -31,7 +31,7 @@ NB_DIR     = $(abspath $(NOTEBOOKS))
 lab: $(VENV)/.installed ## JupyterLab on my-notebooks/: fetch, validate and submit in its Assignments tab
 	@mkdir -p "$(NB_DIR)"
 ifeq ($(origin NBGRADER_EXCHANGE),file)
-	@$(PYTHON) -m autograder.lab
+	@$(PYTHON) -m autograder publish
 endif
 	@echo "In JupyterLab: Nbgrader → Assignment List, Fetch an assignment (it lands in $(NB_DIR)),"
 	@echo "work in its notebook (Validate is on the notebook's toolbar), then Submit in the same list."
@@ -49,10 +49,10 @@ ifneq ($(wildcard solutions/*.py),)
 .PHONY: notebooks check-notebooks release release-assignment collect autograde feedback export formgrader student-release
 
 notebooks: $(VENV)/.installed ## regenerate source/ (nbgrader source notebooks) from lessons/ and solutions/
-	$(PYTHON) -m autograder.nbsource
+	$(PYTHON) -m autograder notebooks
 
 check-notebooks: $(VENV)/.installed ## fail when source/ is stale
-	$(PYTHON) -m autograder.nbsource --check
+	$(PYTHON) -m autograder notebooks --check
 
 release: notebooks ## nbgrader generate_assignment: every assignment in source/ into release/
 	$(NBGRADER) generate_assignment "$(if $(ASSIGNMENT),$(ASSIGNMENT),*)" --force
@@ -65,7 +65,7 @@ collect: $(VENV)/.installed ## copy the learners' submissions from the exchange 
 	@for a in $(NB_ALL); do $(NBGRADER) collect $$a || exit 1; done
 
 autograde: $(VENV)/.installed ## nbgrader autograde, then the sandbox grades the same notebooks; disagreements listed
-	$(NB_PATH) $(PYTHON) -m autograder.nbcycle autograde $(foreach a,$(ASSIGNMENT),--assignment $(a))
+	$(NB_PATH) $(PYTHON) -m autograder autograde $(foreach a,$(ASSIGNMENT),--assignment $(a))
 
 feedback: $(VENV)/.installed ## feedback HTML for every graded submission, released to the exchange
 	$(NBGRADER) generate_feedback "$(if $(ASSIGNMENT),$(ASSIGNMENT),*)" --force
@@ -87,5 +87,5 @@ formgrader: $(VENV)/.installed ## JupyterLab with nbgrader's formgrader, to grad
 	$(NB_PATH) $(VENV)/bin/jupyter lab $(NB_ROOT_OK) --ServerApp.root_dir="$(CURDIR)"
 
 student-release: $(VENV)/.installed ## what a learner receives, in dist/student/ and dist/student.zip
-	$(PYTHON) -m autograder.bundle dist/student
+	$(PYTHON) -m autograder student-release dist/student
 endif

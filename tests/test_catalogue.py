@@ -83,3 +83,16 @@ def test_a_docstrings_forbidden_line_agrees_with_the_catalogue(exercise):
     inherited = [e for e in catalogue.EXERCISES if e.module == exercise.module and f"``{e.function}``" in paragraph]
     covered = set(exercise.forbidden) - {op for e in inherited for op in e.forbidden}
     assert not covered or any(op in paragraph for op in covered), (exercise.id, sorted(covered))
+
+
+def test_the_readmes_assignment_table_agrees_with_the_catalogue():
+    import re
+    readme = (SOLUTIONS.parent / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\d\d_(\w+))` \| ([^|]+) \((\d+)\) \| ([^|]+) \| (\d+) \|$", readme, flags=re.M)
+    assert [module for _, module, *_ in rows] == list(catalogue.MODULES)
+    for assignment, module, functions, points, written, total in rows:
+        exercises = [e for e in catalogue.EXERCISES if e.module == module]
+        assert functions.split(", ") == [e.function for e in exercises], assignment
+        assert int(points) == sum(e.points for e in exercises), assignment
+        manual = sum(int(p) for p in re.findall(r"\((\d+)\)", written))
+        assert int(total) == int(points) + manual, assignment

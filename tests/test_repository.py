@@ -65,3 +65,21 @@ def test_the_wheel_installed_in_a_fresh_venv_grades_the_solutions_at_full_marks(
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
     assert (data["score"], data["max_score"]) == (48.0, 48.0)
+
+
+def test_one_command_line_runs_every_verb_of_the_makefiles():
+    """Make targets call `python -m autograder VERB`, never a module of the package directly, and
+    every verb `python -m autograder --help` lists is one the CLI knows."""
+    import re
+
+    from autograder import cli
+    makefiles = [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))]
+    direct = [f"{m.name}: {line.strip()}" for m in makefiles for line in m.read_text().splitlines()
+              if re.search(r"-m autograder\.\w", line)]
+    assert direct == []
+    verbs = set(re.findall(r"-m autograder ([a-z-]+)", "\n".join(m.read_text() for m in makefiles)))
+    known = set(cli.parser()._subparsers._group_actions[0].choices)
+    assert verbs <= known and set(cli.HANDED_ON) <= known, verbs - known
+    proc = subprocess.run([sys.executable, "-m", "autograder", "notebooks", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

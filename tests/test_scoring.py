@@ -184,3 +184,10 @@ def test_mistakes_shown_by_the_evidences_shape_are_named_from_facts_not_wording(
     result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_f64_check()])
     assert result.outcome == "failed"
     assert (result.mistake.name if result.mistake else None) == named
+
+
+def test_a_worker_that_never_started_is_the_graders_fault_not_a_zero():
+    result = _judge({}, [_check()], done=False, header={"status": "grader_error"})
+    assert (result.outcome, result.grader_fault) == ("error", True)
+    ordinary = _judge({(0, "cpu"): _ok(WRONG), (0, "meta"): _meta_ok(WRONG)}, [_check()])
+    assert not ordinary.grader_fault
