@@ -6,6 +6,7 @@ a local folder, ``.nbgrader-exchange/`` here, unless ``NBGRADER_EXCHANGE`` names
 shared folder on a teaching server). The answer-cell stub is the one ``make stubs`` writes, so
 a released notebook's answer cells match ``exercises/`` exactly.
 """
+
 import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,8 +44,10 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 from autograder.feedback import ShortenHiddenTestErrors, accepting_display_priority  # noqa: E402
 
 # (accepting_display_priority: without it nbgrader warns about a setting its own base class hides)
-c.GenerateFeedback.preprocessors = [accepting_display_priority(p) for p in
-                                    (GetGrades, ShortenHiddenTestErrors, ClearHiddenTests, CSSHTMLHeaderPreprocessor)]
+c.GenerateFeedback.preprocessors = [
+    accepting_display_priority(p)
+    for p in (GetGrades, ShortenHiddenTestErrors, ClearHiddenTests, CSSHTMLHeaderPreprocessor)
+]
 
 # Autograde keeps a hand-graded written answer graded when it runs again on the same answer (nbgrader
 # alone marks it "needs manual grade" again): SaveAutoGrades replaced by autograder.gradebook's.
@@ -53,5 +56,6 @@ from nbgrader.preprocessors import SaveAutoGrades  # noqa: E402
 
 from autograder.gradebook import KeepHandGrades  # noqa: E402
 
-c.Autograde.autograde_preprocessors = [KeepHandGrades if p is SaveAutoGrades else p
-                                       for p in Autograde.class_traits()["autograde_preprocessors"].default()]
+c.Autograde.autograde_preprocessors = [
+    KeepHandGrades if p is SaveAutoGrades else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
+]

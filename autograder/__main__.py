@@ -1,4 +1,5 @@
 """``python -m autograder``: the command-line entry point."""
+
 import sys
 
 from autograder.cli import main

@@ -15,6 +15,7 @@ or ``--cluster local:N`` grade on Dask workers instead (``autograder/cluster.py`
 come back to the same code here. Exit status: 0 when every submission was graded
 (whatever the scores), 1 when some could not be (a broken zip, say), 2 when nothing could run.
 """
+
 from __future__ import annotations
 
 import csv
@@ -115,6 +116,7 @@ def _hash_file(h, path: Path) -> None:
 def grader_fingerprint() -> str:
     """What else decides a grade: the grader's own code (checks included) and torch's version."""
     from importlib import metadata
+
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):
@@ -223,16 +225,25 @@ class Outcome:
 
 def _stamp(data: dict, sub: Submission, key: dict, graded_by: dict | None = None) -> dict:
     data = dict(data)
-    data["extra_data"] = {"submission": sub.name, "source": sub.label, "kind": sub.kind,
-                          "content_hash": sub.digest, **key}
+    data["extra_data"] = {
+        "submission": sub.name,
+        "source": sub.label,
+        "kind": sub.kind,
+        "content_hash": sub.digest,
+        **key,
+    }
     if graded_by:  # which machine, worker, sandbox and devices graded it (see ``graded_by``)
         data["extra_data"]["graded_by"] = graded_by
     return data
 
 
 def _failure_json(sub: Submission, message: str, key: dict, graded_by: dict | None = None) -> dict:
-    return _stamp({"score": 0.0, "execution_time": 0.0, "output": f"could not be graded: {message}",
-                   "tests": []}, sub, {**key, "error": message}, graded_by)
+    return _stamp(
+        {"score": 0.0, "execution_time": 0.0, "output": f"could not be graded: {message}", "tests": []},
+        sub,
+        {**key, "error": message},
+        graded_by,
+    )
 
 
 def write_atomically(data: dict, path: Path) -> None:
@@ -291,9 +302,16 @@ def write_csv(outcomes: list[Outcome], exercises: list[str], path: Path) -> None
                 out.writerow([o.submission.name, "", "", *[""] * len(exercises), "failed", o.error])
                 continue
             points = per_exercise(o.data)  # a notebook's: its own exercises only, the others left empty
-            out.writerow([o.submission.name, _fmt(o.data["score"]), _fmt(o.data["max_score"]),
-                          *[_fmt(points[e]) if e in points else "" for e in exercises], o.status,
-                          "; ".join(problems_of(o.data))])
+            out.writerow(
+                [
+                    o.submission.name,
+                    _fmt(o.data["score"]),
+                    _fmt(o.data["max_score"]),
+                    *[_fmt(points[e]) if e in points else "" for e in exercises],
+                    o.status,
+                    "; ".join(problems_of(o.data)),
+                ]
+            )
 
 
 # ----------------------------------------------------------------------------- grading one submission
@@ -313,10 +331,12 @@ def graded_by(grader, worker: str = "local") -> dict:
     """Which host, grading process, sandbox and devices graded a submission (results.json's
     ``extra_data.graded_by``); ``devices`` lists ``cuda`` where that process had CUDA."""
     import socket
+
     devices = list(grader.devices or ())
     by = {"host": socket.gethostname(), "worker": worker, "sandbox": grader.box.kind, "devices": devices}
     if "cuda" in devices:
         import torch
+
         by["cuda_device"] = torch.cuda.get_device_name()
     return by
 
@@ -325,6 +345,7 @@ def grade_submission(grader, path: Path, exercises: list[str] | None, worker: st
     """Grades the submission at ``path`` on a warm ``Grader``: unpacked into a private temporary
     folder, never modified. Returns a failed ``Graded`` rather than raising."""
     from autograder import notebooks, report
+
     start = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
@@ -336,20 +357,29 @@ def grade_submission(grader, path: Path, exercises: list[str] | None, worker: st
     except SubmissionError as exc:
         return Graded("failed", error=str(exc), seconds=time.monotonic() - start)
     except Exception as exc:  # noqa: BLE001 - one submission must not stop the class
-        return Graded("failed", error=f"the grader failed on it: {type(exc).__name__}: {exc}",
-                      seconds=time.monotonic() - start, grader_broke=True)
+        return Graded(
+            "failed",
+            error=f"the grader failed on it: {type(exc).__name__}: {exc}",
+            seconds=time.monotonic() - start,
+            grader_broke=True,
+        )
     broken = next((e.message for e in result.exercises if e.grader_fault), None)
     if broken:  # not the learner's doing: no grade to record or to keep
-        return Graded("failed", error=f"{broken}: {result.sandbox}", seconds=time.monotonic() - start,
-                      graded_by=graded_by(grader, worker))
+        return Graded(
+            "failed",
+            error=f"{broken}: {result.sandbox}",
+            seconds=time.monotonic() - start,
+            graded_by=graded_by(grader, worker),
+        )
     return Graded("graded", data, seconds=time.monotonic() - start, graded_by=graded_by(grader, worker))
 
 
 def finish(sub: Submission, graded: Graded, key: dict) -> Outcome:
     """The scorer's side: the outcome named after the submission, stamped with what decided it."""
     if graded.status != "graded" or graded.data is None:
-        return Outcome(sub, "failed", _failure_json(sub, graded.error, key, graded.graded_by), graded.error,
-                       graded.seconds)
+        return Outcome(
+            sub, "failed", _failure_json(sub, graded.error, key, graded.graded_by), graded.error, graded.seconds
+        )
     data = dict(graded.data)
     data["output"] = f"{data.get('output', '')} · submission: {sub.label}".strip(" ·")
     return Outcome(sub, "graded", _stamp(data, sub, key, graded.graded_by), seconds=graded.seconds)
@@ -432,6 +462,7 @@ class Progress:
 
     def __init__(self, total: int, out=None):
         from autograder.report import console
+
         self.console = console(out)
         self.total, self.done, self.failed, self.graded = total, 0, 0, 0
         self.start = time.monotonic()
@@ -439,9 +470,17 @@ class Progress:
         if self.console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
             from rich.progress import Progress as Bar
-            self.bar = Bar(TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
-                           TextColumn("· {task.fields[failed]} failed ·"), TimeElapsedColumn(),
-                           TextColumn("· ETA"), TimeRemainingColumn(), console=self.console)
+
+            self.bar = Bar(
+                TextColumn("grading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("· {task.fields[failed]} failed ·"),
+                TimeElapsedColumn(),
+                TextColumn("· ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
             self.task = self.bar.add_task("grading", total=total, failed=0)
             self.bar.start()
 
@@ -464,8 +503,11 @@ class Progress:
             self.bar.update(self.task, completed=self.done, failed=self.failed)
         else:
             eta = self._eta()
-            print(line + (f" · {self.failed} failed · ETA {eta}" if eta else f" · {self.failed} failed"),
-                  file=self.console.file, flush=True)
+            print(
+                line + (f" · {self.failed} failed · ETA {eta}" if eta else f" · {self.failed} failed"),
+                file=self.console.file,
+                flush=True,
+            )
 
     def _eta(self) -> str:
         left = self.total - self.done
@@ -544,8 +586,10 @@ def main(args, remote=None) -> int:
     unchanged = sum(o.status == "unchanged" for o in outcomes)
     failed = [o for o in outcomes if o.status == "failed"]
     rate = f" ({graded / elapsed * 60:.1f} submissions/min)" if graded and elapsed > 0 else ""
-    summary = (f"{len(outcomes)} of {len(submissions)} submissions: {graded} graded, {unchanged} unchanged, "
-               f"{len(failed)} failed, in {elapsed:.1f} s{rate}")
+    summary = (
+        f"{len(outcomes)} of {len(submissions)} submissions: {graded} graded, {unchanged} unchanged, "
+        f"{len(failed)} failed, in {elapsed:.1f} s{rate}"
+    )
     if json_dir is None:
         summary += "; no --json-dir, so nothing is kept to skip unchanged submissions next time"
     print(summary, file=out)

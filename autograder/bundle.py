@@ -15,6 +15,7 @@ solution body and for the name of every hidden check.
 
 Usage: ``python -m autograder.bundle dist/student``
 """
+
 from __future__ import annotations
 
 import shutil
@@ -73,6 +74,7 @@ def freeze_public_checks(package: Path) -> None:
     """Replaces the public check modules (their reference code gives answers away) by their data."""
     from autograder import catalogue, checks
     from autograder.checks import frozen
+
     found = [c for module in catalogue.MODULES for c in checks.for_module(module, ("public",))]
     (package / frozen.FILE_NAME).write_bytes(frozen.freeze(found))
     for module in package.glob("*.py"):

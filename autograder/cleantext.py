@@ -1,5 +1,6 @@
 """Neutralises control characters in text that came from learner code (messages, printed output),
 so that nothing it prints can move the cursor, recolour or forge a row of a report."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """The one command line: ``grade`` a submission or notebook, ``grade-batch`` a class, ``list`` the
 exercises, ``hint``, ``repro``, ``watch``; and the instructor's verbs (``stubs``, ``notebooks``,
 ``autograde``, ``publish``, ``student-release``, ``gradescope``), each handed to its module."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,11 @@ SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 # verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
 HANDED_ON = {
     "notebooks": ("autograder.nbsource", [], "regenerate source/ from lessons/ and solutions/ (--check: if stale)"),
-    "autograde": ("autograder.nbcycle", ["autograde"],
-                  "nbgrader autograde, then the sandbox grades the same notebooks; disagreements listed"),
+    "autograde": (
+        "autograder.nbcycle",
+        ["autograde"],
+        "nbgrader autograde, then the sandbox grades the same notebooks; disagreements listed",
+    ),
     "publish": ("autograder.lab", [], "publish release/ to this copy's own exchange (what make lab does first)"),
     "student-release": ("autograder.bundle", [], "write what a learner receives into DIR (default dist/student)"),
     "gradescope": ("autograder.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
@@ -27,11 +31,13 @@ def _grade(args) -> int:
 
     from autograder import report
     from autograder.grader import Limits, grade
+
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
     with tempfile.TemporaryDirectory(prefix="notebook-submission-") as extracted:
         submission, exercises = Path(args.submission), args.exercise or None
         if args.notebook:
             from autograder import notebooks
+
             submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
             if exercises is None:  # the notebook's own exercises, not the whole course
                 try:
@@ -42,8 +48,9 @@ def _grade(args) -> int:
         if args.notebook:
             notebooks.relocate(result, submission)  # messages point at cells, not at generated files
     if args.json:
-        report.write_json(result, Path(args.json), hidden_visibility=args.hidden_visibility,
-                          full_details=args.full_details)
+        report.write_json(
+            result, Path(args.json), hidden_visibility=args.hidden_visibility, full_details=args.full_details
+        )
     if not args.quiet:
         shown = "" if args.notebook or args.submission == "exercises" else args.submission
         report.print_report(result, submission_arg=shown)
@@ -52,8 +59,10 @@ def _grade(args) -> int:
 
 def _grade_batch(args) -> int:
     from autograder import batch
+
     if args.scheduler or args.cluster:  # Dask is imported only for a cluster
         from autograder.cluster import DaskPool
+
         return batch.main(args, remote=DaskPool)
     return batch.main(args)
 
@@ -61,6 +70,7 @@ def _grade_batch(args) -> int:
 def _hint(args) -> int:
     from autograder import hints
     from autograder.report import console
+
     catalogue.get(args.exercise)
     submission = Path(args.submission)
     if args.reset:
@@ -69,7 +79,7 @@ def _hint(args) -> int:
         return 0
     listed = hints.HINTS[args.exercise]
     if args.all:
-        for i, text in enumerate(listed[:max(1, hints.shown(submission, args.exercise))], 1):
+        for i, text in enumerate(listed[: max(1, hints.shown(submission, args.exercise))], 1):
             console().print(f"hint {i}/{len(listed)} for {args.exercise}: {text}")
         return 0
     number, text = hints.next_hint(submission, args.exercise)
@@ -81,12 +91,14 @@ def _hint(args) -> int:
 
 def _repro(args) -> int:
     from autograder import repro
+
     repro.rerun(args.exercise, args.index, submission=args.submission)
     return 0
 
 
 def _watch(args) -> int:
     from autograder import watch
+
     return watch.main(Path(args.submission), args.interval)
 
 
@@ -94,6 +106,7 @@ def _list(args) -> int:
     from rich.table import Table
 
     from autograder.report import console
+
     t = Table("exercise", "points", "reference", "forbidden")
     for e in catalogue.EXERCISES:
         forbidden = ", ".join(e.forbidden + ((e.forbidden_pattern,) if e.forbidden_pattern else ()) + e.forbidden_names)
@@ -105,6 +118,7 @@ def _list(args) -> int:
 
 def _stubs(args) -> int:
     from autograder import stubs
+
     return stubs.main(["--check"] if args.check else [])
 
 
@@ -113,20 +127,39 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grade", help="grade a submission directory")
     g.add_argument("--submission", default="exercises", help="directory with the seven modules (default: exercises)")
-    g.add_argument("--notebook", metavar="PATH",
-                   help="grade the code of a notebook (its answer cells are extracted into modules)")
+    g.add_argument(
+        "--notebook", metavar="PATH", help="grade the code of a notebook (its answer cells are extracted into modules)"
+    )
     g.add_argument("--json", metavar="FILE", help="also write Gradescope-compatible results.json here")
-    g.add_argument("--exercise", action="append", metavar="ID",
-                   help="grade only this exercise or module (repeatable), e.g. convolution.conv2d or losses")
-    g.add_argument("--hidden-visibility", default="after_due_date",
-                   choices=("visible", "hidden", "after_due_date", "after_published"),
-                   help="Gradescope visibility of the hidden checks' results (default after_due_date)")
-    g.add_argument("--full-details", action="store_true",
-                   help="show the hidden checks' names and failures in results.json (instructors)")
-    g.add_argument("--suite", choices=("all", "public", "hidden"), default="all",
-                   help="which checks to run (default: all that are installed)")
-    g.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto",
-                   help="auto: bubblewrap where available, else a plain process")
+    g.add_argument(
+        "--exercise",
+        action="append",
+        metavar="ID",
+        help="grade only this exercise or module (repeatable), e.g. convolution.conv2d or losses",
+    )
+    g.add_argument(
+        "--hidden-visibility",
+        default="after_due_date",
+        choices=("visible", "hidden", "after_due_date", "after_published"),
+        help="Gradescope visibility of the hidden checks' results (default after_due_date)",
+    )
+    g.add_argument(
+        "--full-details",
+        action="store_true",
+        help="show the hidden checks' names and failures in results.json (instructors)",
+    )
+    g.add_argument(
+        "--suite",
+        choices=("all", "public", "hidden"),
+        default="all",
+        help="which checks to run (default: all that are installed)",
+    )
+    g.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "process"),
+        default="auto",
+        help="auto: bubblewrap where available, else a plain process",
+    )
     g.add_argument("--jobs", type=int, default=2, help="exercises graded in parallel (default 2)")
     g.add_argument("--check-timeout", type=float, default=10.0, help="seconds a single check may take")
     g.add_argument("--total-timeout", type=float, default=600.0, help="seconds the whole grade may take")
@@ -144,11 +177,16 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--check-timeout", type=float, default=10.0)
     b.add_argument("--total-timeout", type=float, default=600.0, help="seconds one submission may take")
     dask = b.add_mutually_exclusive_group()  # instead of --jobs: see docs/cluster.md
-    dask.add_argument("--scheduler", metavar="ADDRESS",
-                      help="grade on the Dask cluster whose scheduler is at ADDRESS "
-                           "(tcp://host:8786, or a scheduler file)")
-    dask.add_argument("--cluster", metavar="local:N",
-                      help="grade on a Dask cluster started here: local:N worker processes, or slurm:N Slurm jobs")
+    dask.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786, or a scheduler file)",
+    )
+    dask.add_argument(
+        "--cluster",
+        metavar="local:N",
+        help="grade on a Dask cluster started here: local:N worker processes, or slurm:N Slurm jobs",
+    )
     b.set_defaults(func=_grade_batch)
     h = sub.add_parser("hint", help="print the next hint for an exercise")
     h.add_argument("exercise", help="e.g. convolution.conv2d")
@@ -179,6 +217,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in HANDED_ON:
         import importlib
+
         module, first, _ = HANDED_ON[argv[0]]
         return importlib.import_module(module).main(first + argv[1:])  # imported only when asked for
     args = parser().parse_args(argv)

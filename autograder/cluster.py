@@ -9,6 +9,7 @@ A Dask worker is the scoring process of its node: it never imports learner code,
 in the sandbox below it. Nothing is shared between the client and the workers but Dask's messages:
 no path, no file system. Setting up Slurm and Kubernetes: ``docs/cluster.md``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -67,8 +68,10 @@ def pack(sub: Submission) -> dict:
             else:
                 entries.append([rel, "special", b""])
             if len(entries) > ZIP_MAX_FILES:
-                raise SubmissionError(f"{sub.label} holds more than {ZIP_MAX_FILES} files and folders "
-                                      f"(at most {ZIP_MAX_FILES} travel to a cluster)")
+                raise SubmissionError(
+                    f"{sub.label} holds more than {ZIP_MAX_FILES} files and folders "
+                    f"(at most {ZIP_MAX_FILES} travel to a cluster)"
+                )
         dirs[:] = [d for d in dirs if not Path(root, d).is_symlink()]
     return {"label": sub.label, "kind": sub.kind, "entries": entries}
 
@@ -88,8 +91,9 @@ def _read_regular(path: Path, budget: int, label: str) -> bytes:
     finally:
         os.close(fd)
     if size > budget:
-        raise SubmissionError(f"{label} is larger than {ZIP_MAX_BYTES >> 20} MiB "
-                              f"(at most {ZIP_MAX_BYTES >> 20} MiB travel to a cluster)")
+        raise SubmissionError(
+            f"{label} is larger than {ZIP_MAX_BYTES >> 20} MiB (at most {ZIP_MAX_BYTES >> 20} MiB travel to a cluster)"
+        )
     return b"".join(chunks)
 
 
@@ -172,6 +176,7 @@ class GraderPlugin(WorkerPlugin):
 
     def _start(self):
         from autograder.grader import Grader
+
         self.grader = Grader(self.sandbox, self.suites, self.limits)
         self.started += 1
 
@@ -192,8 +197,9 @@ class GraderPlugin(WorkerPlugin):
             try:
                 path = unpack(packet, Path(tmp))
             except (SubmissionError, OSError, KeyError, TypeError, ValueError) as exc:
-                graded = batch.Graded("failed", error=f"the submission could not be unpacked: {exc}",
-                                      seconds=time.monotonic() - start)
+                graded = batch.Graded(
+                    "failed", error=f"the submission could not be unpacked: {exc}", seconds=time.monotonic() - start
+                )
             else:
                 graded = batch.grade_submission(self.grader, path, exercises, worker=self.address)
             if graded.grader_broke:
@@ -205,6 +211,7 @@ class GraderPlugin(WorkerPlugin):
 def grade_packet(packet: dict, exercises: list[str] | None, plugin: str) -> dict:
     """The task: grades one packet on this worker's grader of the plugin named ``plugin``."""
     from distributed import get_worker
+
     found = get_worker().plugins.get(plugin)
     if found is None or not hasattr(found, "lock"):
         raise RuntimeError("this Dask worker has no grader (its worker plugin is not set up)")
@@ -217,9 +224,11 @@ def parse_cluster(spec: str) -> tuple[str, int]:
     ``jobqueue.slurm`` configuration, docs/cluster.md) → (kind, N)."""
     kind, _, count = spec.partition(":")
     if kind not in ("local", "slurm") or not count.isdigit() or int(count) < 1:
-        raise RuntimeError(f"--cluster {spec!r}: expected local:N (N worker processes on this machine) or "
-                           f"slurm:N (N Slurm jobs, configured as in docs/cluster.md); for any other cluster, "
-                           f"start it and pass --scheduler ADDRESS")
+        raise RuntimeError(
+            f"--cluster {spec!r}: expected local:N (N worker processes on this machine) or "
+            f"slurm:N (N Slurm jobs, configured as in docs/cluster.md); for any other cluster, "
+            f"start it and pass --scheduler ADDRESS"
+        )
     return kind, int(count)
 
 
@@ -233,18 +242,27 @@ def start_cluster(kind: str, count: int, secure: bool = True):
     server answers only ``/health`` (no page about workers, tasks or logs)."""
     if kind == "slurm":
         from dask_jobqueue import SLURMCluster
+
         cluster = SLURMCluster()
         cluster.scale(jobs=count)
         return cluster
     import dask
     from distributed import LocalCluster
     from distributed.security import Security
+
     routes = ["distributed.http.health"] if secure else dask.config.get("distributed.scheduler.http.routes")
     with dask.config.set({"distributed.scheduler.http.routes": routes}):  # no page about the run over HTTP
-        return LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                            protocol="tls" if secure else "tcp", security=Security.temporary() if secure else None,
-                            dashboard_address=None, memory_limit=0,
-                            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})  # HTTP on a free port
+        return LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            protocol="tls" if secure else "tcp",
+            security=Security.temporary() if secure else None,
+            dashboard_address=None,
+            memory_limit=0,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        )  # HTTP on a free port
 
 
 class DaskPool:
@@ -253,9 +271,18 @@ class DaskPool:
     stopped by ``close``. Like ``batch.Pool``, ``results`` yields each submission's ``Outcome`` as
     it finishes."""
 
-    def __init__(self, scheduler: str | None, cluster: str | None, sandbox: str, suites, limits,
-                 exercises: list[str] | None, key: dict):
+    def __init__(
+        self,
+        scheduler: str | None,
+        cluster: str | None,
+        sandbox: str,
+        suites,
+        limits,
+        exercises: list[str] | None,
+        key: dict,
+    ):
         from distributed import Client
+
         self.exercises, self.key = exercises, key
         self.cluster = self.client = None
         self.futures: dict = {}
@@ -284,12 +311,15 @@ class DaskPool:
             raise RuntimeError(f"a Dask worker could not start its grader: {type(exc).__name__}: {exc}") from None
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         hosts = sorted({w.get("host", "?") for w in workers})
-        self.where = (f"Dask: scheduler {self.client.scheduler.address}, {len(workers)} "
-                      f"worker{'s' if len(workers) != 1 else ''} on {len(hosts)} host{'s' if len(hosts) != 1 else ''} "
-                      f"({', '.join(hosts)})")
+        self.where = (
+            f"Dask: scheduler {self.client.scheduler.address}, {len(workers)} "
+            f"worker{'s' if len(workers) != 1 else ''} on {len(hosts)} host{'s' if len(hosts) != 1 else ''} "
+            f"({', '.join(hosts)})"
+        )
 
     def results(self, submissions: list[Submission]) -> Iterator[batch.Outcome]:
         from distributed import as_completed
+
         run = uuid.uuid4().hex[:8]
         for i, sub in enumerate(submissions):
             try:
@@ -311,9 +341,13 @@ class DaskPool:
             graded = reply["graded"]
             if reply["fingerprint"] != self.key["grader"]:
                 host = (graded.graded_by or {}).get("host", "?")
-                yield batch.failed(sub, f"the Dask worker on {host} runs another grader (fingerprint "
-                                   f"{reply['fingerprint']}, here {self.key['grader']}): install the same "
-                                   f"version everywhere", self.key)
+                yield batch.failed(
+                    sub,
+                    f"the Dask worker on {host} runs another grader (fingerprint "
+                    f"{reply['fingerprint']}, here {self.key['grader']}): install the same "
+                    f"version everywhere",
+                    self.key,
+                )
                 continue
             yield batch.finish(sub, graded, self.key)
 

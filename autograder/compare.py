@@ -3,6 +3,7 @@
 Runs in the scorer only. Tolerances follow ``torch.testing.assert_close`` per dtype unless a
 check widens them (see ``Tol``).
 """
+
 from __future__ import annotations
 
 import math
@@ -80,12 +81,13 @@ def _compare_tensor(got, want, tol, path):
             hint = " (a float64 input must give a float64 result: create tensors with the input's dtype)"
         return f"{path}: dtype {got['dtype']}, expected {want['dtype']}{hint}"
     if got["device"] != want["device"]:
-        return (f"{path}: on device {got['device']}, expected {want['device']} "
-                f"(create tensors with device=x.device)")
+        return f"{path}: on device {got['device']}, expected {want['device']} (create tensors with device=x.device)"
     layout = got.get("layout", "strided")
     if layout != "strided":
-        return (f"{path}: a {layout} tensor; return a plain dense (strided) tensor, as PyTorch does "
-                f"(.to_dense() if you built a sparse one)")
+        return (
+            f"{path}: a {layout} tensor; return a plain dense (strided) tensor, as PyTorch does "
+            f"(.to_dense() if you built a sparse one)"
+        )
     if want["data"] is None:
         return None  # a meta reference: shape, dtype and device are all there is
     if got["data"] is None:
@@ -153,8 +155,7 @@ def _compare_values(g: torch.Tensor, w: torch.Tensor, dtype: str, tol: Tol, path
     gv, wv = g.reshape(-1)[flat].item(), w.reshape(-1)[flat].item()
     n_bad, n = int(bad.sum()), w.numel()
     shown = (lambda v: str(bool(v))) if w.dtype == torch.bool else (lambda v: f"{v:.6g}")
-    msg = (f"{path}: {n_bad} of {n} values differ; first at index {list(index)}: "
-           f"got {shown(gv)}, expected {shown(wv)}")
+    msg = f"{path}: {n_bad} of {n} values differ; first at index {list(index)}: got {shown(gv)}, expected {shown(wv)}"
     if w.dtype.is_floating_point:
         finite = torch.isfinite(g.double()) & torch.isfinite(w.double())
         if not bool(torch.isfinite(g.double())[torch.isfinite(w.double())].all()):

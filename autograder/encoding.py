@@ -3,6 +3,7 @@
 The worker encodes learner outputs; the scorer encodes reference outputs the same way, reads
 the worker's bytes with ``wire.unpack`` (JSON and raw NumPy buffers, no pickle) and validates them.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,13 @@ def _encode_tensor(t: torch.Tensor) -> dict:
         "layout": str(plain.layout).replace("torch.", ""),
         "data": None,
     }
-    if plain.device.type != "meta" and plain.layout == torch.strided and not plain.is_quantized \
-            and not plain.is_nested and not plain.is_mkldnn:
+    if (
+        plain.device.type != "meta"
+        and plain.layout == torch.strided
+        and not plain.is_quantized
+        and not plain.is_nested
+        and not plain.is_mkldnn
+    ):
         info["data"] = plain.detach().to("cpu").contiguous().clone()
     return info
 

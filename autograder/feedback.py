@@ -5,6 +5,7 @@ failing test cell's traceback quotes the lines around the error, hidden ones inc
 files it passed through. This one runs first and keeps, of such a cell's error, only its last
 line (``AssertionError: ...``, which says what failed in the learner's terms).
 """
+
 from __future__ import annotations
 
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -33,5 +34,8 @@ def accepting_display_priority(cls):
     if "display_data_priority" not in traits or "display_data_priority" in cls.class_traits(config=True):
         return cls
     default = traits["display_data_priority"].default()
-    return type(cls.__name__, (cls,), {"display_data_priority": List(default, config=True),
-                                       "__module__": cls.__module__, "__doc__": cls.__doc__})
+    return type(
+        cls.__name__,
+        (cls,),
+        {"display_data_priority": List(default, config=True), "__module__": cls.__module__, "__doc__": cls.__doc__},
+    )

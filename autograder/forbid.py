@@ -7,6 +7,7 @@ quantized, MKL-DNN, composite). The dispatcher is global, so this holds in every
 import time, under ``no_grad``/``inference_mode`` and inside a custom backward. Switching off
 the op recorder therefore gains nothing: the operation itself is gone from this process.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,10 +19,28 @@ from autograder.catalogue import Exercise
 
 # Every runtime key that may carry a kernel computing the op, and the composite alias keys.
 DISPATCH_KEYS = (
-    "CPU", "CUDA", "Meta", "MPS", "XPU", "HIP", "SparseCPU", "SparseCUDA", "SparseMeta", "SparseCsrCPU",
-    "SparseCsrCUDA", "SparseCsrMeta", "QuantizedCPU", "QuantizedCUDA", "MkldnnCPU",
-    "NestedTensorCPU", "NestedTensorCUDA", "NestedTensorMeta", "CompositeImplicitAutograd",
-    "CompositeImplicitAutogradNestedTensor", "CompositeExplicitAutograd", "CompositeExplicitAutogradNonFunctional",
+    "CPU",
+    "CUDA",
+    "Meta",
+    "MPS",
+    "XPU",
+    "HIP",
+    "SparseCPU",
+    "SparseCUDA",
+    "SparseMeta",
+    "SparseCsrCPU",
+    "SparseCsrCUDA",
+    "SparseCsrMeta",
+    "QuantizedCPU",
+    "QuantizedCUDA",
+    "MkldnnCPU",
+    "NestedTensorCPU",
+    "NestedTensorCUDA",
+    "NestedTensorMeta",
+    "CompositeImplicitAutograd",
+    "CompositeImplicitAutogradNestedTensor",
+    "CompositeExplicitAutograd",
+    "CompositeExplicitAutogradNonFunctional",
 )
 
 
@@ -76,10 +95,14 @@ def block(exercise: Exercise, hits: list[str]) -> object | None:
 
 
 def _raising(exercise: Exercise, op: str, hits: list[str]):
-    message = (f"{exercise.function} may not call aten.{op} (forbidden in this exercise): {exercise.advice}"
-               if exercise.advice else f"{exercise.function} may not call aten.{op} (forbidden in this exercise)")
+    message = (
+        f"{exercise.function} may not call aten.{op} (forbidden in this exercise): {exercise.advice}"
+        if exercise.advice
+        else f"{exercise.function} may not call aten.{op} (forbidden in this exercise)"
+    )
 
     def forbidden_kernel(*args, **kwargs):
         hits.append(op)
         raise ForbiddenOperation(message)
+
     return forbidden_kernel

@@ -17,6 +17,7 @@ both read through nbgrader's own API (``nbgrader.api.Gradebook``), never from no
   An assignment not submitted, or with answers still to grade, is left empty there: nothing
   partial reaches the LMS.
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,6 +62,7 @@ def _order(name: str) -> tuple:
 
 def _exercise(cell_name: str) -> str | None:
     from autograder.nbsource import exercise_of
+
     return exercise_of(cell_name) if cell_name.startswith("test-") else None
 
 
@@ -74,12 +76,23 @@ def grade_columns(assignment) -> list[GradeColumn]:
             written = cell.name in answers
             label = _exercise(cell.name) or cell.name
             header = "/".join([assignment.name] + ([notebook.name] if several else []) + [label])
-            columns.append(GradeColumn(header + (" (written)" if written else ""), assignment.name, notebook.name,
-                                       cell.name, written, float(cell.max_score)))
+            columns.append(
+                GradeColumn(
+                    header + (" (written)" if written else ""),
+                    assignment.name,
+                    notebook.name,
+                    cell.name,
+                    written,
+                    float(cell.max_score),
+                )
+            )
         for task in notebook.task_cells:  # tasks are always graded by hand
             header = "/".join([assignment.name] + ([notebook.name] if several else []) + [task.name])
-            columns.append(GradeColumn(header + " (written)", assignment.name, notebook.name, task.name, True,
-                                       float(task.max_score)))
+            columns.append(
+                GradeColumn(
+                    header + " (written)", assignment.name, notebook.name, task.name, True, float(task.max_score)
+                )
+            )
     return columns
 
 
@@ -105,8 +118,9 @@ def learner_rows(gradebook: Gradebook, assignments: list, students: list) -> lis
     columns = {a.name: grade_columns(a) for a in assignments}
     rows = []
     for student in students:
-        row = LearnerRow(student.id, student.last_name or "", student.first_name or "", student.email or "",
-                         0.0, 0.0, {}, {}, [], [])
+        row = LearnerRow(
+            student.id, student.last_name or "", student.first_name or "", student.email or "", 0.0, 0.0, {}, {}, [], []
+        )
         for assignment in assignments:
             row.max_total += float(assignment.max_score)
             try:
@@ -142,8 +156,16 @@ def write_gradebook(rows: list[LearnerRow], assignments: list, path: Path) -> No
         out = csv.writer(f)
         out.writerow(header)
         for row in rows:
-            line = [row.student_id, row.last_name, row.first_name, row.email, _fmt(row.total), _fmt(row.max_total),
-                    "; ".join(row.to_grade), "; ".join(row.not_submitted)]
+            line = [
+                row.student_id,
+                row.last_name,
+                row.first_name,
+                row.email,
+                _fmt(row.total),
+                _fmt(row.max_total),
+                "; ".join(row.to_grade),
+                "; ".join(row.not_submitted),
+            ]
             for assignment in assignments:
                 line += [_fmt(row.assignments.get(assignment.name)), _fmt(assignment.max_score)]
                 line += [_fmt(row.cells.get(c.header)) for c in columns if c.assignment == assignment.name]
@@ -154,8 +176,9 @@ def canvas_header(name: str, canvas_ids: dict) -> str:
     return f"{name} ({canvas_ids[name]})" if name in canvas_ids else name
 
 
-def write_canvas(rows: list[LearnerRow], assignments: list, path: Path, canvas_ids: dict, id_column: str,
-                 section: str = "") -> None:
+def write_canvas(
+    rows: list[LearnerRow], assignments: list, path: Path, canvas_ids: dict, id_column: str, section: str = ""
+) -> None:
     """Canvas's gradebook import: the five fixed columns, then one per assignment."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
@@ -165,41 +188,60 @@ def write_canvas(rows: list[LearnerRow], assignments: list, path: Path, canvas_i
             fixed = dict.fromkeys(CANVAS_FIXED, "")
             names = ", ".join(n for n in (row.last_name, row.first_name) if n)
             fixed.update({"Student": names or row.student_id, id_column: row.student_id, "Section": section})
-            scores = ["" if row.assignments.get(a.name) is None or row.pending(a.name) else
-                      _fmt(row.assignments[a.name]) for a in assignments]
+            scores = [
+                "" if row.assignments.get(a.name) is None or row.pending(a.name) else _fmt(row.assignments[a.name])
+                for a in assignments
+            ]
             out.writerow([fixed[k] for k in CANVAS_FIXED] + scores)
 
 
 class CourseExport(ExportPlugin):
     """nbgrader export plugin: the per-learner gradebook and Canvas's import CSV (see the module)."""
 
-    canvas = Unicode("", help="where to write the Canvas import CSV (default: beside --to, "
-                              "grades.csv -> grades-canvas.csv)").tag(config=True)
-    canvas_ids = Dict({}, help="nbgrader assignment -> Canvas assignment id, for the "
-                               "'name (id)' headers Canvas matches on").tag(config=True)
-    canvas_id_column = Enum(["ID", "SIS User ID", "SIS Login ID"], default_value="SIS Login ID",
-                            help="the Canvas column that carries nbgrader's student id").tag(config=True)
+    canvas = Unicode(
+        "", help="where to write the Canvas import CSV (default: beside --to, grades.csv -> grades-canvas.csv)"
+    ).tag(config=True)
+    canvas_ids = Dict(
+        {}, help="nbgrader assignment -> Canvas assignment id, for the 'name (id)' headers Canvas matches on"
+    ).tag(config=True)
+    canvas_id_column = Enum(
+        ["ID", "SIS User ID", "SIS Login ID"],
+        default_value="SIS Login ID",
+        help="the Canvas column that carries nbgrader's student id",
+    ).tag(config=True)
     canvas_section = Unicode("", help="the Section column of the Canvas CSV").tag(config=True)
 
     def export(self, gradebook: Gradebook) -> None:
         dest = Path(self.to or "grades.csv")
         canvas = Path(self.canvas) if self.canvas else dest.with_name(f"{dest.stem}-canvas{dest.suffix or '.csv'}")
         wanted_a, wanted_s = [str(a) for a in self.assignment], [str(s) for s in self.student]
-        assignments = [a for a in sorted(gradebook.assignments, key=lambda a: a.name)
-                       if not wanted_a or a.name in wanted_a]
+        assignments = [
+            a for a in sorted(gradebook.assignments, key=lambda a: a.name) if not wanted_a or a.name in wanted_a
+        ]
         students = [s for s in sorted(gradebook.students, key=lambda s: s.id) if not wanted_s or s.id in wanted_s]
         rows = learner_rows(gradebook, assignments, students)
         for path in (dest, canvas):
             path.parent.mkdir(parents=True, exist_ok=True)
         write_gradebook(rows, assignments, dest)
-        write_canvas(rows, assignments, canvas, {str(k): v for k, v in self.canvas_ids.items()},
-                     self.canvas_id_column, self.canvas_section)
-        self.log.info("Gradebook: %s (%d learners, %d assignments); Canvas import: %s",
-                      dest, len(rows), len(assignments), canvas)
+        write_canvas(
+            rows,
+            assignments,
+            canvas,
+            {str(k): v for k, v in self.canvas_ids.items()},
+            self.canvas_id_column,
+            self.canvas_section,
+        )
+        self.log.info(
+            "Gradebook: %s (%d learners, %d assignments); Canvas import: %s", dest, len(rows), len(assignments), canvas
+        )
         waiting = [f"{row.student_id}: {item}" for row in rows for item in row.to_grade]
         if waiting:
-            self.log.warning("%d answer(s) still to grade by hand (empty in the gradebook, their assignment "
-                             "left out of the Canvas file):\n  %s", len(waiting), "\n  ".join(waiting))
+            self.log.warning(
+                "%d answer(s) still to grade by hand (empty in the gradebook, their assignment "
+                "left out of the Canvas file):\n  %s",
+                len(waiting),
+                "\n  ".join(waiting),
+            )
 
 
 # ----------------------------------------------------------------------------- hand grades kept
@@ -207,9 +249,12 @@ class CourseExport(ExportPlugin):
 # cell, keyed by nbgrader's id of the grade. A table of its own inside gradebook.db (nbgrader's
 # models and migrations never touch it), so it lives and travels with the grades it protects.
 _METADATA = MetaData()
-ANSWER_CHECKSUMS = Table("autograder_answer_checksums", _METADATA,
-                         SqlColumn("grade_id", String(32), primary_key=True),
-                         SqlColumn("checksum", String(32), nullable=False))
+ANSWER_CHECKSUMS = Table(
+    "autograder_answer_checksums",
+    _METADATA,
+    SqlColumn("grade_id", String(32), primary_key=True),
+    SqlColumn("checksum", String(32), nullable=False),
+)
 
 
 class KeepHandGrades(SaveAutoGrades):
@@ -226,8 +271,9 @@ class KeepHandGrades(SaveAutoGrades):
     """
 
     def _add_score(self, cell, resources) -> None:
-        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
-                                          self.assignment_id, self.student_id)
+        grade = self.gradebook.find_grade(
+            cell.metadata["nbgrader"]["grade_id"], self.notebook_id, self.assignment_id, self.student_id
+        )
         graded_by_hand = grade.manual_score is not None and not grade.needs_manual_grade
         super()._add_score(cell, resources)
         if not (utils.is_solution(cell) and utils.is_grade(cell)):
@@ -235,8 +281,9 @@ class KeepHandGrades(SaveAutoGrades):
         connection = self.gradebook.db.connection()
         ANSWER_CHECKSUMS.create(bind=connection, checkfirst=True)
         checksum = utils.compute_checksum(cell)
-        seen = connection.execute(select(ANSWER_CHECKSUMS.c.checksum)
-                                  .where(ANSWER_CHECKSUMS.c.grade_id == grade.id)).scalar()
+        seen = connection.execute(
+            select(ANSWER_CHECKSUMS.c.checksum).where(ANSWER_CHECKSUMS.c.grade_id == grade.id)
+        ).scalar()
         if graded_by_hand and seen == checksum:
             grade.needs_manual_grade = False
         connection.execute(delete(ANSWER_CHECKSUMS).where(ANSWER_CHECKSUMS.c.grade_id == grade.id))

@@ -3,6 +3,7 @@
 This is the scoring process. It never imports learner code: it reads the worker's bytes with
 ``wire.unpack`` and compares them with references it computes itself.
 """
+
 from __future__ import annotations
 
 import base64
@@ -110,8 +111,9 @@ class MissingChecks(RuntimeError):
 # ----------------------------------------------------------------------------- the worker
 def plan_table(found: list) -> list:
     """What the worker is sent for an exercise's checks: ``[index, devices, base64 plan]`` each."""
-    return [[i, list(check.devices), base64.b64encode(check.wire_plan()).decode("ascii")]
-            for i, check in enumerate(found)]
+    return [
+        [i, list(check.devices), base64.b64encode(check.wire_plan()).decode("ascii")] for i, check in enumerate(found)
+    ]
 
 
 MAX_SUBMISSION_FILES = 64
@@ -214,18 +216,27 @@ class Worker:
             if len(self.stderr) < 16384:
                 self.stderr += line
 
-    def submit(self, files: dict[str, str], exercises: list[str], plans: dict[str, list], limits: Limits,
-               cuda: bool, jobs: int) -> int:
+    def submit(
+        self, files: dict[str, str], exercises: list[str], plans: dict[str, list], limits: Limits, cuda: bool, jobs: int
+    ) -> int:
         """Posts a submission; ``plans``: for each exercise, its checks as ``[index, devices, plan]``
         (``plan_table``): data only, the worker never sees a check."""
         self._jobs += 1
         sandboxes.clear_inbox(self.inbox)
         sandboxes.post(self.inbox, str(self._jobs), files)
-        job = {"id": self._jobs, "exercises": exercises, "plans": {e: plans[e] for e in exercises}, "jobs": jobs,
-               "check_timeout": limits.check_timeout, "exercise_timeout": limits.exercise_timeout,
-               "memory_mb": limits.memory_mb, "max_output": limits.max_output, "cuda": cuda,
-               "uids": self.uids[:jobs] if self.uids else None,
-               "scratch_quota": None if self.box.contained else sandboxes.SCRATCH_BYTES}
+        job = {
+            "id": self._jobs,
+            "exercises": exercises,
+            "plans": {e: plans[e] for e in exercises},
+            "jobs": jobs,
+            "check_timeout": limits.check_timeout,
+            "exercise_timeout": limits.exercise_timeout,
+            "memory_mb": limits.memory_mb,
+            "max_output": limits.max_output,
+            "cuda": cuda,
+            "uids": self.uids[:jobs] if self.uids else None,
+            "scratch_quota": None if self.box.contained else sandboxes.SCRATCH_BYTES,
+        }
         try:
             self.stdin.write((json.dumps(job) + "\n").encode())
             self.stdin.flush()
@@ -253,13 +264,16 @@ class Grader:
 
     def __init__(self, sandbox: str = "auto", suites: tuple[str, ...] | None = None, limits: Limits | None = None):
         from autograder import checks as registry
+
         self.box = sandboxes.choose(sandbox)
         self.limits = limits or Limits()
         self.suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
         if suites and not self.suites:  # asked for by name, and not installed here (a learner's copy)
-            raise MissingChecks(f"the {' and '.join(suites)} checks are not installed here: they stay with "
-                                f"your instructor, who runs them after the deadline; grade with the public "
-                                f"checks (the default)")
+            raise MissingChecks(
+                f"the {' and '.join(suites)} checks are not installed here: they stay with "
+                f"your instructor, who runs them after the deadline; grade with the public "
+                f"checks (the default)"
+            )
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
         self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}
@@ -295,8 +309,18 @@ class Grader:
                 except queue.Empty:
                     self.close()
                     for ex in pending:
-                        frames.setdefault(ex, ({"exercise": ex, "status": "timeout", "output": "",
-                                                "killed_for": "the whole grade ran out of time"}, b""))
+                        frames.setdefault(
+                            ex,
+                            (
+                                {
+                                    "exercise": ex,
+                                    "status": "timeout",
+                                    "output": "",
+                                    "killed_for": "the whole grade ran out of time",
+                                },
+                                b"",
+                            ),
+                        )
                     return frames, problems
                 if item is None or item == ("done", job_id):
                     break
@@ -313,8 +337,15 @@ class Grader:
                 break
             if jobs == 1:
                 culprit = pending.pop(0)
-                frames[culprit] = ({"exercise": culprit, "status": "crashed", "output": "",
-                                    "killed_for": "the worker process was killed while grading it"}, b"")
+                frames[culprit] = (
+                    {
+                        "exercise": culprit,
+                        "status": "crashed",
+                        "output": "",
+                        "killed_for": "the worker process was killed while grading it",
+                    },
+                    b"",
+                )
             jobs = 1
         return frames, problems
 
@@ -324,17 +355,18 @@ class Grader:
         for exercise in catalogue.EXERCISES:
             self.references(exercise)
         deadline = time.monotonic() + timeout
-        while self.worker is not None and self.worker.alive and not self.worker.ready \
-                and time.monotonic() < deadline:
+        while self.worker is not None and self.worker.alive and not self.worker.ready and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def references(self, exercise: Exercise) -> tuple[list, dict]:
         """The checks of an exercise and PyTorch's results for them (computed once per process)."""
         from autograder import checks as registry
+
         if self.devices is None:
             import torch
 
             from autograder import warmup
+
             warmup.skip_lazy_dynamo_import()  # torch.optim's reference would import torch._dynamo
             torch.backends.cuda.matmul.allow_tf32 = False  # references at full float32 precision on CUDA
             torch.backends.cudnn.allow_tf32 = False
@@ -356,8 +388,9 @@ class Grader:
         files, refused = read_submission(submission)
         holder: dict = {}
         deadline = start + self.limits.total_timeout
-        runner = threading.Thread(target=lambda: holder.update(
-            result=self._frames(files, [e.id for e in selected], deadline)), daemon=True)
+        runner = threading.Thread(
+            target=lambda: holder.update(result=self._frames(files, [e.id for e in selected], deadline)), daemon=True
+        )
         runner.start()
         # meanwhile: PyTorch's references and the source scan, in this (trusted) process
         prepared = {e.id: self.references(e) for e in selected}
@@ -384,12 +417,13 @@ def _parse_stream(stream: bytes) -> tuple[list, bool]:
     """Messages the child sent, as (kind, payload) pairs, and whether the stream was malformed
     (then parsing stops there). Learner code shares the child's process: every byte is suspect."""
     from autograder import wire
+
     messages: list[tuple[bytes, Any]] = []
     pos = 0
     while pos + 5 <= len(stream):
-        kind = stream[pos:pos + 1]
+        kind = stream[pos : pos + 1]
         (length,) = struct.unpack_from("<I", stream, pos + 1)
-        body = stream[pos + 5:pos + 5 + length]
+        body = stream[pos + 5 : pos + 5 + length]
         if len(body) != length or kind not in (b"I", b"E", b"U", b"D"):
             return messages, True
         pos += 5 + length
@@ -413,6 +447,7 @@ _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
 def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
     from autograder import encoding
     from autograder.compare import EXACT, compare
+
     status = unit.get("status")
     if "__error__" in want:
         return Unit(check, device, "skipped", f"the reference cannot run on {device}: {want['__error__']}")
@@ -428,9 +463,14 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
         if device == "meta":
             made = unit.get("cpu_made") or []
             if made:
-                return Unit(check, device, "failed", f"on another device, your code created a CPU tensor with "
-                            f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
-                            facts=("created_cpu_tensor",))
+                return Unit(
+                    check,
+                    device,
+                    "failed",
+                    f"on another device, your code created a CPU tensor with "
+                    f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
+                    facts=("created_cpu_tensor",),
+                )
             message = str(unit.get("message", "")).lower()
             if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
                 return Unit(check, device, "failed", f"your code mixes devices: {text}")
@@ -469,8 +509,16 @@ def _narrowed(got, want) -> bool:
     return False
 
 
-def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
-                   static_message: str | None, limits: Limits) -> ExerciseResult:
+def judge_exercise(
+    exercise: Exercise,
+    found,
+    header: dict,
+    stream: bytes,
+    references: dict,
+    devices,
+    static_message: str | None,
+    limits: Limits,
+) -> ExerciseResult:
     """The exercise's outcome, score and messages, every learner-made string neutralised."""
     result = _judge(exercise, found, header, stream, references, devices, static_message, limits)
     result.message = cleantext.one_line(str(result.message))
@@ -481,14 +529,23 @@ def judge_exercise(exercise: Exercise, found, header: dict, stream: bytes, refer
     return result
 
 
-def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: dict, devices,
-           static_message: str | None, limits: Limits) -> ExerciseResult:
+def _judge(
+    exercise: Exercise,
+    found,
+    header: dict,
+    stream: bytes,
+    references: dict,
+    devices,
+    static_message: str | None,
+    limits: Limits,
+) -> ExerciseResult:
     result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points), output=header.get("output", ""))
     for _, check, device in units_expected(found, devices):
         result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
     if header.get("output_bytes", 0) > limits.max_output:
-        result.notes.append(f"your code printed {header['output_bytes']} bytes; only the first "
-                            f"{limits.max_output} are kept")
+        result.notes.append(
+            f"your code printed {header['output_bytes']} bytes; only the first {limits.max_output} are kept"
+        )
     if static_message:
         result.outcome, result.message = "forbidden", static_message
         return result
@@ -499,8 +556,10 @@ def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: d
         return result
     if status == "import_timeout":
         result.outcome = "timeout"
-        result.message = (f"importing {exercise.module}.py did not finish within {limits.check_timeout:g} s "
-                          f"(is there an endless loop at module level?)")
+        result.message = (
+            f"importing {exercise.module}.py did not finish within {limits.check_timeout:g} s "
+            f"(is there an endless loop at module level?)"
+        )
         return result
     messages, malformed = _parse_stream(stream)
     if malformed:
@@ -538,8 +597,9 @@ def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: d
             continue
         if unit is None:
             if stopped is None:
-                last = max(received.values(), key=lambda u: (u.get("check", 0), u.get("device") == "meta"),
-                           default=None)
+                last = max(
+                    received.values(), key=lambda u: (u.get("check", 0), u.get("device") == "meta"), default=None
+                )
                 stopped = Unit(check, device, "failed", _why_missing(header, limits, last))
                 result.units.append(stopped)
             else:
@@ -562,8 +622,9 @@ def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: d
     if not_checked:
         result.notes.append(not_checked[0].message)
     if host_sync:
-        result.notes.append("advice: your code moves data to the host (.item(), float(), .tolist()); correct, "
-                            "but slow on a GPU")
+        result.notes.append(
+            "advice: your code moves data to the host (.item(), float(), .tolist()); correct, but slow on a GPU"
+        )
     hits = exercise.forbidden_ops_in(ops)
     cpu_units = [u for u in result.units if u.device == "cpu"]
     if hits:
@@ -584,8 +645,7 @@ def _judge(exercise: Exercise, found, header: dict, stream: bytes, references: d
             result.outcome = "timeout"
         elif stopped is not None or status == "crashed" or b"D" not in kinds:
             result.outcome = "crashed"
-            last = max(received.values(), key=lambda u: (u.get("check", 0), u.get("device") == "meta"),
-                       default=None)
+            last = max(received.values(), key=lambda u: (u.get("check", 0), u.get("device") == "meta"), default=None)
             result.message = stopped.message if stopped is not None else _why_missing(header, limits, last)
             result.mistake = None
         else:
@@ -597,6 +657,7 @@ def diagnose(failures: list[Unit]):
     """The named mistake that fits all the evidence: the values of every failing CPU check (each
     reproduced by the mistake's variant, gradients included), else the messages themselves."""
     from autograder import mistakes
+
     cpu = [u for u in failures if u.device == "cpu"]
     named = None
     if cpu and all(u.got is not None or u.raised for u in cpu):
@@ -618,8 +679,9 @@ def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) ->
         return "crashed: KeyboardInterrupt"
     if status == "timeout":
         why = header.get("killed_for") or "it took too long"
-        return (f"timed out: {why} (limit {limits.check_timeout:g} s per check, "
-                f"{limits.exercise_timeout:g} s per exercise)")
+        return (
+            f"timed out: {why} (limit {limits.check_timeout:g} s per check, {limits.exercise_timeout:g} s per exercise)"
+        )
     if header.get("killed_for"):
         return f"crashed: stopped because {header['killed_for']}"
     if header.get("signal"):
@@ -631,8 +693,13 @@ def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) ->
 
 
 # ----------------------------------------------------------------------------- the entry point
-def grade(submission: Path | str, exercises: list[str] | None = None, suites: tuple[str, ...] | None = None,
-          sandbox: str = "auto", limits: Limits | None = None) -> GradeResult:
+def grade(
+    submission: Path | str,
+    exercises: list[str] | None = None,
+    suites: tuple[str, ...] | None = None,
+    sandbox: str = "auto",
+    limits: Limits | None = None,
+) -> GradeResult:
     """Grades one submission directory (a warm worker is started and stopped around it)."""
     with Grader(sandbox, suites, limits) as grader:
         return grader.grade(submission, exercises)

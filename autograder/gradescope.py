@@ -11,6 +11,7 @@ whatever learner code may have put there.
 The zip's root holds ``setup.sh`` and ``run_autograder`` (from ``gradescope/``), a
 ``requirements.txt`` pinned from pyproject.toml, and the ``autograder`` package.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ DEFAULT_RESULTS = "/autograder/results/results.json"
 def requirements(pyproject: Path = ROOT / "pyproject.toml") -> str:
     """requirements.txt from pyproject.toml's dependencies, each of which must be pinned (==)."""
     import tomllib
+
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     python = project.get("requires-python", "")
     lines = [f"# generated from pyproject.toml by `python -m autograder.gradescope build`; python {python}"]
@@ -65,6 +67,7 @@ def _add(z: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -
 def build(out: Path) -> list[str]:
     """Writes the zip; returns its member names."""
     from autograder import checks
+
     if "hidden" not in checks.available_suites():
         raise RuntimeError("the hidden checks are not installed here: Gradescope would grade without them")
     out = Path(out)
@@ -93,6 +96,7 @@ def _import_everything() -> None:
     import pkgutil
 
     import autograder
+
     for info in pkgutil.walk_packages(autograder.__path__, "autograder."):
         if info.name.split(".")[-1] in ("__main__", "worker", "watch"):
             continue  # the worker's own entry point, and the learner's file watcher
@@ -154,15 +158,18 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="grade Gradescope's submission folder into its results.json")
     r.add_argument("--submission", default=os.environ.get("AUTOGRADER_SUBMISSION", DEFAULT_SUBMISSION))
     r.add_argument("--results", default=os.environ.get("AUTOGRADER_RESULTS", DEFAULT_RESULTS))
-    r.add_argument("--sandbox", choices=("auto", "bwrap", "process"),
-                   default=os.environ.get("AUTOGRADER_SANDBOX", "auto"))
+    r.add_argument(
+        "--sandbox", choices=("auto", "bwrap", "process"), default=os.environ.get("AUTOGRADER_SANDBOX", "auto")
+    )
     r.add_argument("--suite", choices=("all", "public", "hidden"), default="all")
     args = p.parse_args(argv)
     if args.command == "build":
         names = build(Path(args.out))
         hidden = sum(n.startswith("autograder/checks/hidden/") for n in names)
-        print(f"{args.out}: {len(names)} files (setup.sh, run_autograder, requirements.txt, the autograder "
-              f"package with {hidden} hidden-check files; no solutions)")
+        print(
+            f"{args.out}: {len(names)} files (setup.sh, run_autograder, requirements.txt, the autograder "
+            f"package with {hidden} hidden-check files; no solutions)"
+        )
         return 0
     submission = Path(args.submission)
     if not submission.exists():

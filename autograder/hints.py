@@ -4,6 +4,7 @@
 of the list and remembers it in ``.autograder-hints.json`` beside the submission; ``--all``
 shows every hint so far again, ``--reset`` starts over.
 """
+
 from __future__ import annotations
 
 import json
@@ -122,12 +123,8 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Σ|p| over every parameter of model.parameters(), biases and frozen ones included.",
         "sum(p.abs().sum() for p in model.parameters()) keeps autograd working.",
     ),
-    "regularization.l2_penalty": (
-        "Σp² over every parameter: no square root.",
-    ),
-    "regularization.regularized_loss": (
-        "loss + l1 · l1_penalty(model) + l2 · l2_penalty(model).",
-    ),
+    "regularization.l2_penalty": ("Σp² over every parameter: no square root.",),
+    "regularization.regularized_loss": ("loss + l1 · l1_penalty(model) + l2 · l2_penalty(model).",),
     "regularization.sgd_step": (
         "Work under torch.no_grad() and change each parameter in place (p -= ... or p.add_(...)).",
         "Skip parameters whose .grad is None.",
@@ -173,7 +170,7 @@ def next_hint(submission: Path, exercise_id: str) -> tuple[int, str]:
 
 def reset(submission: Path, exercise_id: str | None = None) -> None:
     state = _load(submission)
-    for key in ([exercise_id] if exercise_id else list(state)):
+    for key in [exercise_id] if exercise_id else list(state):
         state.pop(key, None)
     try:
         _state_path(submission).write_text(json.dumps(state, indent=1, sort_keys=True))

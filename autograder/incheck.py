@@ -11,6 +11,7 @@ Unlike ``make grade`` this runs in the notebook's own process, without a sandbox
 learner code could interfere with it. That is why ``make autograde`` grades every collected
 notebook a second time in the sandbox and reports any disagreement.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -53,8 +54,9 @@ def devices() -> tuple[str, ...]:
 
 def _learner_frame(tb) -> traceback.FrameSummary | None:
     """The innermost frame outside the grader and torch: the learner's code (a notebook cell)."""
-    frames = [f for f in traceback.extract_tb(tb)
-              if not os.path.realpath(f.filename).startswith((_GRADER_DIR, _TORCH_DIR))]
+    frames = [
+        f for f in traceback.extract_tb(tb) if not os.path.realpath(f.filename).startswith((_GRADER_DIR, _TORCH_DIR))
+    ]
     return frames[-1] if frames else None
 
 
@@ -67,10 +69,20 @@ def _describe(exc: BaseException) -> dict:
         message = str(exc)[:600]
     except Exception:  # noqa: BLE001 - learner exception types may break __str__
         message = "<unprintable>"
-    not_started = (isinstance(exc, NotImplementedError) and frame is not None and bool(innermost)
-                   and innermost[0] == frame and "NotImplementedError" in (frame.line or ""))
-    return {"status": "raised", "type": type(exc).__name__, "message": message, "where": where,
-            "not_started": not_started}
+    not_started = (
+        isinstance(exc, NotImplementedError)
+        and frame is not None
+        and bool(innermost)
+        and innermost[0] == frame
+        and "NotImplementedError" in (frame.line or "")
+    )
+    return {
+        "status": "raised",
+        "type": type(exc).__name__,
+        "message": message,
+        "where": where,
+        "not_started": not_started,
+    }
 
 
 def _message(kind: bytes, payload=None) -> bytes:

@@ -7,6 +7,7 @@ tab then lists every released assignment. nbgrader's own exchange classes copy t
 Usage (in the course or bundle folder, whose nbgrader_config.py names the course and exchange):
 ``python -m autograder.lab``
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def publish(folder: Path) -> tuple[Path, list[str]]:
     for assignment in sorted(p.name for p in (folder / "release").iterdir() if p.is_dir()):
         coursedir = CourseDirectory(config=config)
         coursedir.assignment_id = assignment
-        exchange.ReleaseAssignment(coursedir=coursedir, authenticator=Authenticator(config=config),
-                                   config=config).start()
+        exchange.ReleaseAssignment(
+            coursedir=coursedir, authenticator=Authenticator(config=config), config=config
+        ).start()
         published.append(assignment)
     return outbound, published
 

@@ -6,6 +6,7 @@ how to fix it, only when its variant reproduces every failing result, gradients 
 recognised from other evidence: a float32 result for float64 input, and tensors created on
 the default device (seen by the placement check on the ``meta`` device).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,12 +42,14 @@ def _quartiles(method, nan_aware=True):
         fn = np.nanquantile if nan_aware else np.quantile
         with np.errstate(all="ignore"):
             import warnings
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 if a.size == 0:
                     return math.nan, math.nan
                 q1, q3 = fn(a, [0.25, 0.75], method=method)
         return float(q1), float(q3)
+
     return q
 
 
@@ -54,6 +57,7 @@ def _iqr_with(quartiles):
     def iqr(values):
         q1, q3 = quartiles(values)
         return q3 - q1
+
     return iqr
 
 
@@ -61,6 +65,7 @@ def _bounds_with(quartiles):
     def outlier_bounds(values, k=1.5):
         q1, q3 = quartiles(values)
         return q1 - k * (q3 - q1), q3 + k * (q3 - q1)
+
     return outlier_bounds
 
 
@@ -163,8 +168,11 @@ def _log_softmax_last_dim(logits, dim=-1):
 
 def _nll_mean_over_n(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     losses = F.nll_loss(log_probs, target, weight, reduction="none", ignore_index=ignore_index)
-    return losses.mean() if reduction == "mean" else F.nll_loss(log_probs, target, weight, reduction=reduction,
-                                                                 ignore_index=ignore_index)
+    return (
+        losses.mean()
+        if reduction == "mean"
+        else F.nll_loss(log_probs, target, weight, reduction=reduction, ignore_index=ignore_index)
+    )
 
 
 def _nll_mean_over_kept(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
@@ -190,12 +198,14 @@ def _nll_without_weights(log_probs, target, weight=None, reduction="mean", ignor
 def _cross_entropy_with(inner):
     def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
         return inner(F.log_softmax(logits, 1), target, weight, reduction, ignore_index)
+
     return cross_entropy
 
 
 def _cross_entropy_from(log_softmax):
     def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
         return F.nll_loss(log_softmax(logits, 1), target, weight, reduction=reduction, ignore_index=ignore_index)
+
     return cross_entropy
 
 
@@ -326,113 +336,266 @@ def _decay_lambda(l2):
 
 # ----------------------------------------------------------------------------- the catalogue
 MISTAKES: tuple[Mistake, ...] = (
-    Mistake("outliers.iqr", "a quantile method other than linear interpolation",
-            "use np.nanquantile's default method ('linear'), as pandas' .quantile does",
-            tuple(_iqr_with(_quartiles(m)) for m in _OTHER_METHODS)),
-    Mistake("outliers.iqr", "NaN not ignored",
-            "NaN poisons np.quantile; use np.nanquantile (or drop NaN with ~np.isnan first)",
-            (_iqr_with(_quartiles("linear", nan_aware=False)),)),
-    Mistake("outliers.outlier_bounds", "a quantile method other than linear interpolation",
-            "use np.nanquantile's default method ('linear')",
-            tuple(_bounds_with(_quartiles(m)) for m in _OTHER_METHODS)),
-    Mistake("outliers.outlier_bounds", "NaN not ignored", "use np.nanquantile so NaN is skipped",
-            (_bounds_with(_quartiles("linear", nan_aware=False)),)),
-    Mistake("outliers.outlier_mask", "≤ instead of <",
-            "a value exactly on a bound is not an outlier: use strict < and >", (_mask_inclusive,)),
-    Mistake("outliers.count_nan", "comparing with == np.nan",
-            "NaN is not equal to itself, so == np.nan is always False: use np.isnan", (_count_nan_equality,)),
-    Mistake("outliers.to_int", "rounding instead of truncating toward zero",
-            "astype(np.int64) truncates toward zero (-2.7 → -2); do not round or floor first",
-            (_to_int_rounding, _to_int_floor)),
-    Mistake("neurons.tanh", "a tanh that overflows",
-            "(e^x − e^−x)/(e^x + e^−x) gives inf/inf = nan for large |x|: only ever exponentiate −2|x|",
-            (_tanh_overflowing,)),
-    Mistake("neurons.tanh", "a slope of 0 at x = 0",
-            "autograd gives |x| (and sign(x)) slope 0 at 0, but tanh′(0) = 1: build −|x| with "
-            "torch.where(x >= 0, -x, x) and the sign with torch.where", (_tanh_via_abs, _tanh_via_sign)),
-    Mistake("neurons.neuron", "the bias ignored", "o = tanh(x·wᵀ + b): add b before the tanh",
-            (_neuron_without_bias,)),
-    Mistake("neurons.TinyNet", "ReLU instead of tanh", "the hidden activation of TinyNet is tanh",
-            (_ReluTinyNet,)),
-    Mistake("neurons.count_parameters", "frozen parameters counted",
-            "count only parameters with requires_grad=True", (_count_all_parameters,)),
-    Mistake("neurons.sensitive_mask", "the slope's sign not ignored",
-            "compare the absolute value of the derivative, |f′(x)| ≥ min_slope", (_sensitive_without_abs,)),
-    Mistake("neurons.sensitive_mask", "autograd left to the caller's grad mode",
-            "inside torch.no_grad() nothing builds a graph: wrap your autograd call in torch.enable_grad()",
-            (_sensitive_in_callers_grad_mode,)),
-    Mistake("normalization.channel_stats", "the population std instead of Bessel's",
-            "divide by M − 1, as torch.std does by default (not by M)", (_population_stats,)),
-    Mistake("normalization.channel_stats", "stats over the wrong dims",
-            "move the channel dim first (x.transpose(0, 1)) before reshape(C, -1)", (_stats_without_transpose,)),
-    Mistake("losses.log_softmax", "log-softmax without the max shift",
-            "subtract the max along dim before exp, or exp overflows at large logits", (_log_softmax_unshifted,)),
-    Mistake("losses.log_softmax", "the log of a softmax",
-            "exp of a very negative shifted logit underflows to 0 and log(0) = −inf: compute "
-            "shifted − log Σ exp(shifted), never log(exp(·)/Σ)", (_log_of_softmax,)),
-    Mistake("losses.log_softmax", "softmax returned instead of log-softmax",
-            "return log-probabilities: x − max − log Σ exp(x − max)", (_softmax_instead,)),
-    Mistake("losses.log_softmax", "dim ignored", "reduce along the dim argument, not always the last one",
-            (_log_softmax_last_dim,)),
-    Mistake("losses.nll_loss", "the weighted mean divided by the number of samples",
-            "'mean' divides by the sum of the weights of the samples not ignored, not by how many there are",
-            (_nll_mean_over_n, _nll_mean_over_kept)),
-    Mistake("losses.nll_loss", "ignored targets counted in the denominator",
-            "samples whose target is ignore_index add nothing to the numerator or the denominator",
-            (_nll_counting_ignored,)),
-    Mistake("losses.nll_loss", "class weights ignored", "multiply each sample's loss by weight[target]",
-            (_nll_without_weights,)),
-    Mistake("losses.cross_entropy", "the weighted mean divided by the number of samples",
-            "'mean' divides by the sum of the weights of the samples not ignored",
-            (_cross_entropy_with(_nll_mean_over_n), _cross_entropy_with(_nll_mean_over_kept),
-             _cross_entropy_with(_nll_counting_ignored))),
-    Mistake("losses.cross_entropy", "log-softmax without the max shift",
-            "cross_entropy inherits it from your log_softmax: subtract the max along dim before exp",
-            (_cross_entropy_from(_log_softmax_unshifted),)),
-    Mistake("losses.cross_entropy", "log-softmax over the wrong dim",
-            "classes are dim 1 of the (N, C) logits", (_cross_entropy_dim0,)),
-    Mistake("convolution.pad2d", "padding on one side only",
-            "add p ghost pixels on both sides of H and of W", (_pad_one_side, _pad_start_only)),
-    Mistake("convolution.pad2d", "height and width padding swapped",
-            "padding=(ph, pw): ph rows above and below, pw columns left and right", (_pad_swapped,)),
-    Mistake("convolution.conv_output_size", "rounding up (or to the nearest) instead of down",
-            "(size + 2·padding − kernel) // stride + 1 rounds down: a window that does not fit is dropped",
-            (_conv_size_ceil, _conv_size_round)),
-    Mistake("convolution.conv_output_size", "padding ignored", "padding adds 2·padding to the size",
-            (_conv_size_no_padding,)),
-    Mistake("convolution.conv1d", "a flipped kernel",
-            "that is convolution; PyTorch computes cross-correlation: do not flip the kernel", (_conv1d_flipped,)),
-    Mistake("convolution.conv2d", "a flipped kernel",
-            "that is convolution; PyTorch computes cross-correlation: do not flip the kernel", (_conv2d_flipped,)),
-    Mistake("convolution.conv2d", "the bias ignored", "add bias[c_out] to every output position",
-            (_conv2d_without_bias,)),
-    Mistake("convolution.conv2d", "stride applied to one axis only",
-            "step by sh along H and by sw along W", (_conv2d_stride_on_rows, _conv2d_stride_on_columns)),
-    Mistake("convolution.conv2d", "(h, w) pairs swapped", "stride=(sh, sw) and padding=(ph, pw): H comes first",
-            (_conv2d_swapped_pairs, _conv2d_swapped_padding, _conv2d_swapped_stride)),
-    Mistake("pooling.max_pool2d", "zero padding instead of −inf",
-            "padded cells must never win the max: pad with -inf (a zero beats negative inputs)",
-            (_pool_zero_padding,)),
-    Mistake("pooling.max_pool2d", "stride defaulting to 1",
-            "stride=None means stride = kernel_size (non-overlapping windows)", (_pool_stride_one,)),
-    Mistake("pooling.max_pool2d", "ceil instead of floor for the output size",
-            "windows that run past the padded input are dropped: floor", (_pool_ceil, _pool_ceil_naive)),
-    Mistake("regularization.l1_penalty", "biases skipped",
-            "the penalty covers every parameter, biases included", (_l1_without_biases,)),
-    Mistake("regularization.l2_penalty", "biases skipped",
-            "the penalty covers every parameter, biases included", (_l2_without_biases,)),
-    Mistake("regularization.l2_penalty", "the norm instead of the sum of squares",
-            "L2 here is Σp², with no square root", (_l2_norm,)),
-    Mistake("regularization.sgd_step", "weight decay ignored",
-            "p ← p − lr·(p.grad + weight_decay·p)", (_sgd_without_decay,)),
-    Mistake("regularization.weight_decay_for", "weight decay λ instead of 2λ",
-            "d/dp (λ·p²) = 2λ·p, so SGD's weight_decay is 2·λ", (_decay_lambda,)),
+    Mistake(
+        "outliers.iqr",
+        "a quantile method other than linear interpolation",
+        "use np.nanquantile's default method ('linear'), as pandas' .quantile does",
+        tuple(_iqr_with(_quartiles(m)) for m in _OTHER_METHODS),
+    ),
+    Mistake(
+        "outliers.iqr",
+        "NaN not ignored",
+        "NaN poisons np.quantile; use np.nanquantile (or drop NaN with ~np.isnan first)",
+        (_iqr_with(_quartiles("linear", nan_aware=False)),),
+    ),
+    Mistake(
+        "outliers.outlier_bounds",
+        "a quantile method other than linear interpolation",
+        "use np.nanquantile's default method ('linear')",
+        tuple(_bounds_with(_quartiles(m)) for m in _OTHER_METHODS),
+    ),
+    Mistake(
+        "outliers.outlier_bounds",
+        "NaN not ignored",
+        "use np.nanquantile so NaN is skipped",
+        (_bounds_with(_quartiles("linear", nan_aware=False)),),
+    ),
+    Mistake(
+        "outliers.outlier_mask",
+        "≤ instead of <",
+        "a value exactly on a bound is not an outlier: use strict < and >",
+        (_mask_inclusive,),
+    ),
+    Mistake(
+        "outliers.count_nan",
+        "comparing with == np.nan",
+        "NaN is not equal to itself, so == np.nan is always False: use np.isnan",
+        (_count_nan_equality,),
+    ),
+    Mistake(
+        "outliers.to_int",
+        "rounding instead of truncating toward zero",
+        "astype(np.int64) truncates toward zero (-2.7 → -2); do not round or floor first",
+        (_to_int_rounding, _to_int_floor),
+    ),
+    Mistake(
+        "neurons.tanh",
+        "a tanh that overflows",
+        "(e^x − e^−x)/(e^x + e^−x) gives inf/inf = nan for large |x|: only ever exponentiate −2|x|",
+        (_tanh_overflowing,),
+    ),
+    Mistake(
+        "neurons.tanh",
+        "a slope of 0 at x = 0",
+        "autograd gives |x| (and sign(x)) slope 0 at 0, but tanh′(0) = 1: build −|x| with "
+        "torch.where(x >= 0, -x, x) and the sign with torch.where",
+        (_tanh_via_abs, _tanh_via_sign),
+    ),
+    Mistake("neurons.neuron", "the bias ignored", "o = tanh(x·wᵀ + b): add b before the tanh", (_neuron_without_bias,)),
+    Mistake("neurons.TinyNet", "ReLU instead of tanh", "the hidden activation of TinyNet is tanh", (_ReluTinyNet,)),
+    Mistake(
+        "neurons.count_parameters",
+        "frozen parameters counted",
+        "count only parameters with requires_grad=True",
+        (_count_all_parameters,),
+    ),
+    Mistake(
+        "neurons.sensitive_mask",
+        "the slope's sign not ignored",
+        "compare the absolute value of the derivative, |f′(x)| ≥ min_slope",
+        (_sensitive_without_abs,),
+    ),
+    Mistake(
+        "neurons.sensitive_mask",
+        "autograd left to the caller's grad mode",
+        "inside torch.no_grad() nothing builds a graph: wrap your autograd call in torch.enable_grad()",
+        (_sensitive_in_callers_grad_mode,),
+    ),
+    Mistake(
+        "normalization.channel_stats",
+        "the population std instead of Bessel's",
+        "divide by M − 1, as torch.std does by default (not by M)",
+        (_population_stats,),
+    ),
+    Mistake(
+        "normalization.channel_stats",
+        "stats over the wrong dims",
+        "move the channel dim first (x.transpose(0, 1)) before reshape(C, -1)",
+        (_stats_without_transpose,),
+    ),
+    Mistake(
+        "losses.log_softmax",
+        "log-softmax without the max shift",
+        "subtract the max along dim before exp, or exp overflows at large logits",
+        (_log_softmax_unshifted,),
+    ),
+    Mistake(
+        "losses.log_softmax",
+        "the log of a softmax",
+        "exp of a very negative shifted logit underflows to 0 and log(0) = −inf: compute "
+        "shifted − log Σ exp(shifted), never log(exp(·)/Σ)",
+        (_log_of_softmax,),
+    ),
+    Mistake(
+        "losses.log_softmax",
+        "softmax returned instead of log-softmax",
+        "return log-probabilities: x − max − log Σ exp(x − max)",
+        (_softmax_instead,),
+    ),
+    Mistake(
+        "losses.log_softmax",
+        "dim ignored",
+        "reduce along the dim argument, not always the last one",
+        (_log_softmax_last_dim,),
+    ),
+    Mistake(
+        "losses.nll_loss",
+        "the weighted mean divided by the number of samples",
+        "'mean' divides by the sum of the weights of the samples not ignored, not by how many there are",
+        (_nll_mean_over_n, _nll_mean_over_kept),
+    ),
+    Mistake(
+        "losses.nll_loss",
+        "ignored targets counted in the denominator",
+        "samples whose target is ignore_index add nothing to the numerator or the denominator",
+        (_nll_counting_ignored,),
+    ),
+    Mistake(
+        "losses.nll_loss",
+        "class weights ignored",
+        "multiply each sample's loss by weight[target]",
+        (_nll_without_weights,),
+    ),
+    Mistake(
+        "losses.cross_entropy",
+        "the weighted mean divided by the number of samples",
+        "'mean' divides by the sum of the weights of the samples not ignored",
+        (
+            _cross_entropy_with(_nll_mean_over_n),
+            _cross_entropy_with(_nll_mean_over_kept),
+            _cross_entropy_with(_nll_counting_ignored),
+        ),
+    ),
+    Mistake(
+        "losses.cross_entropy",
+        "log-softmax without the max shift",
+        "cross_entropy inherits it from your log_softmax: subtract the max along dim before exp",
+        (_cross_entropy_from(_log_softmax_unshifted),),
+    ),
+    Mistake(
+        "losses.cross_entropy",
+        "log-softmax over the wrong dim",
+        "classes are dim 1 of the (N, C) logits",
+        (_cross_entropy_dim0,),
+    ),
+    Mistake(
+        "convolution.pad2d",
+        "padding on one side only",
+        "add p ghost pixels on both sides of H and of W",
+        (_pad_one_side, _pad_start_only),
+    ),
+    Mistake(
+        "convolution.pad2d",
+        "height and width padding swapped",
+        "padding=(ph, pw): ph rows above and below, pw columns left and right",
+        (_pad_swapped,),
+    ),
+    Mistake(
+        "convolution.conv_output_size",
+        "rounding up (or to the nearest) instead of down",
+        "(size + 2·padding − kernel) // stride + 1 rounds down: a window that does not fit is dropped",
+        (_conv_size_ceil, _conv_size_round),
+    ),
+    Mistake(
+        "convolution.conv_output_size",
+        "padding ignored",
+        "padding adds 2·padding to the size",
+        (_conv_size_no_padding,),
+    ),
+    Mistake(
+        "convolution.conv1d",
+        "a flipped kernel",
+        "that is convolution; PyTorch computes cross-correlation: do not flip the kernel",
+        (_conv1d_flipped,),
+    ),
+    Mistake(
+        "convolution.conv2d",
+        "a flipped kernel",
+        "that is convolution; PyTorch computes cross-correlation: do not flip the kernel",
+        (_conv2d_flipped,),
+    ),
+    Mistake(
+        "convolution.conv2d", "the bias ignored", "add bias[c_out] to every output position", (_conv2d_without_bias,)
+    ),
+    Mistake(
+        "convolution.conv2d",
+        "stride applied to one axis only",
+        "step by sh along H and by sw along W",
+        (_conv2d_stride_on_rows, _conv2d_stride_on_columns),
+    ),
+    Mistake(
+        "convolution.conv2d",
+        "(h, w) pairs swapped",
+        "stride=(sh, sw) and padding=(ph, pw): H comes first",
+        (_conv2d_swapped_pairs, _conv2d_swapped_padding, _conv2d_swapped_stride),
+    ),
+    Mistake(
+        "pooling.max_pool2d",
+        "zero padding instead of −inf",
+        "padded cells must never win the max: pad with -inf (a zero beats negative inputs)",
+        (_pool_zero_padding,),
+    ),
+    Mistake(
+        "pooling.max_pool2d",
+        "stride defaulting to 1",
+        "stride=None means stride = kernel_size (non-overlapping windows)",
+        (_pool_stride_one,),
+    ),
+    Mistake(
+        "pooling.max_pool2d",
+        "ceil instead of floor for the output size",
+        "windows that run past the padded input are dropped: floor",
+        (_pool_ceil, _pool_ceil_naive),
+    ),
+    Mistake(
+        "regularization.l1_penalty",
+        "biases skipped",
+        "the penalty covers every parameter, biases included",
+        (_l1_without_biases,),
+    ),
+    Mistake(
+        "regularization.l2_penalty",
+        "biases skipped",
+        "the penalty covers every parameter, biases included",
+        (_l2_without_biases,),
+    ),
+    Mistake(
+        "regularization.l2_penalty",
+        "the norm instead of the sum of squares",
+        "L2 here is Σp², with no square root",
+        (_l2_norm,),
+    ),
+    Mistake(
+        "regularization.sgd_step", "weight decay ignored", "p ← p − lr·(p.grad + weight_decay·p)", (_sgd_without_decay,)
+    ),
+    Mistake(
+        "regularization.weight_decay_for",
+        "weight decay λ instead of 2λ",
+        "d/dp (λ·p²) = 2λ·p, so SGD's weight_decay is 2·λ",
+        (_decay_lambda,),
+    ),
 )
 
-FLOAT32_RESULT = Mistake("*", "a float64 input returned as float32",
-                         "create tensors with dtype=x.dtype (torch.zeros(..., dtype=x.dtype) or x.new_zeros)")
-DEFAULT_DEVICE = Mistake("*", "tensors created on the default device",
-                         "pass device=x.device when creating tensors (or use x.new_zeros / torch.zeros_like)")
+FLOAT32_RESULT = Mistake(
+    "*",
+    "a float64 input returned as float32",
+    "create tensors with dtype=x.dtype (torch.zeros(..., dtype=x.dtype) or x.new_zeros)",
+)
+DEFAULT_DEVICE = Mistake(
+    "*",
+    "tensors created on the default device",
+    "pass device=x.device when creating tensors (or use x.new_zeros / torch.zeros_like)",
+)
 
 
 def for_exercise(exercise_id: str) -> list[Mistake]:
@@ -448,6 +611,7 @@ def reproduces(mistake: Mistake, check, got: dict | None, raised: str | None = N
     """
     from autograder.compare import EXACT, compare
     from autograder.encoding import encode
+
     for variant in mistake.variants:
         try:
             want = {k: encode(v) for k, v in check.run(variant, "cpu").items()}
@@ -455,8 +619,11 @@ def reproduces(mistake: Mistake, check, got: dict | None, raised: str | None = N
             if raised is not None and type(exc).__name__ == raised:
                 return True
             continue
-        if got is not None and set(got) == set(want) and all(
-                compare(got[k], want[k], getattr(check, "tol", EXACT)) is None for k in want):
+        if (
+            got is not None
+            and set(got) == set(want)
+            and all(compare(got[k], want[k], getattr(check, "tol", EXACT)) is None for k in want)
+        ):
             return True
     return False
 

@@ -20,6 +20,7 @@ Usage, from the course root (where ``nbgrader_config.py`` is)::
 
     python -m autograder.nbcycle autograde [--assignment 04_losses] [--root DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,14 @@ def nbgrader_env() -> dict:
 
 
 def nbgrader(root: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=nbgrader_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=root,
+        env=nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assignments(root: Path) -> list[str]:
@@ -61,8 +68,11 @@ def checksums(folder: Path) -> dict[str, str]:
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @dataclass
@@ -94,13 +104,21 @@ class Row:
             nb, sb = ex in self.nbgrader_passed, ex in self.sandbox_passed
             if nb and not sb:
                 why = self.sandbox_messages.get(ex, "")
-                found.append(f"{ex}: nbgrader passed, the sandbox did not" + (f" ({why})" if why else "")
-                             + "; the sandbox grades the answer cells only: does the answer rely on another cell?")
+                found.append(
+                    f"{ex}: nbgrader passed, the sandbox did not"
+                    + (f" ({why})" if why else "")
+                    + "; the sandbox grades the answer cells only: does the answer rely on another cell?"
+                )
             elif sb and not nb:
                 deleted = any(f"test cell {test_id(ex)} was deleted" in p for p in self.problems)
-                found.append(f"{ex}: the sandbox passed, nbgrader did not " + (
-                    "(its test cell was deleted: nbgrader scores a deleted test cell 0)" if deleted
-                    else "(a crash or time-out in the notebook?)"))
+                found.append(
+                    f"{ex}: the sandbox passed, nbgrader did not "
+                    + (
+                        "(its test cell was deleted: nbgrader scores a deleted test cell 0)"
+                        if deleted
+                        else "(a crash or time-out in the notebook?)"
+                    )
+                )
         return found
 
 
@@ -142,12 +160,15 @@ def _own_exercises(path: Path) -> list[str]:
 
 def _renamed(path: Path, released: Path) -> str:
     names = ", ".join(sorted(p.name for p in released.glob("*.ipynb"))) or "the released notebooks"
-    return (f"{path.name} is not a notebook of this assignment: nbgrader grades {names} only, by name; "
-            f"the sandbox graded {path.name} by its cells")
+    return (
+        f"{path.name} is not a notebook of this assignment: nbgrader grades {names} only, by name; "
+        f"the sandbox graded {path.name} by its cells"
+    )
 
 
 def _nbgrader_grades(root: Path, row: Row) -> None:
     from nbgrader.api import Gradebook, MissingEntry
+
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         try:
             submitted = gradebook.find_submission_notebook(row.notebook, row.assignment, row.student)
@@ -166,8 +187,9 @@ def _nbgrader_grades(root: Path, row: Row) -> None:
         row.nbgrader_score = round(score, 4)
 
 
-def autograde(root: Path, chosen: list[str] | None = None, sandbox: str = "auto",
-              out=sys.stdout) -> tuple[list[Row], list[str]]:
+def autograde(
+    root: Path, chosen: list[str] | None = None, sandbox: str = "auto", out=sys.stdout
+) -> tuple[list[Row], list[str]]:
     """Runs both graders over every collected notebook; returns the rows and any modified files."""
     from autograder.grader import Grader
 
@@ -181,8 +203,16 @@ def autograde(root: Path, chosen: list[str] | None = None, sandbox: str = "auto"
             exercises, found = notebooks.exercises_in(notebooks.read(released)), notebooks.problems(path, released)
         else:  # a renamed copy (losses-Copy1.ipynb): the sandbox grades it by its cells' nbgrader ids
             exercises, found = _own_exercises(path), [_renamed(path, root / "release" / assignment)]
-        rows.append(Row(student, assignment, path.stem, exercises, found,
-                        max_score=sum(catalogue.get(e).points for e in exercises)))
+        rows.append(
+            Row(
+                student,
+                assignment,
+                path.stem,
+                exercises,
+                found,
+                max_score=sum(catalogue.get(e).points for e in exercises),
+            )
+        )
     print(f"autograding {len(rows)} notebook(s) with nbgrader…", file=out, flush=True)
     for assignment in chosen:
         mine = [row for row in rows if row.assignment == assignment]
@@ -214,6 +244,7 @@ def autograde(root: Path, chosen: list[str] | None = None, sandbox: str = "auto"
                 row.sandbox_passed = [e.exercise.id for e in graded if e.outcome == "passed"]
                 row.sandbox_messages = {e.exercise.id: e.message for e in graded if e.outcome != "passed"}
                 from autograder import report
+
                 report.write_json(result, root / "sandbox-grades" / row.assignment / f"{row.student}.json")
             row.sandbox_seconds = round(time.monotonic() - start, 2)
     after = checksums(root / "submitted")
@@ -229,16 +260,25 @@ def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
     from rich.table import Table
 
     from autograder.report import console
+
     table = Table("student", "assignment", "nbgrader", "sandbox (full credit)", "agree", "seconds")
     for row in rows:
         full = None if row.sandbox_score is None else sum(catalogue.get(e).points for e in row.sandbox_passed)
-        agree = "—" if row.nbgrader_score is None or row.sandbox_score is None else (
-            "yes" if not row.disagreements else "NO")
+        agree = (
+            "—"
+            if row.nbgrader_score is None or row.sandbox_score is None
+            else ("yes" if not row.disagreements else "NO")
+        )
         if row.nbgrader_error or row.sandbox_error:
             agree = "error"
-        table.add_row(row.student, row.assignment, f"{_points(row.nbgrader_score)}/{_points(row.max_score)}",
-                      f"{_points(row.sandbox_score)} ({_points(full)})/{_points(row.max_score)}", agree,
-                      f"{row.nbgrader_seconds:.1f} + {row.sandbox_seconds:.1f}")
+        table.add_row(
+            row.student,
+            row.assignment,
+            f"{_points(row.nbgrader_score)}/{_points(row.max_score)}",
+            f"{_points(row.sandbox_score)} ({_points(full)})/{_points(row.max_score)}",
+            agree,
+            f"{row.nbgrader_seconds:.1f} + {row.sandbox_seconds:.1f}",
+        )
     console(out).print(table)
     lines = []
     for row in rows:
@@ -252,8 +292,12 @@ def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
         print("problems with submissions:", *lines, sep="\n", file=out)
     disagreeing = [f"  {row.student} / {row.assignment}: {d}" for row in rows for d in row.disagreements]
     if disagreeing:
-        print(f"{len(disagreeing)} disagreement(s) between nbgrader and the sandbox — look at these submissions:",
-              *disagreeing, sep="\n", file=out)
+        print(
+            f"{len(disagreeing)} disagreement(s) between nbgrader and the sandbox — look at these submissions:",
+            *disagreeing,
+            sep="\n",
+            file=out,
+        )
     else:
         print("nbgrader and the sandbox agree on every exercise they both graded.", file=out)
     if modified:
@@ -276,8 +320,11 @@ def main(argv=None) -> int:
     rows, modified = autograde(args.root, args.assignment, args.sandbox)
     print_report(rows, modified)
     report_path = args.json or Path(args.root) / "autograde-report.json"
-    report_path.write_text(json.dumps({"rows": [dict(asdict(r), disagreements=r.disagreements) for r in rows],
-                                       "modified": modified}, indent=2))
+    report_path.write_text(
+        json.dumps(
+            {"rows": [dict(asdict(r), disagreements=r.disagreements) for r in rows], "modified": modified}, indent=2
+        )
+    )
     return 0
 
 

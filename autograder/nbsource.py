@@ -20,6 +20,7 @@ Usage, from the repository root::
     python -m autograder.nbsource           # write source/ (``make notebooks``)
     python -m autograder.nbsource --check   # exit 1 when source/ is stale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,7 +115,7 @@ def _code(block: Block, name: str) -> str:
     text = block.text.strip()
     if not (text.startswith("```python") and text.endswith("```")):
         raise LessonError(f"{name}, line {block.line}: a code block must be one ```python fence")
-    return text[len("```python"):-3].strip("\n")
+    return text[len("```python") : -3].strip("\n")
 
 
 # ----------------------------------------------------------------------------- solution sources
@@ -134,7 +135,7 @@ def function_source(exercise_id: str, solutions: Path = SOLUTIONS) -> str:
             last = node.end_lineno
             while last < len(lines) and lines[last][:1].isspace() and lines[last].lstrip().startswith("#"):
                 last += 1  # indented comments after the last statement, ### END SOLUTION among them
-            return "\n".join(lines[first - 1:last])
+            return "\n".join(lines[first - 1 : last])
     raise LessonError(f"solutions/{exercise.module}.py defines no {exercise.function}")
 
 
@@ -143,17 +144,19 @@ def imports_source(module: str, solutions: Path = SOLUTIONS) -> str:
     source, tree = _read(module, solutions)
     lines = source.splitlines()
     found = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    return "\n".join("\n".join(lines[n.lineno - 1:n.end_lineno]) for n in found)
+    return "\n".join("\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in found)
 
 
 def check_source(exercise_id: str) -> str:
     function = catalogue.get(exercise_id).function
-    return (f"# Checks your {function} with the same checks as `make grade`; fix it until this cell passes.\n"
-            f"from autograder.incheck import check\n\n"
-            f"check({function}, \"{exercise_id}\")\n"
-            f"### BEGIN HIDDEN TESTS\n"
-            f"check({function}, \"{exercise_id}\", suite=\"hidden\")\n"
-            f"### END HIDDEN TESTS")
+    return (
+        f"# Checks your {function} with the same checks as `make grade`; fix it until this cell passes.\n"
+        f"from autograder.incheck import check\n\n"
+        f'check({function}, "{exercise_id}")\n'
+        f"### BEGIN HIDDEN TESTS\n"
+        f'check({function}, "{exercise_id}", suite="hidden")\n'
+        f"### END HIDDEN TESTS"
+    )
 
 
 # ----------------------------------------------------------------------------- grade ids
@@ -172,15 +175,21 @@ def imports_id(module: str) -> str:
 def exercise_of(grade_id: str) -> str | None:
     """``answer-losses-nll_loss`` or ``test-losses-nll_loss`` -> ``losses.nll_loss``."""
     for prefix in ("answer-", "test-"):
-        if grade_id.startswith(prefix) and "-" in grade_id[len(prefix):]:
-            module, function = grade_id[len(prefix):].split("-", 1)
+        if grade_id.startswith(prefix) and "-" in grade_id[len(prefix) :]:
+            module, function = grade_id[len(prefix) :].split("-", 1)
             return f"{module}.{function}" if f"{module}.{function}" in catalogue.BY_ID else None
     return None
 
 
 def _nbgrader(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": SCHEMA_VERSION,
-            "solution": solution, "task": False}
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": SCHEMA_VERSION,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}
@@ -205,24 +214,33 @@ def build(lesson: Lesson, solutions: Path = SOLUTIONS):
         elif block.kind == "code":
             add(nbformat.v4.new_code_cell(_code(block, name)))
         elif block.kind == "imports":
-            add(nbformat.v4.new_code_cell(imports_source(block.arg, solutions)),
-                **_nbgrader(imports_id(block.arg), locked=True))
+            add(
+                nbformat.v4.new_code_cell(imports_source(block.arg, solutions)),
+                **_nbgrader(imports_id(block.arg), locked=True),
+            )
         elif block.kind == "answer":
-            add(nbformat.v4.new_code_cell(function_source(block.arg, solutions)),
-                **_nbgrader(answer_id(block.arg), solution=True), autograder={"exercise": block.arg})
+            add(
+                nbformat.v4.new_code_cell(function_source(block.arg, solutions)),
+                **_nbgrader(answer_id(block.arg), solution=True),
+                autograder={"exercise": block.arg},
+            )
         elif block.kind == "check":
             points = catalogue.get(block.arg).points
-            add(nbformat.v4.new_code_cell(check_source(block.arg)),
+            add(
+                nbformat.v4.new_code_cell(check_source(block.arg)),
                 **_nbgrader(test_id(block.arg), grade=True, locked=True, points=points),
-                autograder={"exercise": block.arg})
+                autograder={"exercise": block.arg},
+            )
         elif block.kind == "free-response":
             grade_id, _, points = block.arg.partition(" points=")
             if not points:
                 raise LessonError(f"{name}, line {block.line}: free-response needs points=N")
             add(nbformat.v4.new_markdown_cell(block.text))
             model = "\n".join(block.answer).strip("\n")
-            add(nbformat.v4.new_markdown_cell(f"### BEGIN SOLUTION\n{model}\n### END SOLUTION"),
-                **_nbgrader(grade_id.strip(), grade=True, solution=True, points=float(points)))
+            add(
+                nbformat.v4.new_markdown_cell(f"### BEGIN SOLUTION\n{model}\n### END SOLUTION"),
+                **_nbgrader(grade_id.strip(), grade=True, solution=True, points=float(points)),
+            )
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     return notebook
@@ -230,6 +248,7 @@ def build(lesson: Lesson, solutions: Path = SOLUTIONS):
 
 def render(notebook) -> str:
     import nbformat
+
     return nbformat.writes(notebook) + "\n"
 
 

@@ -15,6 +15,7 @@ point at "cell N, line M" of the notebook instead of a generated file the learne
 
 The file is only read. Nothing of the notebook is executed here.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,9 @@ def read(path: Path) -> dict:
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"{path.name} is not a notebook: invalid JSON at line {exc.lineno}, "
-                            f"column {exc.colno} ({exc.msg})") from None
+        raise NotebookError(
+            f"{path.name} is not a notebook: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})"
+        ) from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise NotebookError(f"{path.name} is not a notebook: it has no list of cells")
     return notebook
@@ -72,7 +74,7 @@ def _as_module_code(source: str) -> str:
     for line in source.splitlines():
         stripped = line.lstrip()
         if stripped.startswith(("%", "!")):
-            line = line[:len(line) - len(stripped)] + "# (IPython only, not graded) " + stripped
+            line = line[: len(line) - len(stripped)] + "# (IPython only, not graded) " + stripped
         lines.append(line)
     return "\n".join(lines)
 
@@ -83,8 +85,8 @@ def modules(notebook: dict) -> dict[str, dict[str, list]]:
     found: dict[str, dict[str, list]] = {}
     for number, cell in enumerate(notebook["cells"], start=1):
         gid = grade_id(cell)
-        if gid.startswith("imports-") and gid[len("imports-"):] in catalogue.MODULES:
-            module, kind = gid[len("imports-"):], "imports"
+        if gid.startswith("imports-") and gid[len("imports-") :] in catalogue.MODULES:
+            module, kind = gid[len("imports-") :], "imports"
         elif gid.startswith("answer-") and exercise_of(gid):
             module, kind = exercise_of(gid).split(".")[0], "answers"
         else:
@@ -105,8 +107,10 @@ def _compiled_or_stub(code: str, number: int, gid: str) -> str:
     except ValueError as exc:  # e.g. a NUL byte in the source
         message = f"cell {number} ({gid}): {exc}"
     function = (exercise_of(gid) or ".").split(".")[1] or "_broken_cell"
-    return (f"def {function}(*args, **kwargs):  # this cell does not compile; the rest of the notebook is graded\n"
-            f"    raise SyntaxError({message!r})")
+    return (
+        f"def {function}(*args, **kwargs):  # this cell does not compile; the rest of the notebook is graded\n"
+        f"    raise SyntaxError({message!r})"
+    )
 
 
 CELL_MAP = "cells.json"
@@ -168,10 +172,19 @@ def _cell_map(folder: Path) -> dict:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {module: [span for span in spans if isinstance(span, list) and len(span) == 5
-                     and all(type(v) is int for v in (span[0], span[1], span[2], span[4]))
-                     and isinstance(span[3], str) and _GRADE_ID.fullmatch(span[3])]
-            for module, spans in data.items() if module in catalogue.MODULES and isinstance(spans, list)}
+    return {
+        module: [
+            span
+            for span in spans
+            if isinstance(span, list)
+            and len(span) == 5
+            and all(type(v) is int for v in (span[0], span[1], span[2], span[4]))
+            and isinstance(span[3], str)
+            and _GRADE_ID.fullmatch(span[3])
+        ]
+        for module, spans in data.items()
+        if module in catalogue.MODULES and isinstance(spans, list)
+    }
 
 
 _GRADE_ID = re.compile(r"[A-Za-z0-9_.-]{1,80}")  # a cell map comes with the submission: ids are checked
@@ -195,8 +208,11 @@ def relocate(result, folder: Path) -> None:
 
 def exercises_in(notebook: dict) -> list[str]:
     """The exercises whose answer cells the notebook holds, in order."""
-    return [exercise_of(grade_id(c)) for c in notebook["cells"] if exercise_of(grade_id(c))
-            and grade_id(c).startswith("answer-")]
+    return [
+        exercise_of(grade_id(c))
+        for c in notebook["cells"]
+        if exercise_of(grade_id(c)) and grade_id(c).startswith("answer-")
+    ]
 
 
 def problems(submitted: Path, released: Path) -> list[str]:
@@ -222,11 +238,14 @@ def problems(submitted: Path, released: Path) -> list[str]:
         mine = cells.get(gid, [])
         if not mine:
             graded = expected.get("metadata", {}).get("nbgrader", {}).get("grade", False)
-            found.append(f"the {kind} {gid} was deleted" + (" (nbgrader adds it back, worth 0 points)"
-                                                                  if graded else ""))
+            found.append(
+                f"the {kind} {gid} was deleted" + (" (nbgrader adds it back, worth 0 points)" if graded else "")
+            )
         elif len(mine) > 1:
             found.append(f"the {kind} {gid} appears {len(mine)} times")
         elif mine[0].get("cell_type") != expected.get("cell_type"):
-            found.append(f"the {kind} {gid} was turned into a {mine[0].get('cell_type')} cell "
-                         f"(graded as {expected.get('cell_type')}, as nbgrader does)")
+            found.append(
+                f"the {kind} {gid} was turned into a {mine[0].get('cell_type')} cell "
+                f"(graded as {expected.get('cell_type')}, as nbgrader does)"
+            )
     return found

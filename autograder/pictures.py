@@ -4,6 +4,7 @@ Each function returns a ``matplotlib`` figure and never needs the learner's code
 pass the learner's results when there are some (``bounds``, ``kernels``, ``pooled``) and the
 picture shows them; leave them out and it shows PyTorch's. Tests draw them with the Agg backend.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,6 +16,7 @@ SENSITIVE, SATURATED = "#cfe8cf", "#f4d6d6"
 
 def _plt():
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -32,8 +34,7 @@ def _runs(mask: np.ndarray):
     return list(zip(edges[::2], edges[1::2] - 1))
 
 
-def activation_ranges(activation=torch.tanh, name: str = "tanh", min_slope: float = 0.1, span: float = 5.0,
-                      mask=None):
+def activation_ranges(activation=torch.tanh, name: str = "tanh", min_slope: float = 0.1, span: float = 5.0, mask=None):
     """The activation and its slope, the sensitive range shaded green and the saturated ones red.
 
     ``mask``: a bool tensor for ``torch.linspace(-span, span, 401)`` (e.g. the learner's
@@ -93,7 +94,7 @@ def sample_image(size: int = 24) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     image = torch.linspace(0.0, 0.3, size).repeat(size, 1)
     quarter = size // 4
-    image[quarter:3 * quarter, quarter:3 * quarter] += 0.6
+    image[quarter : 3 * quarter, quarter : 3 * quarter] += 0.6
     image += 0.05 * torch.randn(size, size, generator=g)
     return image.reshape(1, 1, size, size)
 
@@ -145,10 +146,11 @@ def max_pool_steps(image: torch.Tensor, kernel_size: int = 2, pooled=None):
             left.text(j, i, f"{picture[i, j]:.0f}", ha="center", va="center", color="white", fontsize=8)
     for i in range(0, height - kernel_size + 1, kernel_size):
         for j in range(0, width - kernel_size + 1, kernel_size):
-            window = picture[i:i + kernel_size, j:j + kernel_size]
+            window = picture[i : i + kernel_size, j : j + kernel_size]
             a, b = np.unravel_index(np.argmax(window), window.shape)
-            left.add_patch(plt.Rectangle((j - 0.5, i - 0.5), kernel_size, kernel_size, fill=False,
-                                         edgecolor="white", linewidth=2))
+            left.add_patch(
+                plt.Rectangle((j - 0.5, i - 0.5), kernel_size, kernel_size, fill=False, edgecolor="white", linewidth=2)
+            )
             left.add_patch(plt.Circle((j + b, i + a), 0.4, fill=False, edgecolor="red", linewidth=1.5))
     left.set_title(f"input {height}×{width}: {kernel_size}×{kernel_size} windows, max circled")
     right.imshow(out, cmap="viridis", vmin=picture.min(), vmax=picture.max())
@@ -189,8 +191,11 @@ def capacity_demo(widths=(1, 64), steps: int = 500, seed: int = 0):
         count = sum(p.numel() for p in net.parameters())
         summary[width] = (count, loss.item())
         with torch.no_grad():
-            ax.plot(grid.squeeze(), net(grid).squeeze(), label=f"width {width}: {count} parameters, "
-                                                             f"training loss {float(loss):.3f}")
+            ax.plot(
+                grid.squeeze(),
+                net(grid).squeeze(),
+                label=f"width {width}: {count} parameters, training loss {float(loss):.3f}",
+            )
     ax.set_title("more width, more capacity: the wide network also fits the noise")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -6,6 +6,7 @@ capabilities; the result is checked, and the child refuses to go on if any privi
 Whoever started us, a seccomp filter then refuses ``execve``: a new program would run without the
 child's forbidden kernels (a Python started by the learner could call ``torch.tanh``).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -59,10 +60,13 @@ def forbid_new_programs() -> None:
         raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
     deny, allow = 0x00050000 | 1, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
-    program = [(ld, 0, 0, 4),  # the architecture
-               (jeq, 1, 0, arch), (ret, 0, 0, deny),
-               (ld, 0, 0, 0),  # the syscall number
-               (jge, len(calls) + 1, 0, _X32_BIT)]
+    program = [
+        (ld, 0, 0, 4),  # the architecture
+        (jeq, 1, 0, arch),
+        (ret, 0, 0, deny),
+        (ld, 0, 0, 0),  # the syscall number
+        (jge, len(calls) + 1, 0, _X32_BIT),
+    ]
     program += [(jeq, len(calls) - i, 0, nr) for i, nr in enumerate(calls)]
     program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
     code = b"".join(struct.pack("HBBI", *insn) for insn in program)
@@ -72,10 +76,13 @@ def forbid_new_programs() -> None:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     fprog = SockFprog(len(program), ctypes.addressof(buffer))
-    if _LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0 \
-            or _status().get("Seccomp") != "2":
-        raise PrivilegeError(f"the grader could not forbid new programs (errno {ctypes.get_errno()}); "
-                             f"learner code was not run")
+    if (
+        _LIBC.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0
+        or _status().get("Seccomp") != "2"
+    ):
+        raise PrivilegeError(
+            f"the grader could not forbid new programs (errno {ctypes.get_errno()}); learner code was not run"
+        )
 
 
 def _closed_to_others(path: str) -> bool:
@@ -115,7 +122,7 @@ def keep_import_path_reachable() -> None:
 def _moved(path: str, moved: dict[str, str]) -> str:
     for old, new in moved.items():
         if path.startswith(old):
-            return new + path[len(old):]
+            return new + path[len(old) :]
     return path
 
 

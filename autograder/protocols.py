@@ -6,6 +6,7 @@ the scorer runs PyTorch's reference through the very same one. No check, referen
 value or check module ever reaches the worker: ``loads`` refuses any class outside PyTorch,
 NumPy and this module.
 """
+
 from __future__ import annotations
 
 import io
@@ -64,8 +65,22 @@ class _Pickler(pickle.Pickler):
 
 
 _ALLOWED_PACKAGES = ("torch", "numpy", "collections")
-_BUILTINS = {"getattr", "set", "frozenset", "slice", "range", "complex", "ValueError", "TypeError", "IndexError",
-             "RuntimeError", "KeyError", "ZeroDivisionError", "ArithmeticError", "AssertionError"}
+_BUILTINS = {
+    "getattr",
+    "set",
+    "frozenset",
+    "slice",
+    "range",
+    "complex",
+    "ValueError",
+    "TypeError",
+    "IndexError",
+    "RuntimeError",
+    "KeyError",
+    "ZeroDivisionError",
+    "ArithmeticError",
+    "AssertionError",
+}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -117,8 +132,10 @@ def upstream_grad(out: torch.Tensor, seed: int) -> torch.Tensor:
     return g.to(dtype=out.dtype, device=out.device)
 
 
-NOT_DIFFERENTIABLE = ("the output is not connected to the inputs by autograd: did you use .detach(), "
-                      ".item(), .numpy(), torch.no_grad() or build a new tensor from Python numbers?")
+NOT_DIFFERENTIABLE = (
+    "the output is not connected to the inputs by autograd: did you use .detach(), "
+    ".item(), .numpy(), torch.no_grad() or build a new tensor from Python numbers?"
+)
 
 
 def gradients(out, leaves, seed: int):
@@ -177,8 +194,11 @@ def _same(before, after) -> bool:
     if isinstance(before, np.ndarray):
         return isinstance(after, np.ndarray) and _equal(before, after)
     if isinstance(before, list):
-        return (isinstance(after, list) and len(after) == len(before)
-                and all(_same(b, a) if isinstance(b, _DATA) else _equal(b, a) for b, a in zip(before, after)))
+        return (
+            isinstance(after, list)
+            and len(after) == len(before)
+            and all(_same(b, a) if isinstance(b, _DATA) else _equal(b, a) for b, a in zip(before, after))
+        )
     return True
 
 
@@ -313,7 +333,10 @@ def sgd_protocol(fn, device, call, *, model, grads, lr, weight_decay=None, as_ge
 
 
 PROTOCOLS: dict[str, Callable[..., dict]] = {
-    "call": call_protocol, "raises": raises_protocol, "model": model_protocol, "layers": layers_protocol,
+    "call": call_protocol,
+    "raises": raises_protocol,
+    "model": model_protocol,
+    "layers": layers_protocol,
     "sgd": sgd_protocol,
 }
 
@@ -325,6 +348,11 @@ def execute(plan: Plan, fn, device: str, call: Callable = plain_call) -> dict[st
 
 def warm() -> None:
     """Pays unpickling's one-off imports (tensor storages, NumPy arrays, modules) before forking."""
-    sample = Plan("model", {"model": nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.BatchNorm1d(2)),
-                            "kwargs": {"x": np.zeros(3), "t": torch.zeros(2, 3).t(), "f": source("lambda t: t")}})
+    sample = Plan(
+        "model",
+        {
+            "model": nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.BatchNorm1d(2)),
+            "kwargs": {"x": np.zeros(3), "t": torch.zeros(2, 3).t(), "f": source("lambda t: t")},
+        },
+    )
     loads(dumps(sample))

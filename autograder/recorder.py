@@ -4,6 +4,7 @@ kernels removed at the dispatcher, an audit hook), put in place before learner c
 In-process instruments are one layer; the walls are the uid, the sandbox and the scorer, which
 judges values itself and treats whatever the worker reports as data the learner controls.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,10 +19,26 @@ from autograder import forbid
 # and starting a process (PermissionError, an OSError: a library that tries one, as matplotlib's
 # font cache runs fc-list, carries on without it). A new program would run without this process's
 # forbidden kernels.
-_ALWAYS_BLOCKED = ("os.kill", "os.killpg", "sys.settrace", "sys.setprofile", "gc.get_objects", "gc.get_referrers",
-                   "gc.get_referents", "sys._current_frames")
-_PROCESS_EVENTS = ("os.fork", "os.forkpty", "os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen",
-                   "pty.spawn")
+_ALWAYS_BLOCKED = (
+    "os.kill",
+    "os.killpg",
+    "sys.settrace",
+    "sys.setprofile",
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "sys._current_frames",
+)
+_PROCESS_EVENTS = (
+    "os.fork",
+    "os.forkpty",
+    "os.exec",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.system",
+    "subprocess.Popen",
+    "pty.spawn",
+)
 _FRAME_ATTRS = ("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_globals", "f_locals")
 
 
@@ -56,8 +73,9 @@ class OpRecorder(TorchDispatchMode):
 
 def _makes_cpu_float(out) -> bool:
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    return any(isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.is_floating_point() and t.dim() > 0
-               for t in outs)
+    return any(
+        isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.is_floating_point() and t.dim() > 0 for t in outs
+    )
 
 
 class Instruments:
@@ -88,8 +106,7 @@ class Instruments:
         list the forbidden kernels append their op names to."""
         hits: list[str] = []
         registration = forbid.block(exercise, hits)
-        sys.addaudithook(_audit_hook(os.path.realpath(scratch_dir), os.path.realpath(submission_dir),
-                                     registration))
+        sys.addaudithook(_audit_hook(os.path.realpath(scratch_dir), os.path.realpath(submission_dir), registration))
         return hits
 
     def call(self, fn, *args, **kwargs):
@@ -142,6 +159,7 @@ def _audit_hook(scratch_dir: str, submission_dir: str, keep_alive):
             path = os.path.realpath(os.fsdecode(args[0]))
             if writing and not path.startswith(scratch_dir + os.sep) and path != os.devnull:
                 raise Tampering(f"writing {path} is not allowed while grading")
+
     return hook
 
 

@@ -1,4 +1,5 @@
 """What people read: the terminal table after ``make grade`` and Gradescope's results.json."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,15 @@ from rich.text import Text
 
 from autograder.grader import GradeResult, diagnose
 
-MARKS = {"passed": ("✔", "green"), "failed": ("✘", "red"), "not_started": ("·", "dim"),
-         "forbidden": ("⛔", "magenta"), "timeout": ("⏱", "yellow"), "crashed": ("✖", "red"), "error": ("!", "red")}
+MARKS = {
+    "passed": ("✔", "green"),
+    "failed": ("✘", "red"),
+    "not_started": ("·", "dim"),
+    "forbidden": ("⛔", "magenta"),
+    "timeout": ("⏱", "yellow"),
+    "crashed": ("✖", "red"),
+    "error": ("!", "red"),
+}
 LABELS = {"not_started": "not started"}
 MAX_DETAILS = 5
 
@@ -28,8 +36,9 @@ def console(file=None) -> Console:
     """Colour on a terminal; plain text, 80 columns, no escape codes in a pipe or a CI log."""
     stream = file or sys.stdout
     tty = stream.isatty()
-    return Console(file=stream, width=None if tty else 80, no_color=not tty, highlight=False,
-                   force_terminal=tty, emoji=False)
+    return Console(
+        file=stream, width=None if tty else 80, no_color=not tty, highlight=False, force_terminal=tty, emoji=False
+    )
 
 
 def short_reason(ex) -> str:
@@ -49,8 +58,12 @@ def table(result: GradeResult) -> Table:
     names += [f"{e.exercise.module}.py" for e in result.exercises]
     points = [f"{_points(e.score)}/{_points(e.max_score)}" for e in result.exercises]
     t.add_column("exercise", no_wrap=True, min_width=max(map(len, names + ["exercise"])))
-    t.add_column("points", justify="right", no_wrap=True,
-                 min_width=max(map(len, points + [f"{_points(result.score)}/{_points(result.max_score)}"])))
+    t.add_column(
+        "points",
+        justify="right",
+        no_wrap=True,
+        min_width=max(map(len, points + [f"{_points(result.score)}/{_points(result.max_score)}"])),
+    )
     t.add_column("status", no_wrap=True, min_width=13)
     t.add_column("first failure", ratio=1, overflow="fold")
     modules: dict[str, list] = {}
@@ -58,16 +71,22 @@ def table(result: GradeResult) -> Table:
         modules.setdefault(ex.exercise.module, []).append(ex)
     for module, exercises in modules.items():
         earned, possible = sum(e.score for e in exercises), sum(e.max_score for e in exercises)
-        t.add_row(Text(f"{module}.py", style="bold"), Text(f"{_points(earned)}/{_points(possible)}", style="bold"),
-                  "", "")
+        t.add_row(
+            Text(f"{module}.py", style="bold"), Text(f"{_points(earned)}/{_points(possible)}", style="bold"), "", ""
+        )
         for ex in exercises:
             mark, style = MARKS[ex.outcome]
             status = Text(f"{mark} {LABELS.get(ex.outcome, ex.outcome)}", style=style)
-            t.add_row(f"  {ex.exercise.function}", f"{_points(ex.score)}/{_points(ex.max_score)}", status,
-                      Text(short_reason(ex), overflow="fold"))
+            t.add_row(
+                f"  {ex.exercise.function}",
+                f"{_points(ex.score)}/{_points(ex.max_score)}",
+                status,
+                Text(short_reason(ex), overflow="fold"),
+            )
     t.add_section()
-    t.add_row(Text("total", style="bold"), Text(f"{_points(result.score)}/{_points(result.max_score)}",
-              style="bold"), "", "")
+    t.add_row(
+        Text("total", style="bold"), Text(f"{_points(result.score)}/{_points(result.max_score)}", style="bold"), "", ""
+    )
     return t
 
 
@@ -84,8 +103,10 @@ def progress(result: GradeResult) -> Text:
     text = Text("progress ")
     text.append("█" * filled, style="green")
     text.append("░" * (width - filled), style="dim")
-    text.append(f" {_points(result.score)}/{_points(result.max_score)} points ({share}%) · "
-                f"{passed}/{len(result.exercises)} exercises passed")
+    text.append(
+        f" {_points(result.score)}/{_points(result.max_score)} points ({share}%) · "
+        f"{passed}/{len(result.exercises)} exercises passed"
+    )
     return text
 
 
@@ -110,6 +131,7 @@ def details(ex, submission_arg: str = "") -> list[Text]:
     failed = [u for u in ex.units if u.verdict in ("failed",)]
     if failed and failed[0].check.suite == "public":
         from autograder import checks
+
         index = checks.for_exercise(ex.exercise.id, ("public",)).index(failed[0].check)
         where = f" --submission {submission_arg}" if submission_arg else ""
         lines.append(Text(f"  reproduce: python -m autograder repro {ex.exercise.id} {index}{where}", style="dim"))
@@ -171,8 +193,9 @@ def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
     if suite == "hidden" and not full_details:
         counted = [u for u in units if u.weight]
         if units:
-            lines.append(f"hidden checks: {len(counted) - len(failed)} of {len(counted)} passed "
-                         f"(their inputs are not shown)")
+            lines.append(
+                f"hidden checks: {len(counted) - len(failed)} of {len(counted)} passed (their inputs are not shown)"
+            )
     elif ex.outcome not in EXERCISE_WIDE:
         lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
         mistake = diagnose(failed) if failed else None
@@ -193,16 +216,18 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
     for ex in result.exercises:
         for suite, (earned, possible) in ex.suite_scores().items():
             ok, output = suite_view(ex, suite, full_details)
-            tests.append({
-                "name": f"{ex.exercise.id} ({suite})",
-                "exercise": ex.exercise.id,
-                "score": earned,
-                "max_score": possible,
-                "status": "passed" if ok else "failed",
-                "outcome": ex.outcome if ex.outcome in EXERCISE_WIDE else ("passed" if ok else "failed"),
-                "output": output,
-                "visibility": "visible" if suite == "public" else hidden_visibility,
-            })
+            tests.append(
+                {
+                    "name": f"{ex.exercise.id} ({suite})",
+                    "exercise": ex.exercise.id,
+                    "score": earned,
+                    "max_score": possible,
+                    "status": "passed" if ok else "failed",
+                    "outcome": ex.outcome if ex.outcome in EXERCISE_WIDE else ("passed" if ok else "failed"),
+                    "output": output,
+                    "visibility": "visible" if suite == "public" else hidden_visibility,
+                }
+            )
     return {
         "score": round(sum(t["score"] for t in tests), 4),
         "max_score": round(sum(t["max_score"] for t in tests), 4),

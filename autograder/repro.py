@@ -11,6 +11,7 @@ notebook or REPL, ``rerun(exercise, index, fn=your_function)`` does the same in 
     args, kwargs = case("losses.log_softmax", 3)   # the exact seeded inputs of check 3
     log_softmax(*args, **kwargs)
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -26,8 +27,9 @@ from autograder.encoding import encode
 def _check(exercise_id: str, index: int):
     public = checks.for_exercise(exercise_id, ("public",))
     if not 0 <= index < len(public):
-        raise IndexError(f"{exercise_id} has public checks 0 to {len(public) - 1}; hidden checks are not "
-                         f"reproducible by design")
+        raise IndexError(
+            f"{exercise_id} has public checks 0 to {len(public) - 1}; hidden checks are not reproducible by design"
+        )
     return public[index]
 
 
@@ -36,8 +38,9 @@ def case(exercise_id: str, index: int, device: str = "cpu"):
     check = _check(exercise_id, index)
     spec = _call_spec(check)
     if spec is None:
-        raise TypeError(f"check {index} of {exercise_id} builds its own inputs (a model or an image); "
-                        f"use rerun() instead")
+        raise TypeError(
+            f"check {index} of {exercise_id} builds its own inputs (a model or an image); use rerun() instead"
+        )
     return protocols.to_device(spec["args"], device), protocols.to_device(spec.get("kwargs", {}), device)
 
 
@@ -63,8 +66,10 @@ def graded(exercise_id: str, fn=None, submission: str | Path = "exercises"):
     for a submission folder, in this session for a function ``fn``."""
     if fn is not None:
         from autograder import incheck
+
         return incheck.grade_function(fn, exercise_id, "public"), "in this session, no sandbox"
     from autograder.grader import Grader
+
     with Grader(suites=("public",)) as grader:
         result = grader.grade(Path(submission), [exercise_id])
     return result.exercises[0], f"as make grade runs it ({grader.box.kind} sandbox)"

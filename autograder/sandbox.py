@@ -7,6 +7,7 @@ with the worker. Nothing else of the machine (the instructor's repository, other
 the scorer's output) is in its view. In both sandboxes learner code runs as an unprivileged uid
 with no capabilities (see ``learner_uids``), whoever started the grader.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,10 +60,17 @@ def _bwrap_problem() -> str | None:
     if exe is None:
         result = "bwrap is not installed"
     else:
-        walls = (["--unshare-pid", "--unshare-net", "--cap-drop", "ALL"] if os.geteuid() == 0
-                 else ["--unshare-all", "--unshare-user", "--disable-userns"])
-        probe = subprocess.run([exe, "--ro-bind", "/", "/", *walls, "--die-with-parent", "--size", "4096",
-                                "--tmpfs", "/tmp", "true"], capture_output=True, text=True, timeout=20)
+        walls = (
+            ["--unshare-pid", "--unshare-net", "--cap-drop", "ALL"]
+            if os.geteuid() == 0
+            else ["--unshare-all", "--unshare-user", "--disable-userns"]
+        )
+        probe = subprocess.run(
+            [exe, "--ro-bind", "/", "/", *walls, "--die-with-parent", "--size", "4096", "--tmpfs", "/tmp", "true"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         result = None if probe.returncode == 0 else f"bwrap fails here: {probe.stderr.strip()[:120]}"
     _BWRAP_CHECK["result"] = result
     return result
@@ -78,9 +86,12 @@ def _python_roots() -> list[str]:
     checkout = str(PACKAGE_DIR.parent)
     for entry in sys.path:
         path = os.path.realpath(entry) if entry else ""
-        if os.path.basename(path) in ("site-packages", "dist-packages") and os.path.isdir(path) \
-                and not any(path == r or path.startswith(r + os.sep) for r in roots) \
-                and not (checkout == path or checkout.startswith(path + os.sep)):
+        if (
+            os.path.basename(path) in ("site-packages", "dist-packages")
+            and os.path.isdir(path)
+            and not any(path == r or path.startswith(r + os.sep) for r in roots)
+            and not (checkout == path or checkout.startswith(path + os.sep))
+        ):
             roots.add(path)
     return sorted(roots)
 
@@ -116,9 +127,15 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     """argv, env and the worker's scratch folder. ``inbox`` is the scorer's folder of submissions:
     the worker reads each one there (read-only to learner code); nothing else is shared."""
     python = [sys.executable, "-B", "-P", "-m", "autograder.worker"]
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "LC_ALL": "C.UTF-8",
-           "MPLBACKEND": "Agg"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LC_ALL": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+    }
     # the machine's numerics settings, and which GPU this grader was given (one Dask worker per GPU)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES"):
         if name in os.environ:
@@ -131,14 +148,26 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     root = os.geteuid() == 0
     argv = [shutil.which("bwrap"), "--die-with-parent", "--new-session", "--clearenv"]
     if root:  # no user namespace: learner code gets a real, unprivileged host uid (see learner_uids)
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                 "--cap-drop", "ALL"]
+        argv += [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-drop",
+            "ALL",
+        ]
         for cap in ZYGOTE_CAPS:
             argv += ["--cap-add", cap]
     else:  # a user namespace without capabilities, in which no further one can be made
         argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
-    inside = {**env, "HOME": SCRATCH, "TMPDIR": SCRATCH, "PYTHONPATH": SANDBOX_GRADER,
-              "AUTOGRADER_OWN_PID_NAMESPACE": "1"}  # worker.OWN_PID_NAMESPACE: bwrap's --unshare-pid
+    inside = {
+        **env,
+        "HOME": SCRATCH,
+        "TMPDIR": SCRATCH,
+        "PYTHONPATH": SANDBOX_GRADER,
+        "AUTOGRADER_OWN_PID_NAMESPACE": "1",
+    }  # worker.OWN_PID_NAMESPACE: bwrap's --unshare-pid
     for key, value in inside.items():
         argv += ["--setenv", key, value]
     # private, empty /tmp first: the binds below may live under /tmp (a clone in /tmp, say)
@@ -173,8 +202,23 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     # the worker holds no check (they arrive as data): the checks' folder, hidden ones included, is
     # an empty, read-only folder in here
     argv += ["--perms", "0555", "--tmpfs", CHECKS_INSIDE, "--remount-ro", CHECKS_INSIDE]
-    argv += ["--size", str(SCRATCH_BYTES), "--perms", "0711", "--tmpfs", SCRATCH,
-             "--remount-ro", "/tmp", "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SCRATCH, "--"]
+    argv += [
+        "--size",
+        str(SCRATCH_BYTES),
+        "--perms",
+        "0711",
+        "--tmpfs",
+        SCRATCH,
+        "--remount-ro",
+        "/tmp",
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
+        "--chdir",
+        SCRATCH,
+        "--",
+    ]
     return argv + python + [SCRATCH, INBOX], env, SCRATCH
 
 
@@ -210,8 +254,15 @@ def start(sandbox: Sandbox, inbox: str) -> tuple[subprocess.Popen, str]:
     """The worker process, in its own session so that the scorer can kill it as a whole, and its
     scratch folder."""
     argv, env, scratch = command(sandbox, inbox)
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=scratch if sandbox.kind == "process" else None, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=scratch if sandbox.kind == "process" else None,
+        start_new_session=True,
+    )
     return proc, scratch
 
 

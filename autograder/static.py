@@ -7,6 +7,7 @@ may not use the names its catalogue entry forbids (e.g. ``torch.optim``). A find
 exercise whose function contains it, and every exercise whose function calls that one (directly,
 through helpers, or per the catalogue's ``uses``); one in code at module level costs the module.
 """
+
 from __future__ import annotations
 
 import ast
@@ -17,14 +18,36 @@ from autograder import catalogue
 from autograder.catalogue import Exercise
 
 # Modules and attributes that only code trying to tamper with grading needs.
-TAMPERING_MODULES = frozenset({"autograder", "ctypes", "gc", "importlib", "inspect", "_posixsubprocess",
-                               "_python_dispatch"})
-TAMPERING_ATTRIBUTES = frozenset({
-    "_C", "_python_dispatch", "TorchDispatchMode", "__torch_dispatch__", "__torch_function__", "redispatch",
-    "DispatchKey", "DispatchKeySet", "_DisableTorchDispatch", "addaudithook", "_getframe", "_current_frames",
-    "__closure__", "__globals__", "__code__", "__subclasses__", "__builtins__", "f_back", "f_locals",
-    "f_globals", "tb_frame", "settrace", "setprofile",
-})
+TAMPERING_MODULES = frozenset(
+    {"autograder", "ctypes", "gc", "importlib", "inspect", "_posixsubprocess", "_python_dispatch"}
+)
+TAMPERING_ATTRIBUTES = frozenset(
+    {
+        "_C",
+        "_python_dispatch",
+        "TorchDispatchMode",
+        "__torch_dispatch__",
+        "__torch_function__",
+        "redispatch",
+        "DispatchKey",
+        "DispatchKeySet",
+        "_DisableTorchDispatch",
+        "addaudithook",
+        "_getframe",
+        "_current_frames",
+        "__closure__",
+        "__globals__",
+        "__code__",
+        "__subclasses__",
+        "__builtins__",
+        "f_back",
+        "f_locals",
+        "f_globals",
+        "tb_frame",
+        "settrace",
+        "setprofile",
+    }
+)
 TAMPERING_BUILTINS = frozenset({"__import__", "__builtins__"})  # read as bare names
 DISPATCH_HOOKS = frozenset({"__torch_dispatch__", "__torch_function__"})  # defining one intercepts PyTorch
 
@@ -47,8 +70,9 @@ def _imported(node: ast.Import | ast.ImportFrom):
         yield from node.module.split(".")
 
 
-def _code_names(tree: ast.AST, modules: frozenset[str], attributes: frozenset[str], builtins=frozenset(),
-                definitions=frozenset()):
+def _code_names(
+    tree: ast.AST, modules: frozenset[str], attributes: frozenset[str], builtins=frozenset(), definitions=frozenset()
+):
     """(name, line) for each use in code: imports, attribute access, read builtins, definitions."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -65,8 +89,10 @@ def _code_names(tree: ast.AST, modules: frozenset[str], attributes: frozenset[st
 
 def _owners(tree: ast.Module) -> list[tuple[str | None, ast.AST]]:
     """Module-level functions and classes by name, and every other statement (owner None)."""
-    return [(node.name if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None, node)
-            for node in tree.body]
+    return [
+        (node.name if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else None, node)
+        for node in tree.body
+    ]
 
 
 def _findings(tree: ast.Module, scan) -> list[Finding]:
@@ -90,8 +116,10 @@ def tampering(source: str) -> list[Finding]:
     tree = _parse(source)
     if tree is None:
         return []
-    return _findings(tree, lambda node: _code_names(node, TAMPERING_MODULES, TAMPERING_ATTRIBUTES,
-                                                    TAMPERING_BUILTINS, DISPATCH_HOOKS))
+    return _findings(
+        tree,
+        lambda node: _code_names(node, TAMPERING_MODULES, TAMPERING_ATTRIBUTES, TAMPERING_BUILTINS, DISPATCH_HOOKS),
+    )
 
 
 def forbidden_names(source: str, exercise: Exercise) -> list[Finding]:
@@ -106,8 +134,9 @@ def reach(tree: ast.Module, exercise: Exercise) -> set[str]:
     """The module-level functions and classes the exercise's function runs: itself, what it calls or
     names (transitively), and the functions of the exercises it ``uses`` in the same module."""
     defs = {name: node for name, node in _owners(tree) if name is not None}
-    todo = [exercise.function] + [catalogue.get(u).function for u in exercise.uses
-                                  if catalogue.get(u).module == exercise.module]
+    todo = [exercise.function] + [
+        catalogue.get(u).function for u in exercise.uses if catalogue.get(u).module == exercise.module
+    ]
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -147,8 +176,10 @@ def scan_source(source: str | None, exercise: Exercise) -> str | None:
     bad = attributed(tampering(source), tree, exercise)
     if bad:
         where = "at module level" if bad[0].owner is None else f"in {bad[0].owner}"
-        return (f"{exercise.module}.py uses {bad[0]} {where}, which reaches into the interpreter or the "
-                f"grader's instruments; remove it")
+        return (
+            f"{exercise.module}.py uses {bad[0]} {where}, which reaches into the interpreter or the "
+            f"grader's instruments; remove it"
+        )
     used = attributed(forbidden_names(source, exercise), tree, exercise)
     if used:
         return f"{exercise.function} uses {used[0]}, which is forbidden here: {exercise.advice}"

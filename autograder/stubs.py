@@ -46,10 +46,7 @@ def make_stub(source: str) -> str:
         marker = line.strip()
         if marker == BEGIN_MARKER:
             if open_at is not None:
-                raise ValueError(
-                    f"line {number}: {BEGIN_MARKER!r} inside the region opened "
-                    f"on line {open_at}"
-                )
+                raise ValueError(f"line {number}: {BEGIN_MARKER!r} inside the region opened on line {open_at}")
             open_at = number
             indent = line[: len(line) - len(line.lstrip())]
             newline = "\r\n" if line.endswith("\r\n") else "\n"
@@ -74,11 +71,7 @@ def make_stub(source: str) -> str:
 def _solution_files(solutions_dir: Path) -> list[Path]:
     if not Path(solutions_dir).is_dir():
         raise ValueError(f"no solutions directory at {solutions_dir}")
-    return sorted(
-        path
-        for path in Path(solutions_dir).glob("*.py")
-        if not path.name.startswith("_")
-    )
+    return sorted(path for path in Path(solutions_dir).glob("*.py") if not path.name.startswith("_"))
 
 
 def _read(path: Path) -> str:
@@ -142,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             names = stale(args.solutions, args.exercises)
             if names:
                 print(
-                    f"stale stubs in {args.exercises} "
-                    f"(run `python -m autograder.stubs`):",
+                    f"stale stubs in {args.exercises} (run `python -m autograder.stubs`):",
                     file=sys.stderr,
                 )
                 for name in names:

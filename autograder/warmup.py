@@ -5,6 +5,7 @@ first call imports ``torch._dynamo`` (about a second). Nothing in grading runs u
 ``torch.compile``, so every such wrapper is given its plain function as the cached "disabled"
 version. Best effort: if torch's internals differ, the import simply happens as usual.
 """
+
 from __future__ import annotations
 
 import gc

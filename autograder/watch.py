@@ -1,4 +1,5 @@
 """Watch mode: re-grades a module each time its file is saved, on a warm worker, until Ctrl-C."""
+
 from __future__ import annotations
 
 import time
@@ -22,6 +23,7 @@ def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> 
     """``rounds``: stop after that many re-grades (for tests); None watches until interrupted."""
     from autograder import report
     from autograder.grader import Grader
+
     con = report.console()
     submission = submission.resolve()
     if not submission.is_dir():
@@ -41,9 +43,10 @@ def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> 
                 for module in changed:
                     noticed = time.time() - now[module]
                     stamp = datetime.now().strftime("%H:%M:%S")
-                    con.print(f"\n[{stamp}] {module}.py saved — re-grading "
-                              f"(change seen {noticed:.2f} s after the save)",
-                              markup=False)
+                    con.print(
+                        f"\n[{stamp}] {module}.py saved — re-grading (change seen {noticed:.2f} s after the save)",
+                        markup=False,
+                    )
                     result = grader.grade(submission, [module])
                     report.print_report(result, submission_arg=str(submission))
                     done += 1

@@ -3,6 +3,7 @@
 ``pack`` turns an encoded tree (see ``encoding``) into bytes; ``unpack`` reads untrusted bytes
 back, refusing anything malformed, so nothing a learner writes can run in the scorer.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,14 @@ import torch
 
 MAX_BYTES = 64 * 2**20
 _DTYPES = {
-    "float32": (torch.float32, np.float32), "float64": (torch.float64, np.float64),
-    "float16": (torch.float16, np.float16), "int64": (torch.int64, np.int64), "int32": (torch.int32, np.int32),
-    "int16": (torch.int16, np.int16), "int8": (torch.int8, np.int8), "uint8": (torch.uint8, np.uint8),
+    "float32": (torch.float32, np.float32),
+    "float64": (torch.float64, np.float64),
+    "float16": (torch.float16, np.float16),
+    "int64": (torch.int64, np.int64),
+    "int32": (torch.int32, np.int32),
+    "int16": (torch.int16, np.int16),
+    "int8": (torch.int8, np.int8),
+    "uint8": (torch.uint8, np.uint8),
     "bool": (torch.bool, np.bool_),
 }
 
@@ -54,8 +60,8 @@ def unpack(data: bytes):
     if 8 + header_len + meta_len > len(data):
         raise WireError("truncated message")
     try:
-        tree = json.loads(data[8:8 + header_len])
-        sizes = json.loads(data[8 + header_len:8 + header_len + meta_len])
+        tree = json.loads(data[8 : 8 + header_len])
+        sizes = json.loads(data[8 + header_len : 8 + header_len + meta_len])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WireError(f"bad header: {exc}") from None
     except RecursionError:

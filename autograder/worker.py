@@ -9,6 +9,7 @@ parent (the "zygote") never imports it, enforces time/memory/output limits and k
 Child → zygote stream: ``kind(1 byte) + length(4 bytes) + payload``; the zygote forwards it
 unread (the scorer parses and validates it).
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,9 +63,13 @@ def _describe_exception(exc: BaseException, submission: str) -> dict:
         message = str(exc)[:600]
     except Exception:  # noqa: BLE001 - learner exception types may break __str__
         message = "<unprintable>"
-    return {"status": "tampering" if isinstance(exc, Tampering) else "raised",
-            "type": type(exc).__name__, "message": message, "where": where,
-            "not_started": isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where}
+    return {
+        "status": "tampering" if isinstance(exc, Tampering) else "raised",
+        "type": type(exc).__name__,
+        "message": message,
+        "where": where,
+        "not_started": isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where,
+    }
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -75,8 +80,16 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def run_unit(run, index: int, fn, device: str, instruments, describe, forbidden_hits=(),
-             catch: type[BaseException] = BaseException) -> tuple[bytes, bool]:
+def run_unit(
+    run,
+    index: int,
+    fn,
+    device: str,
+    instruments,
+    describe,
+    forbidden_hits=(),
+    catch: type[BaseException] = BaseException,
+) -> tuple[bytes, bool]:
     """Check ``index`` on one device, ``run(fn, device, call)``, with the learner's calls recorded:
     the packed unit, and whether the exception (out of memory, sys.exit) must end the process.
     Shared with in-notebook checks."""
@@ -91,14 +104,30 @@ def run_unit(run, index: int, fn, device: str, instruments, describe, forbidden_
         unit = describe(exc)
         fatal = isinstance(exc, FATAL)
     ops = list(dict.fromkeys([*rec.ops, *forbidden_hits]))
-    unit.update(check=index, device=device, ops=ops, cpu_made=list(dict.fromkeys(rec.cpu_made)),
-                host_sync=any(op in HOST_SYNC_OPS for op in ops))
+    unit.update(
+        check=index,
+        device=device,
+        ops=ops,
+        cpu_made=list(dict.fromkeys(rec.cpu_made)),
+        host_sync=any(op in HOST_SYNC_OPS for op in ops),
+    )
     try:
         return wire.pack(unit), fatal
     except Exception as exc:  # noqa: BLE001 - an output we cannot serialise
-        return wire.pack({"check": index, "device": device, "status": "raised", "type": type(exc).__name__,
-                          "where": "", "message": f"the grader could not read your output: {exc}"[:600],
-                          "not_started": False, "ops": ops, "cpu_made": [], "host_sync": False}), fatal
+        return wire.pack(
+            {
+                "check": index,
+                "device": device,
+                "status": "raised",
+                "type": type(exc).__name__,
+                "where": "",
+                "message": f"the grader could not read your output: {exc}"[:600],
+                "not_started": False,
+                "ops": ops,
+                "cpu_made": [],
+                "host_sync": False,
+            }
+        ), fatal
 
 
 def _planned(blob: bytes):
@@ -156,8 +185,15 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
                 if device not in devices:
                     continue
                 forbidden_hits.clear()
-                payload, fatal = run_unit(_planned(blob), index, fn, device, instruments,
-                                          lambda exc: _describe_exception(exc, submission), forbidden_hits)
+                payload, fatal = run_unit(
+                    _planned(blob),
+                    index,
+                    fn,
+                    device,
+                    instruments,
+                    lambda exc: _describe_exception(exc, submission),
+                    forbidden_hits,
+                )
                 _send(result_fd, b"U", payload)
                 if fatal:  # out of memory or sys.exit: this exercise's process ends here
                     _flush_and_exit(3)
@@ -205,6 +241,7 @@ def _frame(out_fd: int, header: dict, stream: bytes) -> None:
 def _prctl(option: int, value: int) -> None:
     try:
         import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except Exception:  # noqa: BLE001 - not Linux: fall back to process groups only
         pass
@@ -372,11 +409,17 @@ def serve(job: dict, out_fd: int) -> None:
         _kill_strays(keep={r.pid for r in running.values()})
         _wipe_folder(run.scratch)
         free_slots.append(run.slot)
-        header = {"exercise": run.exercise_id, "status": status, "elapsed": time.monotonic() - run.started,
-                  "exit_code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
-                  "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
-                  "imported": run.imported, "output": run.output.decode("utf-8", "replace"),
-                  "output_bytes": run.output_total, "killed_for": run.killed_for}
+        header = {
+            "exercise": run.exercise_id,
+            "status": status,
+            "elapsed": time.monotonic() - run.started,
+            "exit_code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
+            "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
+            "imported": run.imported,
+            "output": run.output.decode("utf-8", "replace"),
+            "output_bytes": run.output_total,
+            "killed_for": run.killed_for,
+        }
         _frame(out_fd, header, bytes(run.stream))
         if status == "timeout" and not run.imported:
             skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
@@ -386,9 +429,19 @@ def serve(job: dict, out_fd: int) -> None:
             exercise_id = queue.pop(0)
             module = exercise_id.split(".")[0]
             if module in skipped_modules:
-                _frame(out_fd, {"exercise": exercise_id, "status": "import_timeout", "elapsed": 0.0,
-                                "output": "", "output_bytes": 0, "imported": False,
-                                "killed_for": f"importing {module}.py did not finish"}, b"")
+                _frame(
+                    out_fd,
+                    {
+                        "exercise": exercise_id,
+                        "status": "import_timeout",
+                        "elapsed": 0.0,
+                        "output": "",
+                        "output_bytes": 0,
+                        "imported": False,
+                        "killed_for": f"importing {module}.py did not finish",
+                    },
+                    b"",
+                )
                 continue
             slot = free_slots.pop(0)
             uid = uids[slot] if uids else None
@@ -467,7 +520,7 @@ def _complete_messages(run: Running) -> int:
         (length,) = struct.unpack_from("<I", run.stream, run.parsed + 1)
         if run.parsed + 5 + length > len(run.stream):
             break
-        if run.stream[run.parsed:run.parsed + 1] in (b"I", b"E"):
+        if run.stream[run.parsed : run.parsed + 1] in (b"I", b"E"):
             run.imported = True
         run.parsed += 5 + length
         count += 1
@@ -490,12 +543,47 @@ def _warm_up() -> None:
 INSTRUMENTS: Instruments | None = None
 
 # Loaded before forking, so that a learner's common imports cost nothing in each child.
-COMMON_MODULES = ("math", "cmath", "statistics", "random", "itertools", "functools", "collections",
-                  "collections.abc", "operator", "dataclasses", "typing", "numbers", "fractions", "decimal",
-                  "logging", "warnings", "copy", "string", "re", "textwrap", "json", "time", "datetime",
-                  "pprint", "heapq", "bisect", "array", "enum", "abc", "contextlib", "io", "traceback",
-                  "linecache", "tokenize", "torch.nn.functional", "torch.func", "torch.autograd.functional",
-                  "numpy.linalg", "numpy.random")
+COMMON_MODULES = (
+    "math",
+    "cmath",
+    "statistics",
+    "random",
+    "itertools",
+    "functools",
+    "collections",
+    "collections.abc",
+    "operator",
+    "dataclasses",
+    "typing",
+    "numbers",
+    "fractions",
+    "decimal",
+    "logging",
+    "warnings",
+    "copy",
+    "string",
+    "re",
+    "textwrap",
+    "json",
+    "time",
+    "datetime",
+    "pprint",
+    "heapq",
+    "bisect",
+    "array",
+    "enum",
+    "abc",
+    "contextlib",
+    "io",
+    "traceback",
+    "linecache",
+    "tokenize",
+    "torch.nn.functional",
+    "torch.func",
+    "torch.autograd.functional",
+    "numpy.linalg",
+    "numpy.random",
+)
 
 
 def _preload_common_modules() -> None:
@@ -550,6 +638,7 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     import gc
+
     gc.freeze()  # children's garbage collections skip everything loaded so far: fewer copy-on-write pages
     os.write(out_fd, b"R")  # ready: torch is loaded
     for line in sys.stdin:

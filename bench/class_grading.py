@@ -20,6 +20,7 @@ and whether the batch and the loop gave every submission identical scores (exit 
 Usage: python bench/class_grading.py [--count 100] [--small N] [--repeat R] [--nbgrader-sample K]
                                      [--nbgrader-repeat R] [--no-nbgrader] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,22 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 def time_batch(subs: Path, out: Path, jobs: int) -> float:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    proc = run([sys.executable, "-m", "autograder", "grade-batch", str(subs), "--jobs", str(jobs),
-                "--csv", str(out / "grades.csv"), "--json-dir", str(out / "results"), "--force"])
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade-batch",
+            str(subs),
+            "--jobs",
+            str(jobs),
+            "--csv",
+            str(out / "grades.csv"),
+            "--json-dir",
+            str(out / "results"),
+            "--force",
+        ]
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"grade-batch failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -100,8 +115,19 @@ def time_loop(subs: Path, out: Path, names: list[str]) -> float:
     out.mkdir(parents=True)
     start = time.perf_counter()
     for name in names:
-        proc = run([sys.executable, "-m", "autograder", "grade", "--submission", str(subs / name),
-                    "--json", str(out / f"{name}.json"), "--quiet"])
+        proc = run(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                "--submission",
+                str(subs / name),
+                "--json",
+                str(out / f"{name}.json"),
+                "--quiet",
+            ]
+        )
         if proc.returncode != 0:
             raise SystemExit(f"grade failed on {name} ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
@@ -144,6 +170,7 @@ def make_notebook_class(subs: Path, names: list[str], course: Path) -> list[str]
     """nbgrader's course tree: for every learner, each released notebook with its answer cells
     holding that learner's functions (what the learner would have typed into the notebook)."""
     from autograder import nbsource, notebooks
+
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     shutil.copytree(ROOT / "source", course / "source")
     assignments = sorted(p.name for p in (ROOT / "release").iterdir() if any(p.glob("*.ipynb")))
@@ -166,6 +193,7 @@ def time_nbgrader(subs: Path, names: list[str], work: Path) -> float:
     """``nbgrader autograde`` of every learner's notebooks: one nbgrader process per assignment
     (all learners at once), each notebook executed in a fresh kernel, as nbgrader does."""
     from autograder import nbcycle
+
     course = work / "course"
     shutil.rmtree(course, ignore_errors=True)
     course.mkdir(parents=True)
@@ -197,9 +225,13 @@ def main(argv=None) -> int:
     p.add_argument("--small", type=int, metavar="N", help="a quick run on N submissions (for tests)")
     p.add_argument("--jobs", type=int, default=2, help="grade-batch --jobs (default 2)")
     p.add_argument("--repeat", type=int, default=1, help="time each way this many times; medians are compared")
-    p.add_argument("--nbgrader-sample", type=int, metavar="K",
-                   help="time nbgrader on the first K learners only (its cost per learner does not depend on "
-                        "how many there are: a fresh kernel per notebook); default: all")
+    p.add_argument(
+        "--nbgrader-sample",
+        type=int,
+        metavar="K",
+        help="time nbgrader on the first K learners only (its cost per learner does not depend on "
+        "how many there are: a fresh kernel per notebook); default: all",
+    )
     p.add_argument("--nbgrader-repeat", type=int, default=1, help="time nbgrader this many times (default 1)")
     p.add_argument("--no-nbgrader", action="store_true", help="leave nbgrader out (it takes minutes)")
     p.add_argument("--keep", metavar="DIR", help="generate the class and the outputs here and keep them")
@@ -215,8 +247,11 @@ def main(argv=None) -> int:
         names = sorted(described)
         solved = sum(what == "the solutions" for what in described.values())
         stubs = sum(what == "the stubs" for what in described.values())
-        print(f"class: {count} submissions ({solved} solutions, {stubs} stubs, {count - solved - stubs} with "
-              f"mistakes from the mutant zoo) in {subs}", flush=True)
+        print(
+            f"class: {count} submissions ({solved} solutions, {stubs} stubs, {count - solved - stubs} with "
+            f"mistakes from the mutant zoo) in {subs}",
+            flush=True,
+        )
 
         batch_times, loop_times = [], []
         for _ in range(args.repeat):  # interleaved, so that load on the machine hits both alike
@@ -228,22 +263,31 @@ def main(argv=None) -> int:
         def runs(ts):
             return f" (runs: {', '.join(f'{t:.1f}' for t in ts)} s)" if len(ts) > 1 else ""
 
-        print(f"grade-batch --jobs {args.jobs}: {count} submissions in {batch:.1f} s = "
-              f"{b_rate:.1f} submissions/min{runs(batch_times)}", flush=True)
-        print(f"CLI loop (one process per submission): {count} submissions in {loop:.1f} s = "
-              f"{l_rate:.1f} submissions/min{runs(loop_times)}", flush=True)
+        print(
+            f"grade-batch --jobs {args.jobs}: {count} submissions in {batch:.1f} s = "
+            f"{b_rate:.1f} submissions/min{runs(batch_times)}",
+            flush=True,
+        )
+        print(
+            f"CLI loop (one process per submission): {count} submissions in {loop:.1f} s = "
+            f"{l_rate:.1f} submissions/min{runs(loop_times)}",
+            flush=True,
+        )
 
         why_not = "--no-nbgrader was given" if args.no_nbgrader else nbgrader_unavailable()
         nb_rate = None
         if why_not is None:
-            sample = names[:args.nbgrader_sample] if args.nbgrader_sample else names
+            sample = names[: args.nbgrader_sample] if args.nbgrader_sample else names
             try:
                 nb_times = [time_nbgrader(subs, sample, work / "nbgrader") for _ in range(args.nbgrader_repeat)]
                 nb = statistics.median(nb_times)
                 nb_rate = per_minute(len(sample), nb)
                 of = f" (a sample of the first {len(sample)})" if len(sample) < count else ""
-                print(f"nbgrader autograde: {len(sample)} submissions{of} in {nb:.1f} s = {nb_rate:.1f} "
-                      f"submissions/min{runs(nb_times)}", flush=True)
+                print(
+                    f"nbgrader autograde: {len(sample)} submissions{of} in {nb:.1f} s = {nb_rate:.1f} "
+                    f"submissions/min{runs(nb_times)}",
+                    flush=True,
+                )
             except (RuntimeError, OSError, ValueError, KeyError) as exc:
                 why_not = f"{type(exc).__name__}: {str(exc)[:300]}"
         if why_not is not None:

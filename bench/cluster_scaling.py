@@ -17,6 +17,7 @@ gave every submission identical scores (exit 1 if not).
 
 Usage: python bench/cluster_scaling.py [--count 40] [--repeat 1] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,21 +36,35 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from class_grading import make_class, per_minute  # noqa: E402  (the same synthetic class)
 
-RUNS = [("local grade-batch --jobs 1", ["--jobs", "1"], 1),
-        ("Dask LocalCluster, 1 worker", ["--cluster", "local:1"], 1),
-        ("local grade-batch --jobs 2", ["--jobs", "2"], 2),
-        ("Dask LocalCluster, 2 workers", ["--cluster", "local:2"], 2)]
+RUNS = [
+    ("local grade-batch --jobs 1", ["--jobs", "1"], 1),
+    ("Dask LocalCluster, 1 worker", ["--cluster", "local:1"], 1),
+    ("local grade-batch --jobs 2", ["--jobs", "2"], 2),
+    ("Dask LocalCluster, 2 workers", ["--cluster", "local:2"], 2),
+]
 
 
 def time_run(subs: Path, out: Path, extra: list[str]) -> tuple[float, float, int]:
     """(end-to-end seconds, first-to-last-result seconds, results) of one ``grade-batch``."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "autograder", "grade-batch", str(subs), "--force", "--csv", str(out / "grades.csv"),
-           "--json-dir", str(out / "results"), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade-batch",
+        str(subs),
+        "--force",
+        "--csv",
+        str(out / "grades.csv"),
+        "--json-dir",
+        str(out / "results"),
+        *extra,
+    ]
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe: Dask's logs cannot block the run
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-                                env={**os.environ, "COLUMNS": "120"})
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, "COLUMNS": "120"}
+        )
         arrivals, lines = [], []
         for line in proc.stdout:  # not a terminal: one plain line per submission, as it finishes
             lines.append(line)
@@ -100,28 +115,38 @@ def main(argv=None) -> int:
         for label, measured in times.items():
             elapsed = statistics.median(e for e, _ in measured)
             steady = statistics.median(s for _, s in measured)
-            rates[label] = (per_minute(args.count, elapsed),
-                            per_minute(args.count - 1, steady) if args.count > 1 else 0.0)
+            rates[label] = (
+                per_minute(args.count, elapsed),
+                per_minute(args.count - 1, steady) if args.count > 1 else 0.0,
+            )
             runs = f" (runs: {', '.join(f'{e:.1f}' for e, _ in measured)} s)" if len(measured) > 1 else ""
-            print(f"{label}: {args.count} submissions in {elapsed:.1f} s = {rates[label][0]:.1f} submissions/min "
-                  f"(steady, first to last result: {rates[label][1]:.1f} submissions/min){runs}", flush=True)
+            print(
+                f"{label}: {args.count} submissions in {elapsed:.1f} s = {rates[label][0]:.1f} submissions/min "
+                f"(steady, first to last result: {rates[label][1]:.1f} submissions/min){runs}",
+                flush=True,
+            )
 
         def ratio(a: str, b: str, i: int) -> float:
             return rates[a][i] / rates[b][i] if rates[b][i] else float("nan")
 
         for workers in (1, 2):
             local, dask = (label for label, _, n in RUNS if n == workers)
-            print(f"Dask / local at {workers} worker{'s' if workers > 1 else ''}: {ratio(dask, local, 0):.2f}x end to "
-                  f"end, {ratio(dask, local, 1):.2f}x steady (aim: >= 0.85)")
+            print(
+                f"Dask / local at {workers} worker{'s' if workers > 1 else ''}: {ratio(dask, local, 0):.2f}x end to "
+                f"end, {ratio(dask, local, 1):.2f}x steady (aim: >= 0.85)"
+            )
         for kind in ("local", "Dask"):
             one, two = (label for label, _, n in RUNS if label.startswith(kind) and n in (1, 2))
             speed = ratio(two, one, 0)
-            print(f"scaling {kind}, 2 workers / 1: {speed:.2f}x end to end (efficiency {speed / 2:.0%}), "
-                  f"{ratio(two, one, 1):.2f}x steady (aim: >= 1.8x)")
+            print(
+                f"scaling {kind}, 2 workers / 1: {speed:.2f}x end to end (efficiency {speed / 2:.0%}), "
+                f"{ratio(two, one, 1):.2f}x steady (aim: >= 1.8x)"
+            )
 
         reference = graded[RUNS[0][0]]
-        differ = [f"{name}: {label}" for label, found in graded.items() for name in names
-                  if found[name] != reference[name]]
+        differ = [
+            f"{name}: {label}" for label, found in graded.items() for name in names if found[name] != reference[name]
+        ]
         if differ:
             print(f"scores differ from local --jobs 1 for {len(differ)} submissions:")
             for line in differ[:20]:

@@ -3,6 +3,7 @@
 Both are timed in this run, as fresh processes, several times each; the medians are compared.
 Usage: python bench/grade_speed.py [--repeat N] [--submission DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,17 @@ def main() -> int:
     parser.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "process"))
     args = parser.parse_args()
     baseline_cmd = [sys.executable, "-c", "import torch"]
-    grade_cmd = [sys.executable, "-m", "autograder", "grade", "--submission", args.submission,
-                 "--sandbox", args.sandbox, "--quiet"]
+    grade_cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade",
+        "--submission",
+        args.submission,
+        "--sandbox",
+        args.sandbox,
+        "--quiet",
+    ]
     timed(baseline_cmd)  # warm the file cache for both
     timed(grade_cmd)
     baseline, grading = [], []

@@ -2,6 +2,7 @@
 (which also keeps the instructor's commands free of warnings). Each course directory's
 nbgrader_config.py loads this file, then names its own directory, gradebook, course id and exchange.
 """
+
 import os
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file

@@ -6,6 +6,7 @@ One class, one grader (nbgrader's "Using nbgrader with JupyterHub"): the instruc
 the formgrader on the course directory that deploy/setup_course.py named in ~/.jupyter/nbgrader_config.py,
 so no shared grader service is needed. Settings a course changes: the environment variables below.
 """
+
 import os
 import sys
 

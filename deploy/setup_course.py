@@ -10,6 +10,7 @@ and never touches submissions, grades or feedback::
 
 What it does, step by step, is in deploy/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,15 +49,25 @@ def groups(course_id: str) -> tuple[str, str]:
 
 def user_env(user: pwd.struct_passwd) -> dict:
     """A clean environment for a command run as ``user`` (runuser sets HOME, SHELL, USER and LOGNAME)."""
-    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "LANG": os.environ.get("LANG", "C.UTF-8"), "MPLBACKEND": "Agg"}
+    return {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "MPLBACKEND": "Agg",
+    }
 
 
-def as_user(user: pwd.struct_passwd, args: list[str], cwd: Path | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess:
+def as_user(
+    user: pwd.struct_passwd, args: list[str], cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess:
     runuser = shutil.which("runuser") or "/usr/sbin/runuser"  # util-linux; /usr/sbin may not be on PATH
-    return subprocess.run([runuser, "-u", user.pw_name, "--", *args], cwd=cwd or user.pw_dir, input=stdin,
-                          env=user_env(user), capture_output=True, text=True)
+    return subprocess.run(
+        [runuser, "-u", user.pw_name, "--", *args],
+        cwd=cwd or user.pw_dir,
+        input=stdin,
+        env=user_env(user),
+        capture_output=True,
+        text=True,
+    )
 
 
 # Everything in an account's own folders (its home, its course folder in the exchange) is written by
@@ -110,7 +121,8 @@ def check_environment(user: pwd.struct_passwd, python: str) -> None:
         raise SetupError(
             f"{user.pw_name} cannot use this Python environment ({python}, interpreter "
             f"{os.path.realpath(python)}): {(proc.stderr or proc.stdout).strip()[-400:]}\n"
-            "Install the course's environments where their accounts can read them (deploy/README.md, step 1).")
+            "Install the course's environments where their accounts can read them (deploy/README.md, step 1)."
+        )
 
 
 # What learners must never read: the reference solutions, the notebooks' sources (solutions, model
@@ -120,16 +132,18 @@ INSTRUCTOR_ONLY = ("solutions", "source", "autograder/checks/hidden")
 
 def exposed_to(user: pwd.struct_passwd, python: str) -> list[str]:
     """The instructor-only folders of this repository that ``user`` can read (list or open a file in)."""
-    probe = ("import os, sys\n"
-             "for d in sys.argv[1:]:\n"
-             "    for folder, _, files in os.walk(d):  # a folder it cannot list yields nothing\n"
-             "        try:\n"
-             "            files and open(os.path.join(folder, files[0]), 'rb').close()\n"
-             "        except OSError:\n"
-             "            break\n"
-             "        if files:\n"
-             "            print(d)\n"
-             "            break\n")
+    probe = (
+        "import os, sys\n"
+        "for d in sys.argv[1:]:\n"
+        "    for folder, _, files in os.walk(d):  # a folder it cannot list yields nothing\n"
+        "        try:\n"
+        "            files and open(os.path.join(folder, files[0]), 'rb').close()\n"
+        "        except OSError:\n"
+        "            break\n"
+        "        if files:\n"
+        "            print(d)\n"
+        "            break\n"
+    )
     folders = [str(REPO / d) for d in INSTRUCTOR_ONLY if (REPO / d).is_dir()]
     proc = as_user(user, [python, "-c", probe, *folders], cwd=Path("/"))
     return proc.stdout.split()
@@ -152,8 +166,13 @@ def ensure_exchange(exchange: Path, course_id: str, instructor: pwd.struct_passw
     exchange.mkdir(parents=True, exist_ok=True)
     os.chown(exchange, 0, 0)
     exchange.chmod(0o1777)
-    do_as(instructor, [{"op": "folder", "path": str(exchange / course_id / sub), "mode": mode}
-                       for sub, mode in COURSE_FOLDERS.items()])
+    do_as(
+        instructor,
+        [
+            {"op": "folder", "path": str(exchange / course_id / sub), "mode": mode}
+            for sub, mode in COURSE_FOLDERS.items()
+        ],
+    )
 
 
 def instructor_config(course_dir: Path, course_id: str, exchange: Path) -> str:
@@ -179,45 +198,67 @@ c.Exchange.root = {str(exchange)!r}
 '''
 
 
-def set_up_instructor(user: pwd.struct_passwd, course_dir: Path, course_id: str, exchange: Path,
-                      generate: bool, log) -> None:
-    do_as(user, [
-        # the sources hold the solutions; the gradebook will hold every learner's grades
-        {"op": "folder", "path": str(course_dir), "mode": 0o700},
-        {"op": "copy", "from": str(REPO / "source"), "path": str(course_dir / "source")},
-        {"op": "copy", "from": str(REPO / "release"), "path": str(course_dir / "release")},
-        {"op": "write", "path": str(course_dir / "nbgrader_config.py"),
-         "text": instructor_config(course_dir, course_id, exchange)},
-        # One class, one grader (nbgrader's "Using nbgrader with JupyterHub"): the instructor's own
-        # configuration names the course, so the formgrader finds it wherever their server starts.
-        {"op": "write", "path": str(Path(user.pw_dir) / ".jupyter" / "nbgrader_config.py"),
-         "text": "c = get_config()  # noqa: F821\n"
-                 f'load_subconfig({str(course_dir / "nbgrader_config.py")!r})  # noqa: F821\n'},
-    ])
+def set_up_instructor(
+    user: pwd.struct_passwd, course_dir: Path, course_id: str, exchange: Path, generate: bool, log
+) -> None:
+    do_as(
+        user,
+        [
+            # the sources hold the solutions; the gradebook will hold every learner's grades
+            {"op": "folder", "path": str(course_dir), "mode": 0o700},
+            {"op": "copy", "from": str(REPO / "source"), "path": str(course_dir / "source")},
+            {"op": "copy", "from": str(REPO / "release"), "path": str(course_dir / "release")},
+            {
+                "op": "write",
+                "path": str(course_dir / "nbgrader_config.py"),
+                "text": instructor_config(course_dir, course_id, exchange),
+            },
+            # One class, one grader (nbgrader's "Using nbgrader with JupyterHub"): the instructor's own
+            # configuration names the course, so the formgrader finds it wherever their server starts.
+            {
+                "op": "write",
+                "path": str(Path(user.pw_dir) / ".jupyter" / "nbgrader_config.py"),
+                "text": "c = get_config()  # noqa: F821\n"
+                f"load_subconfig({str(course_dir / 'nbgrader_config.py')!r})  # noqa: F821\n",
+            },
+        ],
+    )
     if generate:
         # generate_assignment records every assignment's cells in the gradebook (autograde needs
         # them); it rewrites release/ exactly as the repository has it (a test of the repository).
         proc = as_user(user, [sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force"], course_dir)
         if proc.returncode != 0:
-            raise SetupError(f"nbgrader generate_assignment failed as {user.pw_name}:\n"
-                             f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+            raise SetupError(
+                f"nbgrader generate_assignment failed as {user.pw_name}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
         if "WARNING" in proc.stdout + proc.stderr:
             log(proc.stdout + proc.stderr)
     names = sorted(p.name for p in (REPO / "source").iterdir() if p.is_dir())
-    log(f"instructor {user.pw_name}: {course_dir} with {len(names)} assignments"
-        + (" in its gradebook" if generate else ""))
+    log(
+        f"instructor {user.pw_name}: {course_dir} with {len(names)} assignments"
+        + (" in its gradebook" if generate else "")
+    )
 
 
 def set_up_learner(user: pwd.struct_passwd, course_id: str, exchange: Path, log) -> None:
     home, jupyter = Path(user.pw_dir), Path(user.pw_dir) / ".jupyter"
-    do_as(user, [
-        {"op": "chmod", "path": str(home), "mask": 0o7700},  # fetched notebooks and nbgrader's cache live here
-        {"op": "write", "path": str(jupyter / "nbgrader_config.py"), "text": learner_config(course_id, exchange)},
-        {"op": "merge_json", "path": str(jupyter / "labconfig" / "page_config.json"),
-         "data": {"disabledExtensions": {name: True for name in LEARNER_LAB_OFF}}},
-        {"op": "merge_json", "path": str(jupyter / "jupyter_server_config.json"),
-         "data": {"ServerApp": {"jpserver_extensions": {name: False for name in LEARNER_SERVER_OFF}}}},
-    ])
+    do_as(
+        user,
+        [
+            {"op": "chmod", "path": str(home), "mask": 0o7700},  # fetched notebooks and nbgrader's cache live here
+            {"op": "write", "path": str(jupyter / "nbgrader_config.py"), "text": learner_config(course_id, exchange)},
+            {
+                "op": "merge_json",
+                "path": str(jupyter / "labconfig" / "page_config.json"),
+                "data": {"disabledExtensions": {name: True for name in LEARNER_LAB_OFF}},
+            },
+            {
+                "op": "merge_json",
+                "path": str(jupyter / "jupyter_server_config.json"),
+                "data": {"ServerApp": {"jpserver_extensions": {name: False for name in LEARNER_SERVER_OFF}}},
+            },
+        ],
+    )
     log(f"learner {user.pw_name}: {jupyter / 'nbgrader_config.py'}; {home} is private (0700)")
 
 
@@ -234,12 +275,19 @@ def main(argv=None) -> int:
     parser.add_argument("--learner", action="append", default=[], help="a learner's Unix account (repeatable)")
     parser.add_argument("--course-id", default=COURSE_ID, help=f"nbgrader's course id (default {COURSE_ID})")
     parser.add_argument("--exchange", type=Path, default=EXCHANGE, help=f"the shared exchange (default {EXCHANGE})")
-    parser.add_argument("--course-dir", type=Path,
-                        help="the instructor's course directory, made by them (default ~INSTRUCTOR/COURSE_ID)")
-    parser.add_argument("--learner-python", default=sys.executable,
-                        help="the learners' environment's python, if not this one (deploy/README.md, step 1)")
-    parser.add_argument("--no-generate", action="store_true",
-                        help="do not run nbgrader generate_assignment as the instructor")
+    parser.add_argument(
+        "--course-dir",
+        type=Path,
+        help="the instructor's course directory, made by them (default ~INSTRUCTOR/COURSE_ID)",
+    )
+    parser.add_argument(
+        "--learner-python",
+        default=sys.executable,
+        help="the learners' environment's python, if not this one (deploy/README.md, step 1)",
+    )
+    parser.add_argument(
+        "--no-generate", action="store_true", help="do not run nbgrader generate_assignment as the instructor"
+    )
     args = parser.parse_args(argv)
 
     def log(text):
@@ -267,8 +315,10 @@ def main(argv=None) -> int:
             set_up_learner(learner, args.course_id, exchange, log)
         exposed = exposed_to(learners[0], args.learner_python) if learners else []
         if exposed:
-            log(f"NOTICE: learner {learners[0].pw_name} can read {', '.join(exposed)}: this environment is the "
-                "instructor's; give learners one without the answers (deploy/README.md, step 1)")
+            log(
+                f"NOTICE: learner {learners[0].pw_name} can read {', '.join(exposed)}: this environment is the "
+                "instructor's; give learners one without the answers (deploy/README.md, step 1)"
+            )
         log(f"JupyterHub admits the groups {instructors} and {learner_group} (deploy/jupyterhub_config.py)")
     except SetupError as exc:
         print(f"setup_course: {exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
 """Shared fixtures: paths of the reference solutions and the stubs."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -68,5 +69,6 @@ def root() -> Path:
 def warm_grader():
     """One grader whose worker stays warm across tests (each submission still gets fresh processes)."""
     from autograder.grader import Grader, Limits
+
     with Grader(limits=Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)) as grader:
         yield grader

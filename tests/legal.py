@@ -5,6 +5,7 @@ solutions with some code appended to one module: prints, logging, common imports
 formulas, local names and strings that look like forbidden ones. ``tests/test_legal.py`` grades
 each case's module through the real sandbox and requires every exercise of it at full marks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,48 +20,86 @@ class Legal:
 
 
 LEGAL = [
-    Legal("print_tensor_in_function", "neurons", """
+    Legal(
+        "print_tensor_in_function",
+        "neurons",
+        """
         _tanh = tanh
         def tanh(x):
             print("tanh got", x, repr(x), f"{x}", str(x.shape))
             return _tanh(x)
-        """, "prints its tensor argument (a tensor's repr runs PyTorch's own internals)"),
-    Legal("print_tensor_at_module_level", "neurons", """
+        """,
+        "prints its tensor argument (a tensor's repr runs PyTorch's own internals)",
+    ),
+    Legal(
+        "print_tensor_at_module_level",
+        "neurons",
+        """
         import torch
         print("a test tensor:", torch.linspace(-1, 1, 5), tanh(torch.zeros(3)))
-        """, "prints a tensor while the module is imported"),
-    Legal("logging_debug", "neurons", """
+        """,
+        "prints a tensor while the module is imported",
+    ),
+    Legal(
+        "logging_debug",
+        "neurons",
+        """
         import logging
         logging.basicConfig(level=logging.DEBUG)
         _neuron = neuron
         def neuron(x, w, b):
             logging.debug(f"pre-activation {x @ w.T + b}")
             return _neuron(x, w, b)
-        """, "logs a tensor at DEBUG level"),
-    Legal("matplotlib_at_top", "neurons", """
+        """,
+        "logs a tensor at DEBUG level",
+    ),
+    Legal(
+        "matplotlib_at_top",
+        "neurons",
+        """
         import matplotlib
         import matplotlib.pyplot as plt
-        """, "imports matplotlib at the top of a module (its font cache tries to run fc-list)"),
-    Legal("common_imports", "outliers", """
+        """,
+        "imports matplotlib at the top of a module (its font cache tries to run fc-list)",
+    ),
+    Legal(
+        "common_imports",
+        "outliers",
+        """
         import collections, dataclasses, functools, itertools, json, math, random, re, statistics, typing
         import numpy as np
         from numpy.typing import ArrayLike
-        """, "imports the standard library and NumPy"),
-    Legal("local_names_like_modules", "neurons", """
+        """,
+        "imports the standard library and NumPy",
+    ),
+    Legal(
+        "local_names_like_modules",
+        "neurons",
+        """
         _tanh = tanh
         def tanh(x):
             gc, inspect, ctypes_count, importlib = 1.0, None, 0, "importlib"
             return _tanh(x) * gc
-        """, "local variables named gc, inspect and importlib"),
-    Legal("strings_and_comments_naming_forbidden_things", "regularization", """
+        """,
+        "local variables named gc, inspect and importlib",
+    ),
+    Legal(
+        "strings_and_comments_naming_forbidden_things",
+        "regularization",
+        """
         _sgd_step = sgd_step
         def sgd_step(params, lr, weight_decay=0.0):
             \"\"\"The same update as torch.optim.SGD(...).step(), written by hand (no optim, no SGD).\"\"\"
             # torch.optim.SGD would do this for us, but it is forbidden here; so is ctypes, gc, inspect
             note = "torch._C, __import__, autograder, f_globals"
             return _sgd_step(params, lr, weight_decay)
-        """, "a docstring, a comment and a string naming forbidden and internal names"),
-    Legal("pad_with_slice_scatter", "convolution", """
+        """,
+        "a docstring, a comment and a string naming forbidden and internal names",
+    ),
+    Legal(
+        "pad_with_slice_scatter",
+        "convolution",
+        """
         import torch
         def pad2d(x, padding):
             ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
@@ -69,8 +108,13 @@ LEGAL = [
             rows = rows.slice_scatter(x, dim=-2, start=ph, end=ph + h)
             out = x.new_zeros((*x.shape[:-2], h + 2 * ph, w + 2 * pw))
             return out.slice_scatter(rows, dim=-1, start=pw, end=pw + w)
-        """, "pad2d with Tensor.slice_scatter"),
-    Legal("mask_by_jacobian", "neurons", """
+        """,
+        "pad2d with Tensor.slice_scatter",
+    ),
+    Legal(
+        "mask_by_jacobian",
+        "neurons",
+        """
         import torch
         def sensitive_mask(activation, x, min_slope=0.1):
             flat = x.detach().reshape(-1)
@@ -78,8 +122,13 @@ LEGAL = [
                 jac = torch.autograd.functional.jacobian(lambda t: activation(t), flat)
             slope = torch.diagonal(jac) if jac.dim() == 2 else jac.reshape(-1)
             return (slope.abs() >= min_slope).reshape(x.shape)
-        """, "sensitive_mask via torch.autograd.functional.jacobian"),
-    Legal("mask_by_grad_loop", "neurons", """
+        """,
+        "sensitive_mask via torch.autograd.functional.jacobian",
+    ),
+    Legal(
+        "mask_by_grad_loop",
+        "neurons",
+        """
         import torch
         def sensitive_mask(activation, x, min_slope=0.1):
             flat = x.detach().reshape(-1)
@@ -92,16 +141,26 @@ LEGAL = [
             if not slopes:
                 return torch.zeros_like(x, dtype=torch.bool)
             return (torch.stack(slopes).abs() >= min_slope).reshape(x.shape)
-        """, "sensitive_mask with one autograd.grad call per element"),
-    Legal("mask_by_torch_func", "neurons", """
+        """,
+        "sensitive_mask with one autograd.grad call per element",
+    ),
+    Legal(
+        "mask_by_torch_func",
+        "neurons",
+        """
         import torch
         from torch.func import grad, vmap
         def sensitive_mask(activation, x, min_slope=0.1):
             flat = x.detach().reshape(-1)
             slope = vmap(grad(lambda t: activation(t)))(flat)
             return (slope.abs() >= min_slope).reshape(x.shape)
-        """, "sensitive_mask with torch.func.grad and vmap"),
-    Legal("nll_by_indexing", "losses", """
+        """,
+        "sensitive_mask with torch.func.grad and vmap",
+    ),
+    Legal(
+        "nll_by_indexing",
+        "losses",
+        """
         import torch
         _nll = nll_loss
         def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
@@ -117,8 +176,13 @@ LEGAL = [
             if reduction == "none":
                 return losses
             return losses.sum() if reduction == "sum" else losses.sum() / w.sum()
-        """, "nll_loss by advanced indexing with torch.arange (also on the meta device)"),
-    Legal("cross_entropy_by_one_hot_scatter", "losses", """
+        """,
+        "nll_loss by advanced indexing with torch.arange (also on the meta device)",
+    ),
+    Legal(
+        "cross_entropy_by_one_hot_scatter",
+        "losses",
+        """
         import torch
         def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
             return nll_loss(log_softmax(logits, dim=1), target, weight=weight, reduction=reduction,
@@ -136,8 +200,13 @@ LEGAL = [
             if reduction == "none":
                 return losses
             return losses.sum() if reduction == "sum" else losses.sum() / w.sum()
-        """, "a one-hot made with scatter, multiplied and summed"),
-    Legal("conv_by_unfold_einsum", "convolution", """
+        """,
+        "a one-hot made with scatter, multiplied and summed",
+    ),
+    Legal(
+        "conv_by_unfold_einsum",
+        "convolution",
+        """
         import torch
         import torch.nn.functional as F
         def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -151,15 +220,25 @@ LEGAL = [
             if bias is not None:
                 out = out + bias.reshape(1, -1, 1, 1)
             return out
-        """, "conv2d by Tensor.unfold and einsum"),
-    Legal("prints_a_lot", "outliers", """
+        """,
+        "conv2d by Tensor.unfold and einsum",
+    ),
+    Legal(
+        "prints_a_lot",
+        "outliers",
+        """
         _count_nan = count_nan
         def count_nan(values):
             for i in range(2000):
                 print("line", i, "of a long trace " * 20)
             return _count_nan(values)
-        """, "prints far more than the kept output"),
-    Legal("numpy_formula_for_iqr", "outliers", """
+        """,
+        "prints far more than the kept output",
+    ),
+    Legal(
+        "numpy_formula_for_iqr",
+        "outliers",
+        """
         import numpy as np
         def iqr(values):
             a = np.asarray(values, dtype=np.float64)
@@ -167,5 +246,7 @@ LEGAL = [
                 return float("nan")
             q1, q3 = np.nanpercentile(a, [25, 75])
             return float(q3 - q1)
-        """, "iqr by np.nanpercentile instead of nanquantile"),
+        """,
+        "iqr by np.nanpercentile instead of nanquantile",
+    ),
 ]

@@ -13,6 +13,7 @@ grades the module and requires that
 The helpers here (``splice``, ``build_submission``, ``dependents``) are plain functions so that any
 test can reuse them; they never import learner code.
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,6 +46,7 @@ class Mutant:
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def _top_level(tree: ast.Module, name: str):
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
@@ -58,7 +60,7 @@ def splice(module_source: str, name: str, replacement: str) -> str:
     start = min([node.lineno] + [d.lineno for d in node.decorator_list])
     lines = module_source.splitlines(keepends=True)
     new = textwrap.dedent(replacement).strip("\n") + "\n"
-    result = "".join(lines[: start - 1]) + new + "".join(lines[node.end_lineno:])
+    result = "".join(lines[: start - 1]) + new + "".join(lines[node.end_lineno :])
     replaced = _top_level(ast.parse(result), name)  # still parses, still defines ``name``
     assert ast.get_source_segment(result, replaced) is not None
     return result
@@ -108,7 +110,10 @@ def dependents(target: str, module_source: str | None = None) -> set[str]:
 
 MUTANTS: list[Mutant] = [
     # --- outliers.py ---------------------------------------------------------------------------
-    Mutant("iqr_nearest", "outliers.iqr", '''
+    Mutant(
+        "iqr_nearest",
+        "outliers.iqr",
+        """
 def iqr(values):
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
@@ -117,8 +122,13 @@ def iqr(values):
         warnings.simplefilter("ignore", RuntimeWarning)
         q1, q3 = np.nanquantile(data, [0.25, 0.75], method="nearest")
     return float(q3 - q1)
-''', "quartiles by the nearest rank instead of linear interpolation"),
-    Mutant("iqr_midpoint", "outliers.iqr", '''
+""",
+        "quartiles by the nearest rank instead of linear interpolation",
+    ),
+    Mutant(
+        "iqr_midpoint",
+        "outliers.iqr",
+        """
 def iqr(values):
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
@@ -127,16 +137,26 @@ def iqr(values):
         warnings.simplefilter("ignore", RuntimeWarning)
         q1, q3 = np.nanquantile(data, [0.25, 0.75], method="midpoint")
     return float(q3 - q1)
-''', "quartiles by the midpoint method instead of linear interpolation"),
-    Mutant("iqr_nan_not_ignored", "outliers.iqr", '''
+""",
+        "quartiles by the midpoint method instead of linear interpolation",
+    ),
+    Mutant(
+        "iqr_nan_not_ignored",
+        "outliers.iqr",
+        """
 def iqr(values):
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
         return float("nan")
     q1, q3 = np.quantile(data, [0.25, 0.75])
     return float(q3 - q1)
-''', "np.quantile instead of np.nanquantile: one NaN makes the IQR NaN"),
-    Mutant("bounds_ignore_k", "outliers.outlier_bounds", '''
+""",
+        "np.quantile instead of np.nanquantile: one NaN makes the IQR NaN",
+    ),
+    Mutant(
+        "bounds_ignore_k",
+        "outliers.outlier_bounds",
+        """
 def outlier_bounds(values, k=1.5):
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
@@ -146,54 +166,103 @@ def outlier_bounds(values, k=1.5):
         q1, q3 = np.nanquantile(data, [0.25, 0.75])
     spread = q3 - q1
     return float(q1 - 1.5 * spread), float(q3 + 1.5 * spread)
-''', "the fences hard-code 1.5 and ignore k"),
-    Mutant("mask_le", "outliers.outlier_mask", '''
+""",
+        "the fences hard-code 1.5 and ignore k",
+    ),
+    Mutant(
+        "mask_le",
+        "outliers.outlier_mask",
+        """
 def outlier_mask(values, k=1.5):
     data = np.asarray(values, dtype=np.float64)
     low, high = outlier_bounds(data, k)
     return (data <= low) | (data >= high)
-''', "<= and >= instead of strict comparisons: values exactly on a fence become outliers"),
-    Mutant("remove_keeps_nan", "outliers.remove_outliers", '''
+""",
+        "<= and >= instead of strict comparisons: values exactly on a fence become outliers",
+    ),
+    Mutant(
+        "remove_keeps_nan",
+        "outliers.remove_outliers",
+        """
 def remove_outliers(values, k=1.5):
     data = np.asarray(values, dtype=np.float64)
     return data[~outlier_mask(data, k)]
-''', "drops the outliers but keeps the NaN"),
-    Mutant("count_nan_eq", "outliers.count_nan", '''
+""",
+        "drops the outliers but keeps the NaN",
+    ),
+    Mutant(
+        "count_nan_eq",
+        "outliers.count_nan",
+        """
 def count_nan(values):
     data = np.asarray(values, dtype=np.float64)
     return int(np.sum(data == np.nan))
-''', "compares with == np.nan, which is always False"),
-    Mutant("to_int_round", "outliers.to_int", '''
+""",
+        "compares with == np.nan, which is always False",
+    ),
+    Mutant(
+        "to_int_round",
+        "outliers.to_int",
+        """
 def to_int(values, fill=0):
     data = np.asarray(values, dtype=np.float64)
     return np.round(np.where(np.isnan(data), fill, data)).astype(np.int64)
-''', "rounds to the nearest integer instead of truncating toward zero"),
-    Mutant("to_int_floor", "outliers.to_int", '''
+""",
+        "rounds to the nearest integer instead of truncating toward zero",
+    ),
+    Mutant(
+        "to_int_floor",
+        "outliers.to_int",
+        """
 def to_int(values, fill=0):
     data = np.asarray(values, dtype=np.float64)
     return np.floor(np.where(np.isnan(data), fill, data)).astype(np.int64)
-''', "floors (toward minus infinity) instead of truncating toward zero"),
-
+""",
+        "floors (toward minus infinity) instead of truncating toward zero",
+    ),
     # --- neurons.py ----------------------------------------------------------------------------
-    Mutant("tanh_overflow", "neurons.tanh", '''
+    Mutant(
+        "tanh_overflow",
+        "neurons.tanh",
+        """
 def tanh(x):
     return (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x))
-''', "the textbook formula overflows: inf / inf = nan for large |x|"),
-    Mutant("tanh_abs_slope", "neurons.tanh", '''
+""",
+        "the textbook formula overflows: inf / inf = nan for large |x|",
+    ),
+    Mutant(
+        "tanh_abs_slope",
+        "neurons.tanh",
+        """
 def tanh(x):
     e = torch.expm1(-2 * x.abs())
     magnitude = -e / (2 + e)
     return torch.where(x >= 0, magnitude, -magnitude)
-''', "stable, but -x.abs() has autograd slope 0 at x = 0, so tanh'(0) comes out 0"),
-    Mutant("neuron_transposed", "neurons.neuron", '''
+""",
+        "stable, but -x.abs() has autograd slope 0 at x = 0, so tanh'(0) comes out 0",
+    ),
+    Mutant(
+        "neuron_transposed",
+        "neurons.neuron",
+        """
 def neuron(x, w, b):
     return torch.tanh(x @ w + b)
-''', "x @ w instead of x @ w.T (the weight matrix transposed)"),
-    Mutant("neuron_no_bias", "neurons.neuron", '''
+""",
+        "x @ w instead of x @ w.T (the weight matrix transposed)",
+    ),
+    Mutant(
+        "neuron_no_bias",
+        "neurons.neuron",
+        """
 def neuron(x, w, b):
     return torch.tanh(x @ w.T)
-''', "forgets the bias"),
-    Mutant("tinynet_relu", "neurons.TinyNet", '''
+""",
+        "forgets the bias",
+    ),
+    Mutant(
+        "tinynet_relu",
+        "neurons.TinyNet",
+        """
 class TinyNet(nn.Module):
     def __init__(self, n_in, n_hidden, n_out):
         super().__init__()
@@ -202,8 +271,13 @@ class TinyNet(nn.Module):
 
     def forward(self, x):
         return self.output(torch.relu(self.hidden(x)))
-''', "ReLU instead of tanh between the layers"),
-    Mutant("tinynet_no_bias", "neurons.TinyNet", '''
+""",
+        "ReLU instead of tanh between the layers",
+    ),
+    Mutant(
+        "tinynet_no_bias",
+        "neurons.TinyNet",
+        """
 class TinyNet(nn.Module):
     def __init__(self, n_in, n_hidden, n_out):
         super().__init__()
@@ -212,71 +286,129 @@ class TinyNet(nn.Module):
 
     def forward(self, x):
         return self.output(torch.tanh(self.hidden(x)))
-''', "the hidden layer has no bias"),
-    Mutant("count_frozen_too", "neurons.count_parameters", '''
+""",
+        "the hidden layer has no bias",
+    ),
+    Mutant(
+        "count_frozen_too",
+        "neurons.count_parameters",
+        """
 def count_parameters(model):
     return int(sum(p.numel() for p in model.parameters()))
-''', "counts frozen parameters (requires_grad=False) too"),
-    Mutant("count_shared_twice", "neurons.count_parameters", '''
+""",
+        "counts frozen parameters (requires_grad=False) too",
+    ),
+    Mutant(
+        "count_shared_twice",
+        "neurons.count_parameters",
+        """
 def count_parameters(model):
     return int(sum(p.numel() for m in model.modules() for p in m.parameters(recurse=False)
                    if p.requires_grad))
-''', "walks every module's own parameters: a shared weight is counted twice"),
-    Mutant("mask_no_abs", "neurons.sensitive_mask", '''
+""",
+        "walks every module's own parameters: a shared weight is counted twice",
+    ),
+    Mutant(
+        "mask_no_abs",
+        "neurons.sensitive_mask",
+        """
 def sensitive_mask(activation, x, min_slope=0.1):
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         (slope,) = torch.autograd.grad(activation(x).sum(), x)
     return slope >= min_slope
-''', "compares the signed slope: steep decreasing activations are missed"),
-
+""",
+        "compares the signed slope: steep decreasing activations are missed",
+    ),
     # --- normalization.py ----------------------------------------------------------------------
-    Mutant("stats_population_std", "normalization.channel_stats", '''
+    Mutant(
+        "stats_population_std",
+        "normalization.channel_stats",
+        """
 def channel_stats(x):
     channels = x.shape[1]
     per_channel = x.transpose(0, 1).reshape(channels, -1)
     return per_channel.mean(dim=1), per_channel.std(dim=1, unbiased=False)
-''', "population std (divides by M) instead of Bessel's M - 1"),
-    Mutant("stats_no_transpose", "normalization.channel_stats", '''
+""",
+        "population std (divides by M) instead of Bessel's M - 1",
+    ),
+    Mutant(
+        "stats_no_transpose",
+        "normalization.channel_stats",
+        """
 def channel_stats(x):
     channels = x.shape[1]
     per_channel = x.reshape(channels, -1)
     return per_channel.mean(dim=1), per_channel.std(dim=1)
-''', "reshape(C, -1) without moving the channels first: groups the wrong values"),
-    Mutant("stats_batch_dim_only", "normalization.channel_stats", '''
+""",
+        "reshape(C, -1) without moving the channels first: groups the wrong values",
+    ),
+    Mutant(
+        "stats_batch_dim_only",
+        "normalization.channel_stats",
+        """
 def channel_stats(x):
     return x.mean(dim=0), x.std(dim=0)
-''', "stats over the batch dim only (per position), not over every dim but 1"),
-    Mutant("normalize_float32", "normalization.normalize", '''
+""",
+        "stats over the batch dim only (per position), not over every dim but 1",
+    ),
+    Mutant(
+        "normalize_float32",
+        "normalization.normalize",
+        """
 def normalize(x, mean, std):
     x = x.float()
     shape = (1, -1) + (1,) * (x.dim() - 2)
     mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(shape)
     std = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(shape)
     return (x - mean) / std
-''', "casts to float32 'to be safe': a float64 input comes back float32"),
-    Mutant("normalize_last_dim", "normalization.normalize", '''
+""",
+        "casts to float32 'to be safe': a float64 input comes back float32",
+    ),
+    Mutant(
+        "normalize_last_dim",
+        "normalization.normalize",
+        """
 def normalize(x, mean, std):
     return (x - mean) / std
-''', "no reshape: the (C,) statistics broadcast over the last dim, not dim 1"),
-
+""",
+        "no reshape: the (C,) statistics broadcast over the last dim, not dim 1",
+    ),
     # --- losses.py -----------------------------------------------------------------------------
-    Mutant("log_softmax_no_shift", "losses.log_softmax", '''
+    Mutant(
+        "log_softmax_no_shift",
+        "losses.log_softmax",
+        """
 def log_softmax(logits, dim=-1):
     return logits - logits.exp().sum(dim=dim, keepdim=True).log()
-''', "no max shift: exp(1e4) overflows"),
-    Mutant("log_softmax_returns_softmax", "losses.log_softmax", '''
+""",
+        "no max shift: exp(1e4) overflows",
+    ),
+    Mutant(
+        "log_softmax_returns_softmax",
+        "losses.log_softmax",
+        """
 def log_softmax(logits, dim=-1):
     shifted = logits - logits.amax(dim=dim, keepdim=True).detach()
     e = shifted.exp()
     return e / e.sum(dim=dim, keepdim=True)
-''', "returns the softmax, not its log"),
-    Mutant("log_softmax_ignores_dim", "losses.log_softmax", '''
+""",
+        "returns the softmax, not its log",
+    ),
+    Mutant(
+        "log_softmax_ignores_dim",
+        "losses.log_softmax",
+        """
 def log_softmax(logits, dim=-1):
     shifted = logits - logits.amax(dim=-1, keepdim=True).detach()
     return shifted - shifted.exp().sum(dim=-1, keepdim=True).log()
-''', "always normalises over the last dim, whatever dim says"),
-    Mutant("nll_mean_by_n", "losses.nll_loss", '''
+""",
+        "always normalises over the last dim, whatever dim says",
+    ),
+    Mutant(
+        "nll_mean_by_n",
+        "losses.nll_loss",
+        """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     if reduction not in ("none", "sum", "mean"):
         raise ValueError(f"unknown reduction {reduction!r}")
@@ -291,8 +423,13 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / kept.sum()
-''', "the mean divides by the number of kept samples, not by the sum of their weights"),
-    Mutant("nll_ignored_in_denominator", "losses.nll_loss", '''
+""",
+        "the mean divides by the number of kept samples, not by the sum of their weights",
+    ),
+    Mutant(
+        "nll_ignored_in_denominator",
+        "losses.nll_loss",
+        """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     if reduction not in ("none", "sum", "mean"):
         raise ValueError(f"unknown reduction {reduction!r}")
@@ -308,8 +445,13 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / sample_weight.sum()
-''', "ignored samples still count in the mean's denominator"),
-    Mutant("nll_no_weights", "losses.nll_loss", '''
+""",
+        "ignored samples still count in the mean's denominator",
+    ),
+    Mutant(
+        "nll_no_weights",
+        "losses.nll_loss",
+        """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     if reduction not in ("none", "sum", "mean"):
         raise ValueError(f"unknown reduction {reduction!r}")
@@ -322,60 +464,99 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / kept.sum()
-''', "ignores the class weights"),
-    Mutant("ce_softmax_twice", "losses.cross_entropy", '''
+""",
+        "ignores the class weights",
+    ),
+    Mutant(
+        "ce_softmax_twice",
+        "losses.cross_entropy",
+        """
 def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
     shifted = logits - logits.amax(dim=1, keepdim=True).detach()
     probs = shifted.exp() / shifted.exp().sum(dim=1, keepdim=True)
     return nll_loss(log_softmax(probs, dim=1), target, weight=weight, reduction=reduction,
                     ignore_index=ignore_index)
-''', "softmax first, then log_softmax on the probabilities (softmax applied twice)"),
-    Mutant("ce_dim0", "losses.cross_entropy", '''
+""",
+        "softmax first, then log_softmax on the probabilities (softmax applied twice)",
+    ),
+    Mutant(
+        "ce_dim0",
+        "losses.cross_entropy",
+        """
 def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
     return nll_loss(log_softmax(logits, dim=0), target, weight=weight, reduction=reduction,
                     ignore_index=ignore_index)
-''', "log_softmax over the batch (dim 0) instead of the classes (dim 1)"),
-
+""",
+        "log_softmax over the batch (dim 0) instead of the classes (dim 1)",
+    ),
     # --- convolution.py ------------------------------------------------------------------------
-    Mutant("pad2d_one_side", "convolution.pad2d", '''
+    Mutant(
+        "pad2d_one_side",
+        "convolution.pad2d",
+        """
 def pad2d(x, padding):
     ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
     height, width = x.shape[-2:]
     out = x.new_zeros((*x.shape[:-2], height + ph, width + pw))
     out[..., ph:, pw:] = x
     return out
-''', "pads only the top and left (ph rows, pw columns), not both sides"),
-    Mutant("pad2d_swapped", "convolution.pad2d", '''
+""",
+        "pads only the top and left (ph rows, pw columns), not both sides",
+    ),
+    Mutant(
+        "pad2d_swapped",
+        "convolution.pad2d",
+        """
 def pad2d(x, padding):
     pw, ph = (padding, padding) if isinstance(padding, int) else tuple(padding)
     height, width = x.shape[-2:]
     out = x.new_zeros((*x.shape[:-2], height + 2 * ph, width + 2 * pw))
     out[..., ph : ph + height, pw : pw + width] = x
     return out
-''', "reads the pair as (pw, ph): h and w swapped"),
-    Mutant("pad2d_default_device", "convolution.pad2d", '''
+""",
+        "reads the pair as (pw, ph): h and w swapped",
+    ),
+    Mutant(
+        "pad2d_default_device",
+        "convolution.pad2d",
+        """
 def pad2d(x, padding):
     ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
     height, width = x.shape[-2:]
     out = torch.zeros((*x.shape[:-2], height + 2 * ph, width + 2 * pw), dtype=x.dtype)
     out[..., ph : ph + height, pw : pw + width] = x
     return out
-''', "torch.zeros without device=: the padded tensor lives on the CPU whatever x's device"),
-    Mutant("conv_size_ceil", "convolution.conv_output_size", '''
+""",
+        "torch.zeros without device=: the padded tensor lives on the CPU whatever x's device",
+    ),
+    Mutant(
+        "conv_size_ceil",
+        "convolution.conv_output_size",
+        """
 def conv_output_size(size, kernel_size, padding=0, stride=1):
     import math
     padded = size + 2 * padding
     if kernel_size > padded:
         raise ValueError("the kernel does not fit")
     return math.ceil((padded - kernel_size) / stride) + 1
-''', "rounds the number of steps up instead of down"),
-    Mutant("conv_size_no_padding", "convolution.conv_output_size", '''
+""",
+        "rounds the number of steps up instead of down",
+    ),
+    Mutant(
+        "conv_size_no_padding",
+        "convolution.conv_output_size",
+        """
 def conv_output_size(size, kernel_size, padding=0, stride=1):
     if kernel_size > size:
         raise ValueError("the kernel does not fit")
     return (size - kernel_size) // stride + 1
-''', "forgets the padding"),
-    Mutant("conv1d_flipped", "convolution.conv1d", '''
+""",
+        "forgets the padding",
+    ),
+    Mutant(
+        "conv1d_flipped",
+        "convolution.conv1d",
+        """
 def conv1d(x, weight, bias=None, stride=1, padding=0):
     weight = weight.flip(-1)
     length = x.shape[-1]
@@ -390,8 +571,13 @@ def conv1d(x, weight, bias=None, stride=1, padding=0):
     if bias is not None:
         out = out + bias.reshape(1, -1, 1)
     return out
-''', "flips the kernel (true convolution, not PyTorch's cross-correlation)"),
-    Mutant("conv2d_flipped", "convolution.conv2d", '''
+""",
+        "flips the kernel (true convolution, not PyTorch's cross-correlation)",
+    ),
+    Mutant(
+        "conv2d_flipped",
+        "convolution.conv2d",
+        """
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     weight = weight.flip(-2, -1)
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
@@ -409,8 +595,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return out
-''', "flips the kernel (true convolution, not PyTorch's cross-correlation)"),
-    Mutant("conv2d_stride_h_only", "convolution.conv2d", '''
+""",
+        "flips the kernel (true convolution, not PyTorch's cross-correlation)",
+    ),
+    Mutant(
+        "conv2d_stride_h_only",
+        "convolution.conv2d",
+        """
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     sh, _ = (stride, stride) if isinstance(stride, int) else tuple(stride)
     ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
@@ -427,8 +618,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return out
-''', "applies the stride to the rows only; the columns always step by 1"),
-    Mutant("conv2d_no_bias", "convolution.conv2d", '''
+""",
+        "applies the stride to the rows only; the columns always step by 1",
+    ),
+    Mutant(
+        "conv2d_no_bias",
+        "convolution.conv2d",
+        """
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
@@ -443,8 +639,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
             window = padded[..., a : a + sh * (out_h - 1) + 1 : sh, b : b + sw * (out_w - 1) + 1 : sw]
             out = out + torch.einsum("nchw,oc->nohw", window, weight[:, :, a, b])
     return out
-''', "ignores the bias"),
-    Mutant("conv2d_padding_swapped", "convolution.conv2d", '''
+""",
+        "ignores the bias",
+    ),
+    Mutant(
+        "conv2d_padding_swapped",
+        "convolution.conv2d",
+        """
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
@@ -461,19 +662,33 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return out
-''', "passes the padding pair to pad2d as (pw, ph): h and w swapped"),
-    Mutant("edge_kernel_horizontal", "convolution.edge_kernel", '''
+""",
+        "passes the padding pair to pad2d as (pw, ph): h and w swapped",
+    ),
+    Mutant(
+        "edge_kernel_horizontal",
+        "convolution.edge_kernel",
+        """
 def edge_kernel():
     col = [[-1.0], [0.0], [1.0]]
     return torch.tensor([c * 3 for c in col], dtype=torch.float32).reshape(1, 1, 3, 3)
-''', "detects horizontal edges (rows differ) instead of vertical ones"),
-    Mutant("blur_kernel_unnormalised", "convolution.blur_kernel", '''
+""",
+        "detects horizontal edges (rows differ) instead of vertical ones",
+    ),
+    Mutant(
+        "blur_kernel_unnormalised",
+        "convolution.blur_kernel",
+        """
 def blur_kernel(size=3):
     return torch.ones((1, 1, size, size), dtype=torch.float32) / size
-''', "divides by size, not size**2: the entries do not sum to 1"),
-
+""",
+        "divides by size, not size**2: the entries do not sum to 1",
+    ),
     # --- pooling.py ----------------------------------------------------------------------------
-    Mutant("pool_zero_padding", "pooling.max_pool2d", '''
+    Mutant(
+        "pool_zero_padding",
+        "pooling.max_pool2d",
+        """
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     def pair(value):
         return (value, value) if isinstance(value, int) else tuple(value)
@@ -491,8 +706,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     windows = [padded[..., a : a + s_h * (out_h - 1) + 1 : s_h, b : b + s_w * (out_w - 1) + 1 : s_w]
                for a in range(k_h) for b in range(k_w)]
     return torch.stack(windows, dim=-1).amax(dim=-1)
-''', "pads with zeros instead of -inf: a zero wins over negative inputs"),
-    Mutant("pool_stride_default_1", "pooling.max_pool2d", '''
+""",
+        "pads with zeros instead of -inf: a zero wins over negative inputs",
+    ),
+    Mutant(
+        "pool_stride_default_1",
+        "pooling.max_pool2d",
+        """
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     def pair(value):
         return (value, value) if isinstance(value, int) else tuple(value)
@@ -511,8 +731,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     windows = [padded[..., a : a + s_h * (out_h - 1) + 1 : s_h, b : b + s_w * (out_w - 1) + 1 : s_w]
                for a in range(k_h) for b in range(k_w)]
     return torch.stack(windows, dim=-1).amax(dim=-1)
-''', "stride defaults to 1 instead of kernel_size"),
-    Mutant("pool_ceil", "pooling.max_pool2d", '''
+""",
+        "stride defaults to 1 instead of kernel_size",
+    ),
+    Mutant(
+        "pool_ceil",
+        "pooling.max_pool2d",
+        """
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     def pair(value):
         return (value, value) if isinstance(value, int) else tuple(value)
@@ -533,8 +758,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     windows = [padded[..., a : a + s_h * (out_h - 1) + 1 : s_h, b : b + s_w * (out_w - 1) + 1 : s_w]
                for a in range(k_h) for b in range(k_w)]
     return torch.stack(windows, dim=-1).amax(dim=-1)
-''', "ceil output size (a partial window at the end is kept) instead of floor"),
-    Mutant("pool_default_device", "pooling.max_pool2d", '''
+""",
+        "ceil output size (a partial window at the end is kept) instead of floor",
+    ),
+    Mutant(
+        "pool_default_device",
+        "pooling.max_pool2d",
+        """
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     def pair(value):
         return (value, value) if isinstance(value, int) else tuple(value)
@@ -552,49 +782,93 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     windows = [padded[..., a : a + s_h * (out_h - 1) + 1 : s_h, b : b + s_w * (out_w - 1) + 1 : s_w]
                for a in range(k_h) for b in range(k_w)]
     return torch.stack(windows, dim=-1).amax(dim=-1)
-''', "torch.full without device=: the padded input is created on the CPU"),
-
+""",
+        "torch.full without device=: the padded input is created on the CPU",
+    ),
     # --- regularization.py ---------------------------------------------------------------------
-    Mutant("l1_skip_biases", "regularization.l1_penalty", '''
+    Mutant(
+        "l1_skip_biases",
+        "regularization.l1_penalty",
+        """
 def l1_penalty(model):
     return sum(p.abs().sum() for name, p in model.named_parameters() if not name.endswith("bias"))
-''', "penalises the weights only, skipping the biases"),
-    Mutant("l1_trainable_only", "regularization.l1_penalty", '''
+""",
+        "penalises the weights only, skipping the biases",
+    ),
+    Mutant(
+        "l1_trainable_only",
+        "regularization.l1_penalty",
+        """
 def l1_penalty(model):
     return sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
-''', "skips frozen parameters (the contract penalises all of them)"),
-    Mutant("l2_skip_biases", "regularization.l2_penalty", '''
+""",
+        "skips frozen parameters (the contract penalises all of them)",
+    ),
+    Mutant(
+        "l2_skip_biases",
+        "regularization.l2_penalty",
+        """
 def l2_penalty(model):
     return sum(p.pow(2).sum() for name, p in model.named_parameters() if not name.endswith("bias"))
-''', "penalises the weights only, skipping the biases"),
-    Mutant("l2_norm", "regularization.l2_penalty", '''
+""",
+        "penalises the weights only, skipping the biases",
+    ),
+    Mutant(
+        "l2_norm",
+        "regularization.l2_penalty",
+        """
 def l2_penalty(model):
     return torch.sqrt(sum(p.pow(2).sum() for p in model.parameters()))
-''', "the Euclidean norm (with a square root) instead of the sum of squares"),
-    Mutant("regularized_swapped", "regularization.regularized_loss", '''
+""",
+        "the Euclidean norm (with a square root) instead of the sum of squares",
+    ),
+    Mutant(
+        "regularized_swapped",
+        "regularization.regularized_loss",
+        """
 def regularized_loss(loss, model, l1=0.0, l2=0.0):
     return loss + l2 * l1_penalty(model) + l1 * l2_penalty(model)
-''', "l1 and l2 strengths swapped"),
-    Mutant("sgd_no_decay", "regularization.sgd_step", '''
+""",
+        "l1 and l2 strengths swapped",
+    ),
+    Mutant(
+        "sgd_no_decay",
+        "regularization.sgd_step",
+        """
 def sgd_step(params, lr, weight_decay=0.0):
     with torch.no_grad():
         for p in params:
             if p.grad is not None:
                 p.add_(p.grad, alpha=-lr)
-''', "ignores weight_decay"),
-    Mutant("sgd_none_grad_as_zero", "regularization.sgd_step", '''
+""",
+        "ignores weight_decay",
+    ),
+    Mutant(
+        "sgd_none_grad_as_zero",
+        "regularization.sgd_step",
+        """
 def sgd_step(params, lr, weight_decay=0.0):
     with torch.no_grad():
         for p in params:
             grad = torch.zeros_like(p) if p.grad is None else p.grad
             p.sub_(lr * (grad + weight_decay * p))
-''', "treats a missing gradient as 0, so parameters without a gradient still decay"),
-    Mutant("decay_is_lambda", "regularization.weight_decay_for", '''
+""",
+        "treats a missing gradient as 0, so parameters without a gradient still decay",
+    ),
+    Mutant(
+        "decay_is_lambda",
+        "regularization.weight_decay_for",
+        """
 def weight_decay_for(l2):
     return float(l2)
-''', "returns λ instead of 2λ (forgets the 2 of d/dp p²)"),
+""",
+        "returns λ instead of 2λ (forgets the 2 of d/dp p²)",
+    ),
     # --- arguments are left alone (every module) ---------------------------------------------------
-    Mutant("iqr_sorts_in_place", "outliers.iqr", '''
+    Mutant(
+        "iqr_sorts_in_place",
+        "outliers.iqr",
+        """
 def iqr(values):
     data = np.asarray(values, dtype=np.float64)  # the caller's own array when it is float64 already
     data.sort()  # NaN sort last
@@ -603,21 +877,36 @@ def iqr(values):
         return float("nan")
     q1, q3 = np.quantile(data_ok, [0.25, 0.75])
     return float(q3 - q1)
-''', "sorts the caller's array in place (np.asarray does not copy a float64 array)"),
-    Mutant("to_int_fills_in_place", "outliers.to_int", '''
+""",
+        "sorts the caller's array in place (np.asarray does not copy a float64 array)",
+    ),
+    Mutant(
+        "to_int_fills_in_place",
+        "outliers.to_int",
+        """
 def to_int(values, fill=0):
     data = np.asarray(values, dtype=np.float64)
     data[np.isnan(data)] = fill
     return data.astype(np.int64)
-''', "writes the fill value into the caller's array"),
-    Mutant("normalize_in_place", "normalization.normalize", '''
+""",
+        "writes the fill value into the caller's array",
+    ),
+    Mutant(
+        "normalize_in_place",
+        "normalization.normalize",
+        """
 def normalize(x, mean, std):
     shape = (1, -1) + (1,) * (x.dim() - 2)
     x -= mean.reshape(shape)
     x /= std.reshape(shape)
     return x
-''', "normalises x in place (x -= mean) and returns the caller's tensor"),
-    Mutant("nll_rewrites_target", "losses.nll_loss", '''
+""",
+        "normalises x in place (x -= mean) and returns the caller's tensor",
+    ),
+    Mutant(
+        "nll_rewrites_target",
+        "losses.nll_loss",
+        """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     if reduction not in ("none", "sum", "mean"):
         raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
@@ -633,13 +922,23 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
     if reduction == "sum":
         return losses.sum()
     return losses.sum() / sample_weight.sum()
-''', "replaces ignored targets by 0 in the caller's target tensor"),
-    Mutant("regularized_adds_in_place", "regularization.regularized_loss", '''
+""",
+        "replaces ignored targets by 0 in the caller's target tensor",
+    ),
+    Mutant(
+        "regularized_adds_in_place",
+        "regularization.regularized_loss",
+        """
 def regularized_loss(loss, model, l1=0.0, l2=0.0):
     loss += l1 * l1_penalty(model) + l2 * l2_penalty(model)
     return loss
-''', "adds the penalties into the caller's loss tensor (loss += ...)"),
-    Mutant("sgd_zeroes_grad", "regularization.sgd_step", '''
+""",
+        "adds the penalties into the caller's loss tensor (loss += ...)",
+    ),
+    Mutant(
+        "sgd_zeroes_grad",
+        "regularization.sgd_step",
+        """
 def sgd_step(params, lr, weight_decay=0.0):
     with torch.no_grad():
         for p in params:
@@ -647,53 +946,90 @@ def sgd_step(params, lr, weight_decay=0.0):
                 continue
             p.add_(p.grad + weight_decay * p, alpha=-lr)
             p.grad.zero_()  # "clean up" after the step
-''', "zeroes p.grad after the step (SGD.step() leaves it; zeroing is the loop's job)"),
-    Mutant("l1_abs_in_place", "regularization.l1_penalty", '''
+""",
+        "zeroes p.grad after the step (SGD.step() leaves it; zeroing is the loop's job)",
+    ),
+    Mutant(
+        "l1_abs_in_place",
+        "regularization.l1_penalty",
+        """
 def l1_penalty(model):
     total = 0.0
     for p in model.parameters():
         total = total + p.data.abs_().sum()  # in place "to save memory"
     return total
-''', "p.data.abs_() overwrites the model's weights with their absolute values"),
+""",
+        "p.data.abs_() overwrites the model's weights with their absolute values",
+    ),
     # --- edges: thresholds, floors, ill-conditioned statistics ------------------------------------
-    Mutant("mask_strict_threshold", "neurons.sensitive_mask", '''
+    Mutant(
+        "mask_strict_threshold",
+        "neurons.sensitive_mask",
+        """
 def sensitive_mask(activation, x, min_slope=0.1):
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         (slope,) = torch.autograd.grad(activation(x).sum(), x)
     return slope.abs() > min_slope
-''', "strict > instead of >=: a slope exactly at min_slope is not counted"),
-    Mutant("conv_size_round", "convolution.conv_output_size", '''
+""",
+        "strict > instead of >=: a slope exactly at min_slope is not counted",
+    ),
+    Mutant(
+        "conv_size_round",
+        "convolution.conv_output_size",
+        """
 def conv_output_size(size, kernel_size, padding=0, stride=1):
     padded = size + 2 * padding
     if kernel_size > padded:
         raise ValueError("the kernel does not fit")
     return round((padded - kernel_size) / stride) + 1
-''', "rounds (padded − k) / stride to the nearest integer instead of down"),
-    Mutant("stats_naive_variance", "normalization.channel_stats", '''
+""",
+        "rounds (padded − k) / stride to the nearest integer instead of down",
+    ),
+    Mutant(
+        "stats_naive_variance",
+        "normalization.channel_stats",
+        """
 def channel_stats(x):
     rows = x.transpose(0, 1).reshape(x.shape[1], -1)
     m = rows.shape[1]
     mean = rows.mean(1)
     var = (rows * rows).mean(1) - mean * mean  # E[x²] − E[x]²
     return mean, (var * m / (m - 1)).clamp(min=0).sqrt()
-''', "variance as E[x²] − E[x]², which cancels catastrophically when the mean is large"),
-    Mutant("tanh_abs_slope_zero", "neurons.tanh", '''
+""",
+        "variance as E[x²] − E[x]², which cancels catastrophically when the mean is large",
+    ),
+    Mutant(
+        "tanh_abs_slope_zero",
+        "neurons.tanh",
+        """
 def tanh(x):
     e = torch.exp(-2 * x.abs())  # never overflows, but |x| has slope 0 at x = 0
     magnitude = (1 - e) / (1 + e)
     return torch.where(x >= 0, magnitude, -magnitude)
-''', "builds −|x| with x.abs(), whose autograd slope at 0 is 0: tanh′(0) comes out 0, not 1"),
-    Mutant("log_softmax_log_of_softmax", "losses.log_softmax", '''
+""",
+        "builds −|x| with x.abs(), whose autograd slope at 0 is 0: tanh′(0) comes out 0, not 1",
+    ),
+    Mutant(
+        "log_softmax_log_of_softmax",
+        "losses.log_softmax",
+        """
 def log_softmax(logits, dim=-1):
     shifted = logits - logits.amax(dim=dim, keepdim=True)
     e = torch.exp(shifted)
     return torch.log(e / e.sum(dim=dim, keepdim=True))  # exp underflows to 0, log(0) = -inf
-''', "the log of a softmax: stable against overflow, but very negative logits give log(0) = −inf"),
-    Mutant("mask_relies_on_grad_mode", "neurons.sensitive_mask", '''
+""",
+        "the log of a softmax: stable against overflow, but very negative logits give log(0) = −inf",
+    ),
+    Mutant(
+        "mask_relies_on_grad_mode",
+        "neurons.sensitive_mask",
+        """
 def sensitive_mask(activation, x, min_slope=0.1):
     x = x.detach().clone().requires_grad_(True)
     (slope,) = torch.autograd.grad(activation(x).sum(), x)  # no torch.enable_grad(): fails under no_grad
     return slope.abs() >= min_slope
-''', "relies on the caller's grad mode: inside torch.no_grad() the activation's output has no graph"),
+""",
+        "relies on the caller's grad mode: inside torch.no_grad() the activation's output has no graph",
+    ),
 ]

@@ -8,6 +8,7 @@ the interpreter's installation and nothing else of that folder; the accounts, th
 homes and the permissions are the machine's own. A real course installs its environment where
 every account can read it (deploy/README.md), which the setup checks.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: run as root (CI does)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: run as root (CI does)"),
+]
 
 SETUP = ROOT / "deploy" / "setup_course.py"
 ASSIGNMENT, NOTEBOOK = "03_normalization", "normalization.ipynb"
@@ -40,6 +43,7 @@ WARNING = re.compile(r"^.*\bWARNING\b.*$", re.MULTILINE)  # nbgrader logs "[Coll
 
 
 # --- running things as another account ------------------------------------------------------------
+
 
 def _unreachable_ancestor(path: Path) -> Path | None:
     """The highest folder above ``path`` that other accounts cannot enter, if any."""
@@ -69,18 +73,31 @@ def reach_prefix() -> list[str]:
 
 
 def clean_env(**extra) -> dict:
-    return {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin",
-                                     "/usr/sbin", "/sbin"]), "LANG": "C.UTF-8", "MPLBACKEND": "Agg", **extra}
+    return {
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        ),
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        **extra,
+    }
 
 
 def run(args, cwd=None, user: str | None = None, check=True, timeout=600, **env) -> subprocess.CompletedProcess:
     """Runs ``args`` as root, or as ``user`` through runuser (a clean environment, their HOME)."""
     prefix = reach_prefix() + (["runuser", "-u", user, "--"] if user else [])
-    proc = subprocess.run(prefix + [str(a) for a in args], cwd=cwd or (pwd.getpwnam(user).pw_dir if user else None),
-                          env=clean_env(**env), capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        prefix + [str(a) for a in args],
+        cwd=cwd or (pwd.getpwnam(user).pw_dir if user else None),
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} (as {user or 'root'}) failed:\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, args))} (as {user or 'root'}) failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -93,6 +110,7 @@ def python_as(user: str, code: str, check=False) -> subprocess.CompletedProcess:
 
 
 # --- throwaway accounts ---------------------------------------------------------------------------
+
 
 class Accounts:
     """Unix accounts and groups made for one test, with homes under ``base``; ``remove`` undoes it all."""
@@ -109,8 +127,20 @@ class Accounts:
     def add(self, short: str) -> str:
         name = self.name(short)
         self.users.append(name)  # before useradd: a half-made account is still removed
-        subprocess.run(["useradd", "--create-home", "--base-dir", str(self.base / "home"), "--user-group",
-                        "--shell", "/bin/bash", name], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--create-home",
+                "--base-dir",
+                str(self.base / "home"),
+                "--user-group",
+                "--shell",
+                "/bin/bash",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
         return name
 
     def home(self, name: str) -> Path:
@@ -180,8 +210,14 @@ def set_up_course(accounts: Accounts, learners: list[str], generate: bool = True
     # idempotent: a second run changes nothing and still succeeds (nbgrader's generate_assignment,
     # which the first run did, is left out of it: it takes a while and is nbgrader's own --force)
     again = run(args + ["--no-generate"], cwd=ROOT)
-    return dict(instructor=instructor, learners=dict(zip(learners, names)), course_id=course_id, exchange=exchange,
-                course_dir=accounts.home(instructor) / course_id, setup=(first, again))
+    return dict(
+        instructor=instructor,
+        learners=dict(zip(learners, names)),
+        course_id=course_id,
+        exchange=exchange,
+        course_dir=accounts.home(instructor) / course_id,
+        setup=(first, again),
+    )
 
 
 def solve(path: Path, grade_ids) -> None:
@@ -189,8 +225,11 @@ def solve(path: Path, grade_ids) -> None:
     if not grade_ids:
         return  # the learner hands in the notebook as fetched
     source = json.loads((ROOT / "source" / ASSIGNMENT / NOTEBOOK).read_text())
-    answers = {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in source["cells"]
-               if c["metadata"].get("nbgrader", {}).get("solution")}
+    answers = {
+        c["metadata"]["nbgrader"]["grade_id"]: c["source"]
+        for c in source["cells"]
+        if c["metadata"].get("nbgrader", {}).get("solution")
+    }
     notebook = json.loads(path.read_text())
     for cell in notebook["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("grade_id") in grade_ids:
@@ -201,6 +240,7 @@ def solve(path: Path, grade_ids) -> None:
 
 
 # --- the whole cycle --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def cycle(accounts):
@@ -223,33 +263,52 @@ def cycle(accounts):
 
     with ThreadPoolExecutor(len(learners)) as pool:  # the learners work at the same time
         list(pool.map(learner_works, learners, learners.values()))
-    submitted_as = {short: {p.name: p.stat().st_uid for p in inbound.iterdir() if p.name.startswith(name + "+")}
-                    for short, name in learners.items()}
+    submitted_as = {
+        short: {p.name: p.stat().st_uid for p in inbound.iterdir() if p.name.startswith(name + "+")}
+        for short, name in learners.items()
+    }
     submissions = {p.name.split("+")[0]: p for p in inbound.iterdir()}
     # what each learner can do with the others' work, while it sits in the exchange
-    probes = {short: {other: _probe(name, accounts, learners[other], submissions[learners[other]], inbound)
-                      for other in learners if other != short}
-              for short, name in learners.items()}
+    probes = {
+        short: {
+            other: _probe(name, accounts, learners[other], submissions[learners[other]], inbound)
+            for other in learners
+            if other != short
+        }
+        for short, name in learners.items()
+    }
 
     teach(sys.executable, "-m", "nbgrader", "collect", ASSIGNMENT)
-    autograde = teach(sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", course_dir,
-                      "--assignment", ASSIGNMENT)
+    autograde = teach(
+        sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", course_dir, "--assignment", ASSIGNMENT
+    )
     teach(sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force")
     teach(sys.executable, "-m", "nbgrader", "release_feedback", ASSIGNMENT)
     feedback_dir = course["exchange"] / course["course_id"] / "feedback"
 
     def learner_reads_feedback(name):
         fetched = nbgrader(name, "fetch_feedback", ASSIGNMENT)
-        return dict(log=fetched.stdout + fetched.stderr,
-                    files=sorted((accounts.home(name) / ASSIGNMENT / "feedback").rglob("*.html")),
-                    listing=python_as(name, f"import os; os.listdir({str(feedback_dir)!r})"))
+        return dict(
+            log=fetched.stdout + fetched.stderr,
+            files=sorted((accounts.home(name) / ASSIGNMENT / "feedback").rglob("*.html")),
+            listing=python_as(name, f"import os; os.listdir({str(feedback_dir)!r})"),
+        )
 
     with ThreadPoolExecutor(len(learners)) as pool:
         feedback = dict(zip(learners, pool.map(learner_reads_feedback, learners.values())))
     report = json.loads((course_dir / "autograde-report.json").read_text())
-    return dict(course, accounts=accounts, submitted_as=submitted_as, submissions=submissions, probes=probes,
-                autograde=autograde, report={r["student"]: r for r in report["rows"]}, feedback=feedback,
-                out=out, inbound=inbound)
+    return dict(
+        course,
+        accounts=accounts,
+        submitted_as=submitted_as,
+        submissions=submissions,
+        probes=probes,
+        autograde=autograde,
+        report={r["student"]: r for r in report["rows"]},
+        feedback=feedback,
+        out=out,
+        inbound=inbound,
+    )
 
 
 def _probe(name: str, accounts: Accounts, victim: str, submission: Path, inbound: Path) -> dict:
@@ -335,8 +394,9 @@ def test_the_instructor_collects_every_learners_submission(cycle):
 
 def test_autograde_gives_each_learner_their_own_score_and_agrees_with_the_sandbox(cycle):
     report, learners = cycle["report"], cycle["learners"]
-    scores = {short: (report[name]["nbgrader_score"], report[name]["sandbox_score"])
-              for short, name in learners.items()}
+    scores = {
+        short: (report[name]["nbgrader_score"], report[name]["sandbox_score"]) for short, name in learners.items()
+    }
     assert scores == {SOLVED: (3.0, 3.0), PARTLY: (2.0, 2.0), UNTOUCHED: (0.0, 0.0)}
     assert all(report[name]["disagreements"] == [] for name in learners.values())
 
@@ -371,9 +431,23 @@ def test_setup_names_the_instructors_material_a_learner_can_read(cycle):
 def test_setup_stops_when_an_account_cannot_run_the_environment(cycle):
     if not reach_prefix():
         pytest.skip("every account can run this interpreter on this machine")
-    proc = subprocess.run([sys.executable, SETUP, "--instructor", cycle["instructor"], "--course-id",
-                           cycle["course_id"], "--exchange", cycle["exchange"]], cwd=ROOT, env=clean_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            SETUP,
+            "--instructor",
+            cycle["instructor"],
+            "--course-id",
+            cycle["course_id"],
+            "--exchange",
+            cycle["exchange"],
+        ],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "cannot use this Python environment" in proc.stderr, proc.stderr
 
 
@@ -384,7 +458,20 @@ def test_setup_refuses_a_course_folder_a_learner_made_first(cycle):
     squatted = f"{accounts.prefix}-squat"
     accounts.groups += [f"{squatted}-instructors", f"{squatted}-learners"]
     python_as(learner, f"import os; os.mkdir({str(cycle['exchange'] / squatted)!r})", check=True)
-    proc = run([sys.executable, SETUP, "--instructor", cycle["instructor"], "--course-id", squatted,
-                "--exchange", cycle["exchange"], "--no-generate"], cwd=ROOT, check=False)
+    proc = run(
+        [
+            sys.executable,
+            SETUP,
+            "--instructor",
+            cycle["instructor"],
+            "--course-id",
+            squatted,
+            "--exchange",
+            cycle["exchange"],
+            "--no-generate",
+        ],
+        cwd=ROOT,
+        check=False,
+    )
     assert proc.returncode == 1 and f"belongs to uid {accounts.uid(learner)}" in proc.stderr, proc.stderr
     assert not (accounts.home(cycle["instructor"]) / squatted).exists()

@@ -1,4 +1,5 @@
 """Hostile submissions: each gets no undeserved point, the rest is graded normally, in bounded time."""
+
 from __future__ import annotations
 
 import json
@@ -20,47 +21,86 @@ def assert_others_full(result, spoiled: set[str]):
 
 
 CASES = {
-    "infinite loop in a function": ("convolution", """
+    "infinite loop in a function": (
+        "convolution",
+        """
         def conv1d(x, weight, bias=None, stride=1, padding=0):
             while True:
                 pass
-        """, {"convolution.conv1d"}, "timeout"),
-    "os._exit at import": ("pooling", """
+        """,
+        {"convolution.conv1d"},
+        "timeout",
+    ),
+    "os._exit at import": (
+        "pooling",
+        """
         import os
         os._exit(0)
-        """, {"pooling.max_pool2d"}, "crashed"),
-    "sys.exit in a function": ("losses", """
+        """,
+        {"pooling.max_pool2d"},
+        "crashed",
+    ),
+    "sys.exit in a function": (
+        "losses",
+        """
         import sys
         def nll_loss(*args, **kwargs):
             sys.exit(3)
-        """, {"losses.nll_loss", "losses.cross_entropy"}, "crashed"),
-    "segfault": ("normalization", """
+        """,
+        {"losses.nll_loss", "losses.cross_entropy"},
+        "crashed",
+    ),
+    "segfault": (
+        "normalization",
+        """
         import faulthandler
         def channel_stats(x):
             faulthandler._sigsegv()
-        """, {"normalization.channel_stats"}, "crashed"),
-    "memory hog": ("outliers", """
+        """,
+        {"normalization.channel_stats"},
+        "crashed",
+    ),
+    "memory hog": (
+        "outliers",
+        """
         def iqr(values):
             hog = []
             while True:
                 hog.append(bytearray(64 * 2**20))
-        """, {"outliers.iqr", "outliers.outlier_bounds", "outliers.outlier_mask", "outliers.remove_outliers"},
-        "crashed"),
-    "kills the worker": ("regularization", """
+        """,
+        {"outliers.iqr", "outliers.outlier_bounds", "outliers.outlier_mask", "outliers.remove_outliers"},
+        "crashed",
+    ),
+    "kills the worker": (
+        "regularization",
+        """
         import os, signal
         def l1_penalty(model):
             os.kill(os.getppid(), signal.SIGKILL)
-        """, {"regularization.l1_penalty", "regularization.regularized_loss"}, "forbidden"),
-    "starts a process": ("neurons", """
+        """,
+        {"regularization.l1_penalty", "regularization.regularized_loss"},
+        "forbidden",
+    ),
+    "starts a process": (
+        "neurons",
+        """
         import subprocess
         def count_parameters(model):
             subprocess.Popen(["sleep", "300"])
             return 0
-        """, {"neurons.count_parameters"}, "failed"),  # PermissionError: no process may start
-    "module-level endless loop": ("pooling", """
+        """,
+        {"neurons.count_parameters"},
+        "failed",
+    ),  # PermissionError: no process may start
+    "module-level endless loop": (
+        "pooling",
+        """
         while True:
             pass
-        """, {"pooling.max_pool2d"}, "timeout"),
+        """,
+        {"pooling.max_pool2d"},
+        "timeout",
+    ),
 }
 
 
@@ -78,7 +118,10 @@ def test_hostile_submission_is_contained(tmp_path, case):
 
 
 def test_monkeypatched_comparisons_earn_nothing(tmp_path):
-    sub = submission_with(tmp_path, "normalization", """
+    sub = submission_with(
+        tmp_path,
+        "normalization",
+        """
         import numpy, torch, torch.testing
         torch.allclose = lambda *a, **k: True
         torch.equal = lambda *a, **k: True
@@ -87,7 +130,8 @@ def test_monkeypatched_comparisons_earn_nothing(tmp_path):
         numpy.testing.assert_allclose = lambda *a, **k: None
         def normalize(x, mean, std):
             return torch.zeros_like(x)
-        """)
+        """,
+    )
     result = by_id(grade(sub, ["normalization"], limits=FAST))
     assert result["normalization.normalize"].score == 0
     assert result["normalization.channel_stats"].outcome == "passed"
@@ -95,7 +139,10 @@ def test_monkeypatched_comparisons_earn_nothing(tmp_path):
 
 def test_forged_results_json_is_overwritten_and_nothing_escapes(tmp_path, root):
     forged = json.dumps({"score": 999, "max_score": 999, "tests": []})
-    sub = submission_with(tmp_path, "outliers", f"""
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        f"""
         import os
         FORGED = {forged!r}
         for top in ("/", "/tmp", os.getcwd(), os.path.dirname(__file__), {str(tmp_path)!r}, {str(root)!r}):
@@ -109,7 +156,8 @@ def test_forged_results_json_is_overwritten_and_nothing_escapes(tmp_path, root):
                     dirnames[:] = []
         def count_nan(values):
             return 10**6
-        """)
+        """,
+    )
     out = tmp_path / "out" / "results.json"
     result = grade(sub, ["outliers"], limits=FAST)
     report.write_json(result, out)
@@ -179,7 +227,10 @@ def test_switching_off_the_recorder_scores_zero(tmp_path, case):
 def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
     """Printing is free: a correct function that prints 100 MB scores full; the output kept is
     truncated and a note says so."""
-    sub = submission_with(tmp_path, "outliers", """
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
         import sys
         _count_nan = count_nan
         def count_nan(values):
@@ -187,7 +238,8 @@ def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
             for _ in range(100):  # 100 MB
                 sys.stdout.write(chunk)
             return _count_nan(values)
-        """)
+        """,
+    )
     start = time.monotonic()
     result = grade(sub, ["outliers"], limits=FAST)
     assert time.monotonic() - start < 60
@@ -199,26 +251,38 @@ def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
 
 
 def test_some_printing_is_fine_and_shown(tmp_path):
-    sub = submission_with(tmp_path, "outliers", """
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
         _count_nan = count_nan
         def count_nan(values):
             print("debug:", values)
             return _count_nan(values)
-        """)
+        """,
+    )
     ex = by_id(grade(sub, ["outliers.count_nan"], limits=FAST))["outliers.count_nan"]
     assert ex.outcome == "passed" and "debug:" in ex.output
 
 
 def test_submissions_graded_on_one_warm_worker_cannot_see_each_other(tmp_path):
     from autograder.grader import Grader
-    planter = submission_with(tmp_path / "a", "outliers", """
+
+    planter = submission_with(
+        tmp_path / "a",
+        "outliers",
+        """
         import os
         _count_nan = count_nan
         def count_nan(values):
             open("planted.txt", "w").write("answers")
             return _count_nan(values)
-        """)
-    finder = submission_with(tmp_path / "b", "outliers", """
+        """,
+    )
+    finder = submission_with(
+        tmp_path / "b",
+        "outliers",
+        """
         import glob, os
         _count_nan = count_nan
         def count_nan(values):
@@ -226,7 +290,8 @@ def test_submissions_graded_on_one_warm_worker_cannot_see_each_other(tmp_path):
             leftovers = glob.glob(os.path.join(root, "**", "planted.txt"), recursive=True)
             leftovers += glob.glob(os.path.join(root, "submission-1"))
             return -1 if leftovers else _count_nan(values)
-        """)
+        """,
+    )
     with Grader(limits=FAST) as grader:
         first = grader.grade(planter, ["outliers.count_nan"]).exercises[0]
         second = grader.grade(finder, ["outliers.count_nan"]).exercises[0]

@@ -3,6 +3,7 @@
 In-process (no sandbox): each mutant of the zoo that modifies an argument is run through its
 exercise's checks, and the verdict must name what it changed. Correct code passes (test_checks).
 """
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Grading a class with ``grade-batch``: every kind of submission, one that crashes and hangs, a
 broken zip; the CSV and one results.json each; submissions never modified; unchanged submissions
 skipped on a re-run unless ``--force``; plain progress lines when the output is not a terminal."""
+
 from __future__ import annotations
 
 import csv
@@ -43,6 +44,7 @@ def _notebook(dest):
         dest.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
         return
     from autograder import nbsource, notebooks
+
     nb = json.loads(released.read_text())
     for cell in nb["cells"]:
         gid = notebooks.grade_id(cell)
@@ -60,16 +62,33 @@ def _notebooks_supported() -> bool:
 
 
 def checksums(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def grade_batch(folder, out, *extra):
-    cmd = [sys.executable, "-m", "autograder", "grade-batch", str(folder), "--jobs", "2",
-           "--csv", str(out / "grades.csv"), "--json-dir", str(out / "results"), "--check-timeout", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade-batch",
+        str(folder),
+        "--jobs",
+        "2",
+        "--csv",
+        str(out / "grades.csv"),
+        "--json-dir",
+        str(out / "results"),
+        "--check-timeout",
+        "3",
+    ]
     cmd += [a for m in MODULES for a in ("--exercise", m)] + list(extra)
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "100"})
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "100"}
+    )
 
 
 def read_csv(path):
@@ -139,6 +158,7 @@ def test_notebook_submission(graded):
 
 def test_one_results_json_each_in_gradescope_format(graded):
     import jsonschema
+
     schema = json.loads((ROOT / "gradescope" / "results.schema.json").read_text())
     results = graded["out"] / "results"
     assert sorted(p.name for p in results.iterdir()) == ["alice", "bob", "carol", "dave", "erin"]
@@ -157,7 +177,8 @@ def test_one_results_json_each_in_gradescope_format(graded):
 def test_submissions_are_never_modified(graded):
     assert graded["before"] == graded["after"]
     assert sorted(os.listdir(graded["folder"])) == sorted(
-        ["alice", "bob.zip", "carol", "dave.zip", "erin.ipynb", "notes.txt"])
+        ["alice", "bob.zip", "carol", "dave.zip", "erin.ipynb", "notes.txt"]
+    )
 
 
 def test_progress_is_plain_lines_when_not_a_terminal(graded):
@@ -182,8 +203,12 @@ def test_rerun_skips_unchanged_submissions_unless_forced(graded):
     assert again.returncode == 1, again.stdout + again.stderr  # the broken zip is tried again
     rows = read_csv(out / "grades.csv")
     assert {n: r["status"] for n, r in rows.items()} == {
-        "alice": "unchanged", "bob": "unchanged", "carol": "unchanged", "dave": "failed",
-        "erin": "unchanged" if _notebooks_supported() else "failed"}, again.stdout
+        "alice": "unchanged",
+        "bob": "unchanged",
+        "carol": "unchanged",
+        "dave": "failed",
+        "erin": "unchanged" if _notebooks_supported() else "failed",
+    }, again.stdout
     assert float(rows["alice"]["score"]) == FULL and float(rows["carol"]["pooling.max_pool2d"]) == 0
     assert "pooling.max_pool2d: crashed" in rows["carol"]["message"]  # kept from the first grade
     for name in ("alice", "bob", "carol"):

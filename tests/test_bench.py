@@ -2,6 +2,7 @@
 each throughput, the ratios, and finds identical scores between grade-batch and the CLI loop. Its
 nbgrader class is checked to hold the same code as the module submissions (nbgrader itself takes
 minutes per learner; ``make bench-class`` times it)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -26,8 +27,13 @@ def _bench():
 
 
 def test_small_class_grading_benchmark():
-    proc = subprocess.run([sys.executable, "bench/class_grading.py", "--small", "4", "--no-nbgrader"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "bench/class_grading.py", "--small", "4", "--no-nbgrader"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert re.search(r"^class: 4 submissions \(1 solutions, 1 stubs, 2 with mistakes", out, re.M), out
@@ -55,6 +61,7 @@ def test_notebook_submissions_hold_the_same_code(tmp_path):
     import ast
 
     from autograder import catalogue, notebooks
+
     subs = tmp_path / "subs"
     subs.mkdir()
     described = bench.make_class(subs, 3)
@@ -68,9 +75,15 @@ def test_notebook_submissions_hold_the_same_code(tmp_path):
         for notebook in sorted((course / "submitted" / name).rglob("*.ipynb")):
             notebooks.extract_submission(notebook, extracted)
         for module in (subs / name).glob("*.py"):
-            want = {n.name: ast.dump(n) for n in ast.parse(module.read_text()).body
-                    if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-            got = {n.name: ast.dump(n) for n in ast.parse((extracted / module.name).read_text()).body
-                   if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            want = {
+                n.name: ast.dump(n)
+                for n in ast.parse(module.read_text()).body
+                if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+            }
+            got = {
+                n.name: ast.dump(n)
+                for n in ast.parse((extracted / module.name).read_text()).body
+                if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+            }
             assert got == {k: v for k, v in want.items() if k in got}, (name, module.name)
             assert {e.function for e in catalogue.EXERCISES if e.module == module.stem} <= set(got)

@@ -7,6 +7,7 @@ instructor's `nbgrader collect` must hold the edited notebook. The student bundl
 must list the course's assignments in the same tab instead of an error. Each step is saved as a
 PNG: in docs/screenshots/ with `UPDATE_SCREENSHOTS=1` (`make screenshots`), else in a temporary folder.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,15 +29,30 @@ import pytest
 from conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 COURSE, ASSIGNMENT, NOTEBOOK, EXERCISE = "nn-by-hand", "01_outliers", "outliers.ipynb", "iqr"
 LEARNER = pwd.getpwuid(os.getuid()).pw_name  # nbgrader's student id for a submission: the account's name
 STUB = "    # TODO: your code here\n    raise NotImplementedError"
 TOKEN = "browser-test-token"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-STEPS = ("1-assignments", "2-fetched", "3-notebook", "4-answer-edited", "5-check-passed", "6-validated",
-         "7-submitted", "bundle-assignments")
+STEPS = (
+    "1-assignments",
+    "2-fetched",
+    "3-notebook",
+    "4-answer-edited",
+    "5-check-passed",
+    "6-validated",
+    "7-submitted",
+    "bundle-assignments",
+)
 VIEWPORT = {"width": 1200, "height": 760}
 
 pytestmark = [
@@ -47,8 +63,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwrig
 
 
 def _cell(notebook: dict, grade_id: str) -> str:
-    return next("".join(c["source"]) for c in notebook["cells"]
-                if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(
+        "".join(c["source"]) for c in notebook["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+    )
 
 
 def _learners_answer() -> tuple[str, str]:
@@ -74,8 +91,12 @@ def _jupyter_home(base: Path) -> dict:
     settings = dirs["config"] / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    return {"JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "IPYTHONDIR": str(dirs["ipython"])}
+    return {
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "IPYTHONDIR": str(dirs["ipython"]),
+    }
 
 
 class Lab:
@@ -85,9 +106,17 @@ class Lab:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        args = ["make", "-C", str(directory), "-o", ".venv/.installed", "lab", *make_args,
-                f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={self.port} "
-                f"--ServerApp.port_retries=0 --IdentityProvider.token={TOKEN}"]
+        args = [
+            "make",
+            "-C",
+            str(directory),
+            "-o",
+            ".venv/.installed",
+            "lab",
+            *make_args,
+            f"LAB_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={self.port} "
+            f"--ServerApp.port_retries=0 --IdentityProvider.token={TOKEN}",
+        ]
         with open(log, "w") as out:
             self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 180
@@ -146,11 +175,16 @@ def journey(tmp_path_factory, browser, shots):
     exchange.chmod(0o777)
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "release" / ASSIGNMENT, course / "release" / ASSIGNMENT)
-    env = {**os.environ, **_jupyter_home(base / "jupyter"), "NBGRADER_EXCHANGE": str(exchange),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        **_jupyter_home(base / "jupyter"),
+        "NBGRADER_EXCHANGE": str(exchange),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    released = subprocess.run(nbgrader + ["release_assignment", ASSIGNMENT], cwd=course, env=env,
-                              capture_output=True, text=True, timeout=300)
+    released = subprocess.run(
+        nbgrader + ["release_assignment", ASSIGNMENT], cwd=course, env=env, capture_output=True, text=True, timeout=300
+    )
     assert released.returncode == 0, released.stderr
     before, edited = _learners_answer()
     stray = ROOT / ASSIGNMENT  # where the Assignments tab used to fetch to (the server's working directory)
@@ -174,8 +208,9 @@ def journey(tmp_path_factory, browser, shots):
         page.screenshot(path=shots / "2-fetched.png")
 
         fetched_row.locator("a.assignment-notebooks-link").click()
-        page.locator("#fetched_assignments_list").get_by_role("link", name=NOTEBOOK.removesuffix(".ipynb"),
-                                                              exact=True).click()
+        page.locator("#fetched_assignments_list").get_by_role(
+            "link", name=NOTEBOOK.removesuffix(".ipynb"), exact=True
+        ).click()
         panel = page.locator(".jp-NotebookPanel")
         cells = panel.locator(".jp-Cell")
         cells.nth(4).wait_for(timeout=60_000)
@@ -206,12 +241,14 @@ def journey(tmp_path_factory, browser, shots):
         seen["validation"] = dialog.locator(".jp-Dialog-body").inner_text()
         page.screenshot(path=shots / "6-validated.png")
         dialog.get_by_role("button", name="Ok").click()
-        seen["saved_cell"] = _cell(json.loads((notebooks / ASSIGNMENT / NOTEBOOK).read_text()),
-                                   f"answer-outliers-{EXERCISE}")
+        seen["saved_cell"] = _cell(
+            json.loads((notebooks / ASSIGNMENT / NOTEBOOK).read_text()), f"answer-outliers-{EXERCISE}"
+        )
 
         page.locator(".lm-TabBar-tab", has_text="Assignments").click()
         page.locator("#fetched_assignments_list .list_item", has_text=ASSIGNMENT).first.locator(
-            "button", has_text="Submit").click()
+            "button", has_text="Submit"
+        ).click()
         page.locator("#submitted_assignments_list .list_item", has_text=ASSIGNMENT).first.wait_for(timeout=60_000)
         page.screenshot(path=shots / "7-submitted.png")
     except Exception:
@@ -226,8 +263,9 @@ def journey(tmp_path_factory, browser, shots):
             raise AssertionError(f"the Assignments tab fetched into the server's working directory, {stray}")
     seen["lab_log"] = (base / "lab.log").read_text()
 
-    collected = subprocess.run(nbgrader + ["collect", ASSIGNMENT], cwd=course, env=env, capture_output=True,
-                               text=True, timeout=300)
+    collected = subprocess.run(
+        nbgrader + ["collect", ASSIGNMENT], cwd=course, env=env, capture_output=True, text=True, timeout=300
+    )
     assert collected.returncode == 0, collected.stderr
     submitted = course / "submitted" / LEARNER / ASSIGNMENT / NOTEBOOK
     seen["collected_cell"] = _cell(json.loads(submitted.read_text()), f"answer-outliers-{EXERCISE}")
@@ -268,6 +306,7 @@ def test_the_student_bundles_assignments_tab_lists_the_course(tmp_path, browser,
     """The bundle has no instructor: its `make lab` publishes release/ to its own exchange, so the tab
     lists every assignment (no "Error fetching courses!"), and Fetch lands in my-notebooks/."""
     from autograder import bundle as bundles
+
     built = bundles.build(tmp_path / "dist" / "student", archive=False)
     (built / ".venv").symlink_to(ROOT / ".venv")  # the bundle's `make venv` would install the same packages
     env = {**os.environ, **_jupyter_home(tmp_path / "jupyter")}

@@ -1,4 +1,5 @@
 """The catalogue agrees with the contract and with the reference solutions."""
+
 from __future__ import annotations
 
 import ast
@@ -11,6 +12,7 @@ from conftest import CONTRACT as CONTRACT_FUNCTIONS
 from conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
+
 
 def test_catalogue_lists_exactly_the_contract_in_teaching_order():
     assert [e.id for e in catalogue.EXERCISES] == [f"{m}.{f}" for m, fs in CONTRACT_FUNCTIONS.items() for f in fs]
@@ -28,8 +30,11 @@ def test_every_contract_function_is_defined(directory):
 def _calls(module: str) -> dict[str, set[str]]:
     tree = ast.parse((SOLUTIONS / f"{module}.py").read_text())
     names = set(CONTRACT_FUNCTIONS[module])
-    return {n.name: {c.id for c in ast.walk(n) if isinstance(c, ast.Name) and c.id in names and c.id != n.name}
-            for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names}
+    return {
+        n.name: {c.id for c in ast.walk(n) if isinstance(c, ast.Name) and c.id in names and c.id != n.name}
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in names
+    }
 
 
 @pytest.mark.parametrize("exercise", catalogue.EXERCISES, ids=lambda e: e.id)
@@ -44,8 +49,21 @@ def test_uses_matches_what_the_solution_calls(exercise):
     assert {f"{exercise.module}.{n}" for n in seen} == set(exercise.uses)
 
 
-@pytest.mark.parametrize("op", ["convolution", "_convolution", "conv2d", "conv1d", "cudnn_convolution",
-                                "slow_conv2d_forward", "im2col", "col2im", "mkldnn_convolution", "conv_depthwise2d"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        "convolution",
+        "_convolution",
+        "conv2d",
+        "conv1d",
+        "cudnn_convolution",
+        "slow_conv2d_forward",
+        "im2col",
+        "col2im",
+        "mkldnn_convolution",
+        "conv_depthwise2d",
+    ],
+)
 def test_conv_pattern_catches_every_convolution_op(op):
     assert catalogue.get("convolution.conv2d").forbidden_ops_in([op]) == [op]
 
@@ -65,6 +83,7 @@ def test_select_by_module_or_id():
 def _forbidden_paragraph(exercise) -> str | None:
     import ast
     import re
+
     tree = ast.parse((SOLUTIONS / f"{exercise.module}.py").read_text())
     node = next(n for n in tree.body if getattr(n, "name", None) == exercise.function)
     found = re.search(r"Forbidden:(.*?)(\n\s*\n|$)", ast.get_docstring(node) or "", re.S)
@@ -87,6 +106,7 @@ def test_a_docstrings_forbidden_line_agrees_with_the_catalogue(exercise):
 
 def test_the_readmes_assignment_table_agrees_with_the_catalogue():
     import re
+
     readme = (SOLUTIONS.parent / "README.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(\d\d_(\w+))` \| ([^|]+) \((\d+)\) \| ([^|]+) \| (\d+) \|$", readme, flags=re.M)
     assert [module for _, module, *_ in rows] == list(catalogue.MODULES)

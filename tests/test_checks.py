@@ -2,6 +2,7 @@
 
 This runs the checks without the sandbox, so a broken check is found fast and in isolation.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,9 @@ def test_reference_solution_passes_check(check_and_index):
     assert check.verdict(got, want) is None
 
 
-@pytest.mark.parametrize("check_and_index", [p for p in ALL if "meta" in p[0].devices],
-                         ids=[_ids(p) for p in ALL if "meta" in p[0].devices])
+@pytest.mark.parametrize(
+    "check_and_index", [p for p in ALL if "meta" in p[0].devices], ids=[_ids(p) for p in ALL if "meta" in p[0].devices]
+)
 def test_reference_solution_runs_on_meta(check_and_index):
     check, _ = check_and_index
     module = load_module(SOLUTIONS, check.exercise.split(".")[0])
@@ -64,6 +66,7 @@ def test_every_check_has_its_own_seed_derived_from_its_identity():
     """No two checks share inputs by accident, and a check keeps its inputs wherever it moves in a
     list (the seed comes from suite, exercise and name, not from a number written by hand)."""
     from autograder.checks.core import seed_of
+
     found = [c for suite in checks.SUITES for cs in checks.all_checks((suite,)).values() for c in cs]
     seeds = [c.seed for c in found]
     assert len(set(seeds)) == len(seeds)
@@ -85,6 +88,7 @@ def test_reference_sgd_step_is_torch_optim_sgd_bit_for_bit():
     import torch
 
     from autograder.checks.models import optim_sgd
+
     g = torch.Generator().manual_seed(0)
     ours = [torch.nn.Parameter(torch.randn(4, generator=g)) for _ in range(3)]
     theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]

@@ -3,6 +3,7 @@ scheduler and worker processes talking TCP on localhost) the grades equal local 
 a hostile submission changes no other grade and no worker's state; a worker killed mid-submission
 costs nothing; submissions travel as bytes within the zip limits; the documented Slurm and
 Kubernetes configurations are what docs/cluster.md says (no Slurm or Kubernetes runs here)."""
+
 from __future__ import annotations
 
 import csv
@@ -39,6 +40,7 @@ FAST = Limits(check_timeout=5.0, exercise_timeout=30.0, total_timeout=180.0)
 
 def _bench():
     import importlib.util
+
     spec = importlib.util.spec_from_file_location("class_grading", ROOT / "bench" / "class_grading.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -52,10 +54,21 @@ def _zip(folder: Path, dest: Path, prefix: str = "") -> None:
 
 
 def grade_batch(folder: Path, out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "autograder", "grade-batch", str(folder), "--csv", str(out / "grades.csv"),
-           "--json-dir", str(out / "results"), *extra]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "COLUMNS": "100"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder",
+        "grade-batch",
+        str(folder),
+        "--csv",
+        str(out / "grades.csv"),
+        "--json-dir",
+        str(out / "results"),
+        *extra,
+    ]
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, "COLUMNS": "100"}
+    )
 
 
 def read_csv(path: Path) -> dict[str, dict]:
@@ -69,18 +82,28 @@ def results(out: Path) -> dict[str, dict]:
 
 def grades(data: dict) -> dict:
     """What a results.json says about the learner (not how long it took or where)."""
-    return {"score": data["score"], "max_score": data.get("max_score"), "tests": data["tests"],
-            "error": data["extra_data"].get("error")}
+    return {
+        "score": data["score"],
+        "max_score": data.get("max_score"),
+        "tests": data["tests"],
+        "error": data["extra_data"].get("error"),
+    }
 
 
 # ----------------------------------------------------------------------------- the Dask worker's view
 def worker_state(dask_worker) -> dict:
     """What a hostile submission must not change in a Dask worker (run there by ``client.run``):
     its process, the modules it imported, and each of its graders (by plugin name)."""
-    graders = {name: (id(p.grader) if p.grader is not None else None, p.started)
-               for name, p in dask_worker.plugins.items() if name.startswith(cluster.PLUGIN)}
-    return {"pid": os.getpid(), "learner_modules": sorted(m for m in catalogue.MODULES if m in sys.modules),
-            "graders": graders}
+    graders = {
+        name: (id(p.grader) if p.grader is not None else None, p.started)
+        for name, p in dask_worker.plugins.items()
+        if name.startswith(cluster.PLUGIN)
+    }
+    return {
+        "pid": os.getpid(),
+        "learner_modules": sorted(m for m in catalogue.MODULES if m in sys.modules),
+        "graders": graders,
+    }
 
 
 def executing(dask_worker) -> list[str]:
@@ -89,12 +112,16 @@ def executing(dask_worker) -> list[str]:
 
 def inboxes(dask_worker) -> list[str]:
     """The folders where this worker's graders post submissions (a killed worker leaves them)."""
-    return [p.grader.worker.inbox for name, p in dask_worker.plugins.items()
-            if name.startswith(cluster.PLUGIN) and p.grader is not None and p.grader.worker is not None]
+    return [
+        p.grader.worker.inbox
+        for name, p in dask_worker.plugins.items()
+        if name.startswith(cluster.PLUGIN) and p.grader is not None and p.grader.worker is not None
+    ]
 
 
 def has_cuda() -> bool:
     import torch
+
     return torch.cuda.is_available()
 
 
@@ -103,6 +130,7 @@ def dask_client():
     """Two worker processes and a scheduler on localhost over plain TCP, as ``dask scheduler`` and
     ``dask worker`` started by hand would be (``--cluster local:N`` adds TLS)."""
     from distributed import Client
+
     with cluster.start_cluster("local", 2, secure=False) as local, Client(local) as client:
         client.wait_for_workers(2, timeout=120)
         yield client
@@ -126,8 +154,17 @@ def classroom(tmp_path_factory, dask_client):
     before = dask_client.run(worker_state)
     dask = grade_batch(folder, base / "dask", "--scheduler", dask_client.scheduler.address)
     after = dask_client.run(worker_state)
-    return dict(folder=folder, base=base, names=names, local=local, dask=dask, before=before, after=after,
-                spoiled=spoiled, outcome=outcome)
+    return dict(
+        folder=folder,
+        base=base,
+        names=names,
+        local=local,
+        dask=dask,
+        before=before,
+        after=after,
+        spoiled=spoiled,
+        outcome=outcome,
+    )
 
 
 def test_the_cluster_gives_every_submission_the_local_grade(classroom):
@@ -199,7 +236,9 @@ def test_a_local_cluster_rerun_grades_only_what_changed(classroom):
     rows = read_csv(out / "grades.csv")
     assert rows["learner-000"]["status"] == "graded" and float(rows["learner-000"]["pooling.max_pool2d"]) == 0
     assert {n for n, r in rows.items() if r["status"] == "unchanged"} == set(classroom["names"]) - {
-        "learner-000", "broken"}
+        "learner-000",
+        "broken",
+    }
     for name in set(classroom["names"]) - {"learner-000", "broken"}:
         assert (out / "results" / name / "results.json").stat().st_mtime_ns == stamps[name]
 
@@ -216,8 +255,9 @@ def test_hostile_code_leaves_its_worker_as_it_found_it(tmp_path, dask_client, ca
 
     def grade(path: Path) -> batch.Graded:
         packet = cluster.pack(batch.Submission(path.name, path, "directory"))
-        return dask_client.submit(cluster.grade_packet, packet, [module], plugin.name, workers=[worker],
-                                  pure=False).result()["graded"]
+        return dask_client.submit(
+            cluster.grade_packet, packet, [module], plugin.name, workers=[worker], pure=False
+        ).result()["graded"]
 
     honest = shutil.copytree(SOLUTIONS, tmp_path / "honest", ignore=shutil.ignore_patterns("__pycache__"))
     first = grade(honest)
@@ -256,8 +296,9 @@ def test_a_worker_with_cuda_runs_the_cuda_checks(tmp_path, dask_client):
     dask_client.register_plugin(plugin, name=plugin.name)
     sub = shutil.copytree(SOLUTIONS, tmp_path / "alice", ignore=shutil.ignore_patterns("__pycache__"))
     packet = cluster.pack(batch.Submission("alice", sub, "directory"))
-    graded = dask_client.submit(cluster.grade_packet, packet, ["pooling"], plugin.name, workers=cuda[:1],
-                                pure=False).result()["graded"]
+    graded = dask_client.submit(
+        cluster.grade_packet, packet, ["pooling"], plugin.name, workers=cuda[:1], pure=False
+    ).result()["graded"]
     assert graded.graded_by["devices"] == ["cpu", "cuda", "meta"] and graded.graded_by["cuda_device"]
     assert "CUDA checks skipped" not in graded.data["output"]
     assert graded.data["score"] == graded.data["max_score"] > 0
@@ -292,10 +333,29 @@ def test_a_worker_killed_mid_submission_costs_nothing(tmp_path, dask_client):
     folder = tmp_path / "submissions"
     slow = submission_with(folder, "pooling", "import time\ntime.sleep(6)\n")  # 6 s inside the grade
     slow.rename(folder / "slow")
-    run = subprocess.Popen([sys.executable, "-m", "autograder", "grade-batch", str(folder), "--exercise", "pooling",
-                            "--check-timeout", "30", "--json-dir", str(tmp_path / "results"), "--csv",
-                            str(tmp_path / "grades.csv"), "--scheduler", dask_client.scheduler.address],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade-batch",
+            str(folder),
+            "--exercise",
+            "pooling",
+            "--check-timeout",
+            "30",
+            "--json-dir",
+            str(tmp_path / "results"),
+            "--csv",
+            str(tmp_path / "grades.csv"),
+            "--scheduler",
+            dask_client.scheduler.address,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     victim, deadline = None, time.monotonic() + 240
     while victim is None and time.monotonic() < deadline and run.poll() is None:
         busy = [a for a, keys in dask_client.run(executing).items() if any(k.startswith("grade-") for k in keys)]
@@ -339,7 +399,8 @@ def test_a_packet_rebuilds_directories_zips_and_notebooks_exactly(tmp_path):
         if sub.kind == "directory":
             assert _tree(rebuilt) == _tree(sub.path)
             assert sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*")) == sorted(
-                p.relative_to(sub.path) for p in sub.path.rglob("*"))
+                p.relative_to(sub.path) for p in sub.path.rglob("*")
+            )
         there = batch.materialize(rebuilt, tmp_path / "m1" / sub.name)
         here = batch.materialize(sub.path, tmp_path / "m2" / sub.name)
         assert read_submission(there) == read_submission(here)
@@ -360,7 +421,11 @@ def test_links_and_special_files_travel_as_what_they_are_never_as_their_content(
     assert b"instructor answers" not in b"".join(data for _, _, data in packet["entries"])
     kinds = {rel: kind for rel, kind, _ in packet["entries"]}
     assert (kinds["losses.py"], kinds["pooling.py"], kinds["folder-link"], kinds["dangling.py"]) == (
-        "link-file", "special", "link-dir", "link")
+        "link-file",
+        "special",
+        "link-dir",
+        "link",
+    )
     rebuilt = cluster.unpack(packet, tmp_path / "worker")
     here, there = read_submission(learner), read_submission(rebuilt)
     assert there == here and len(here[1]) == 3  # the same modules read, the same three refusals
@@ -409,6 +474,7 @@ def ask_identity(address: str, security=None) -> dict:
         args = security.get_connection_args("client") if security is not None else {}
         async with rpc(address, connection_args=args, timeout=5) as scheduler:
             return await scheduler.identity()
+
     return asyncio.run(ask())
 
 
@@ -416,6 +482,7 @@ def test_a_cluster_started_here_admits_only_its_own_client():
     """Learner code in a plain-process sandbox has the network: it must not be able to send the
     local scheduler a task (which would run in a scoring process)."""
     from distributed.security import Security
+
     with cluster.start_cluster("local", 0) as local:
         address = local.scheduler_address
         assert address.startswith("tls://127.0.0.1:")
@@ -458,6 +525,7 @@ def test_the_documented_slurm_configuration_makes_a_grading_job_script():
     nothing is submitted)."""
     import dask
     from dask_jobqueue import SLURMCluster
+
     config = yaml.safe_load(doc_block("# ~/.config/dask/jobqueue.yaml"))
     settings = {f"jobqueue.slurm.{k}": v for k, v in config["jobqueue"]["slurm"].items()}
     with dask.config.set(settings), SLURMCluster(scheduler_options={"dashboard_address": ":0"}) as slurm:

@@ -1,5 +1,6 @@
 """Feedback that teaches: every named mistake is recognised and named, reports are precise, hints
 progress, the table reads well, watch mode re-grades on save, hidden checks keep their inputs hidden."""
+
 from __future__ import annotations
 
 import io
@@ -17,29 +18,41 @@ from mutants import MUTANTS, build_submission
 ZOO = {m.name: m for m in MUTANTS}
 
 EXTRA = {  # learner-style code for mistakes the zoo does not hold
-    "bounds_nearest": ("outliers.outlier_bounds", """
+    "bounds_nearest": (
+        "outliers.outlier_bounds",
+        """
 def outlier_bounds(values, k=1.5):
     a = np.asarray(values, dtype=np.float64)
     q1, q3 = np.nanquantile(a, [0.25, 0.75], method="nearest")
     return float(q1 - k * (q3 - q1)), float(q3 + k * (q3 - q1))
-"""),
-    "bounds_nan": ("outliers.outlier_bounds", """
+""",
+    ),
+    "bounds_nan": (
+        "outliers.outlier_bounds",
+        """
 def outlier_bounds(values, k=1.5):
     a = np.asarray(values, dtype=np.float64)
     q1, q3 = np.quantile(a, [0.25, 0.75])
     return float(q1 - k * (q3 - q1)), float(q3 + k * (q3 - q1))
-"""),
-    "ce_mean_by_n": ("losses.cross_entropy", """
+""",
+    ),
+    "ce_mean_by_n": (
+        "losses.cross_entropy",
+        """
 def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
     per_sample = nll_loss(log_softmax(logits, dim=1), target, weight, "none", ignore_index)
     return per_sample.mean() if reduction == "mean" else nll_loss(log_softmax(logits, dim=1), target, weight,
                                                                    reduction, ignore_index)
-"""),
-    "ce_unshifted": ("losses.cross_entropy", """
+""",
+    ),
+    "ce_unshifted": (
+        "losses.cross_entropy",
+        """
 def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
     log_probs = logits - torch.log(torch.exp(logits).sum(1, keepdim=True))
     return nll_loss(log_probs, target, weight, reduction, ignore_index)
-"""),
+""",
+    ),
 }
 
 # every named mistake → a submission that makes it
@@ -147,6 +160,7 @@ def test_repro_case_gives_the_exact_inputs():
     import torch
 
     from autograder.repro import case
+
     args, kwargs = case("losses.log_softmax", 0)
     again, _ = case("losses.log_softmax", 0)
     assert torch.equal(args[0], again[0]) and isinstance(kwargs, dict)
@@ -165,13 +179,18 @@ def test_hints_progress_and_reset(tmp_path):
 
 def test_every_exercise_has_hints():
     from autograder import catalogue
+
     assert set(hints.HINTS) == set(catalogue.BY_ID)
     assert all(len(h) >= 1 and all(len(t) > 20 for t in h) for h in hints.HINTS.values())
 
 
 def test_make_hint_prints_the_next_hint(tmp_path):
-    proc = subprocess.run(["make", "--no-print-directory", "hint", "EX=pooling.max_pool2d", f"SUBMISSION={tmp_path}"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "hint", "EX=pooling.max_pool2d", f"SUBMISSION={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and "hint 1/" in proc.stdout
     assert json.loads((tmp_path / hints.STATE_FILE).read_text()) == {"pooling.max_pool2d": 1}
 
@@ -179,14 +198,20 @@ def test_make_hint_prints_the_next_hint(tmp_path):
 def test_grade_output_reads_well_in_80_columns_without_colour(tmp_path):
     sub = tmp_path / "sub"
     import shutil
+
     shutil.copytree(ROOT / "exercises", sub)
     for module in ("losses", "pooling"):
         shutil.copy(SOLUTIONS / f"{module}.py", sub / f"{module}.py")
     src = sub / "losses.py"
     from mutants import splice
+
     src.write_text(splice(src.read_text(), "log_softmax", ZOO["log_softmax_no_shift"].source))
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(sub)], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--submission", str(sub)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     out = proc.stdout
     assert "\x1b[" not in out
     commands = ("  reproduce:", "  hint:")  # kept on one line so they can be copied and pasted
@@ -210,12 +235,20 @@ def test_results_json_hides_hidden_inputs_unless_asked(tmp_path, grader):
 
 def test_watch_regrades_the_module_that_was_saved(tmp_path):
     import shutil
+
     sub = tmp_path / "sub"
     shutil.copytree(SOLUTIONS, sub)
-    proc = subprocess.Popen([sys.executable, "-c",
-                             f"from autograder import watch; from pathlib import Path; "
-                             f"watch.main(Path({str(sub)!r}), 0.1, rounds=1)"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from autograder import watch; from pathlib import Path; watch.main(Path({str(sub)!r}), 0.1, rounds=1)",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         line = proc.stdout.readline()
@@ -255,8 +288,13 @@ def test_repro_shows_every_device_as_graded_and_the_upstream_gradient(tmp_path):
     """A failure only the meta-device placement check sees is reproduced too (same devices and
     instruments as make grade); a gradient check prints the upstream gradient it used."""
     sub = build_submission(tmp_path / "sub", "pooling.max_pool2d", ZOO["pool_default_device"].source)
-    proc = subprocess.run([sys.executable, "-m", "autograder", "repro", "pooling.max_pool2d", "1",
-                           "--submission", str(sub)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "repro", "pooling.max_pool2d", "1", "--submission", str(sub)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "cpu   passed" in proc.stdout and "meta  failed" in proc.stdout, proc.stdout
     assert "created a CPU tensor" in proc.stdout

@@ -1,6 +1,7 @@
 """The learner's bundle carries its public checks frozen into data (autograder/checks/frozen.py):
 they must judge exactly as the checks they were frozen from, and hold no code that gives answers.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -76,8 +77,11 @@ def test_frozen_results_are_pytorchs_on_every_device(thawed):
 
 def _same(a, b) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype \
-            and torch.equal(a, b) if not a.is_floating_point() else torch.allclose(a, b, equal_nan=True, rtol=0, atol=0)
+        return (
+            isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+            if not a.is_floating_point()
+            else torch.allclose(a, b, equal_nan=True, rtol=0, atol=0)
+        )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -92,8 +96,10 @@ def test_a_frozen_suite_holds_no_code(thawed):
         assert not any(frozen._is_code(v) for v in vars(check).values()), check.describe()
         assert not {"_reference", "make", "build"} & vars(check).keys(), check.describe()
     from autograder.checks.public import regularization
-    smuggled = pickle.dumps({"version": frozen.VERSION,
-                             "checks": [(type(SOURCE[0]), {"r": regularization.l1_reference})]})
+
+    smuggled = pickle.dumps(
+        {"version": frozen.VERSION, "checks": [(type(SOURCE[0]), {"r": regularization.l1_reference})]}
+    )
     with pytest.raises(frozen.FrozenError, match="l1_reference"):
         frozen.thaw(smuggled)
     with pytest.raises(frozen.FrozenError):
@@ -106,6 +112,7 @@ def test_the_registry_reads_a_frozen_suite_where_the_modules_are_absent(tmp_path
     (package / "__init__.py").write_text("")
     (package / frozen.FILE_NAME).write_bytes(frozen.freeze(SOURCE))
     import autograder.checks.public as public
+
     monkeypatch.setattr(public, "__path__", [str(package)])
     monkeypatch.setattr(public, "__file__", str(package / "__init__.py"))
     for name in [n for n in list(__import__("sys").modules) if n.startswith("autograder.checks.public.")]:

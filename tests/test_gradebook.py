@@ -7,6 +7,7 @@ One course (06_pooling: max_pool2d, 4 points autograded, and a written answer wo
 every test here; building it runs nbgrader's generate, release, fetch, submit, collect, autograde
 twice and feedback for real.
 """
+
 from __future__ import annotations
 
 import csv
@@ -51,8 +52,9 @@ LEARNERS = {
 def _hand_grade(course, student: str, score: float) -> None:
     """What the formgrader does when a grader types a score (its GradeHandler.put), on the real gradebook."""
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        grade = gradebook.find_grade(WRITTEN, NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, student)
+        grade = gradebook.find_grade(WRITTEN, NOTEBOOK[: -len(".ipynb")], ASSIGNMENT, student)
         grade.manual_score = score
         grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
         gradebook.db.commit()
@@ -61,9 +63,13 @@ def _hand_grade(course, student: str, score: float) -> None:
 def _grades(course) -> dict:
     """(manual score, needs manual grade) of every learner's written answer, read back from nbgrader."""
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        return {s: (g.manual_score, g.needs_manual_grade) for s in LEARNERS
-                for g in [gradebook.find_grade(WRITTEN, NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, s)]}
+        return {
+            s: (g.manual_score, g.needs_manual_grade)
+            for s in LEARNERS
+            for g in [gradebook.find_grade(WRITTEN, NOTEBOOK[: -len(".ipynb")], ASSIGNMENT, s)]
+        }
 
 
 def _autograde(course, env):
@@ -81,8 +87,9 @@ def course(tmp_path_factory):
     home.mkdir()
     _run(nbgrader + ["fetch_assignment", ASSIGNMENT] + learner, home, env)
     fetched = home / ASSIGNMENT / NOTEBOOK
-    (home / ASSIGNMENT / COPY).write_text(json.dumps(_solve(json.loads(fetched.read_text()), CODE, ASSIGNMENT,
-                                                            NOTEBOOK)))
+    (home / ASSIGNMENT / COPY).write_text(
+        json.dumps(_solve(json.loads(fetched.read_text()), CODE, ASSIGNMENT, NOTEBOOK))
+    )
     fetched.unlink()
     _run(nbgrader + ["submit", ASSIGNMENT, f"--student={RENAMED}"] + learner, home, env)
     _run(nbgrader + ["collect", ASSIGNMENT], course, env)
@@ -93,8 +100,15 @@ def course(tmp_path_factory):
     # erin changes her written answer after it was graded and submits again
     home = base / f"home-{RESUBMITTED}"
     path = home / ASSIGNMENT / NOTEBOOK
-    path.write_text(json.dumps(_written(json.loads(path.read_text()), "It takes the maximum of each window, "
-                                        "so the network can tolerate small shifts."), indent=1))
+    path.write_text(
+        json.dumps(
+            _written(
+                json.loads(path.read_text()),
+                "It takes the maximum of each window, so the network can tolerate small shifts.",
+            ),
+            indent=1,
+        )
+    )
     _run(nbgrader + ["submit", ASSIGNMENT, f"--student={RESUBMITTED}"] + learner, home, env)
     _run(nbgrader + ["collect", "--update", ASSIGNMENT], course, env)
     rerun = _autograde(course, env)
@@ -104,15 +118,36 @@ def course(tmp_path_factory):
     _run(nbgrader + ["generate_feedback", ASSIGNMENT, "--force"], course, env)
     grades, canvas = base / "export" / "grades.csv", base / "export" / "grades-canvas.csv"
     # -o: the running .venv is used as it is (never re-installed by a test)
-    export = _run(["make", "--no-print-directory", "-o", ".venv/.installed", "export", f"COURSE_ROOT={course}",
-                   f"GRADES={grades}", f"EXPORT_ARGS=--CourseExport.canvas_ids={ASSIGNMENT}={CANVAS_ID}"], ROOT, env)
+    export = _run(
+        [
+            "make",
+            "--no-print-directory",
+            "-o",
+            ".venv/.installed",
+            "export",
+            f"COURSE_ROOT={course}",
+            f"GRADES={grades}",
+            f"EXPORT_ARGS=--CourseExport.canvas_ids={ASSIGNMENT}={CANVAS_ID}",
+        ],
+        ROOT,
+        env,
+    )
     with open(grades, newline="", encoding="utf-8") as f:
         book = list(csv.DictReader(f))
     with open(canvas, newline="", encoding="utf-8") as f:
         canvas_rows = list(csv.reader(f))
     report = json.loads((course / "autograde-report.json").read_text())
-    return dict(base=base, course=course, first=first, second=second, rerun=rerun, export=export, report=report,
-                book={row["student_id"]: row for row in book}, canvas=canvas_rows)
+    return dict(
+        base=base,
+        course=course,
+        first=first,
+        second=second,
+        rerun=rerun,
+        export=export,
+        report=report,
+        book={row["student_id"]: row for row in book},
+        canvas=canvas_rows,
+    )
 
 
 # ----------------------------------------------------------------------------- hand grades
@@ -124,6 +159,7 @@ def test_autograde_leaves_a_written_answer_for_the_instructor(course):
 def test_a_second_autograde_keeps_the_hand_grade_and_does_not_ask_for_it_again(course):
     assert course["second"][GRADED] == (HAND_GRADE, False)
     from nbgrader.api import Gradebook
+
     with Gradebook(f"sqlite:///{course['course'] / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission(ASSIGNMENT, GRADED)
         assert not submission.needs_manual_grade
@@ -191,12 +227,29 @@ def test_grade_batch_scores_a_renamed_notebook_out_of_its_own_exercises(course, 
     folder.mkdir()
     shutil.copy(course["course"] / "submitted" / GRADED / ASSIGNMENT / NOTEBOOK, folder / "alice-Copy1.ipynb")
     shutil.copy(ROOT / "release" / "05_convolution" / "convolution.ipynb", folder / "bob.ipynb")
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade-batch", str(folder), "--jobs", "1",
-                           "--csv", str(tmp_path / "grades.csv"), "--json-dir", str(tmp_path / "results")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade-batch",
+            str(folder),
+            "--jobs",
+            "1",
+            "--csv",
+            str(tmp_path / "grades.csv"),
+            "--json-dir",
+            str(tmp_path / "results"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    results = {name: json.loads((tmp_path / "results" / name / "results.json").read_text())
-               for name in ("alice-Copy1", "bob")}
+    results = {
+        name: json.loads((tmp_path / "results" / name / "results.json").read_text()) for name in ("alice-Copy1", "bob")
+    }
     assert (results["alice-Copy1"]["score"], results["alice-Copy1"]["max_score"]) == (4, 4)
     assert (results["bob"]["score"], results["bob"]["max_score"]) == (0, 12)
     with open(tmp_path / "grades.csv", newline="") as f:

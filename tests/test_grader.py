@@ -1,5 +1,6 @@
 """The grade of whole submissions: full marks for the solutions, zero 'not started' for the stubs,
 and a results.json in Gradescope's shape."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,11 @@ def stubs_result():
 
 def test_solutions_score_full_marks_on_every_check(solutions_result):
     for ex in solutions_result.exercises:
-        failed = [f"[{u.check.suite}] {u.check.name} ({u.device}): {u.message}"
-                  for u in ex.units if u.verdict not in ("passed", "skipped")]
+        failed = [
+            f"[{u.check.suite}] {u.check.name} ({u.device}): {u.message}"
+            for u in ex.units
+            if u.verdict not in ("passed", "skipped")
+        ]
         assert ex.outcome == "passed" and not failed, (ex.exercise.id, ex.message, failed)
     assert solutions_result.score == solutions_result.max_score == catalogue.total_points()
 
@@ -50,8 +54,7 @@ def test_results_json_follows_the_contract(solutions_result, stubs_result):
         assert data["max_score"] == pytest.approx(catalogue.total_points())
         assert data["score"] == pytest.approx(sum(t["score"] for t in data["tests"]))
         for test in data["tests"]:
-            assert set(test) >= {"name", "score", "max_score", "status", "outcome", "output", "visibility",
-                                 "exercise"}
+            assert set(test) >= {"name", "score", "max_score", "status", "outcome", "output", "visibility", "exercise"}
             assert test["status"] in ("passed", "failed")
             assert test["outcome"] in OUTCOMES
             assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
@@ -62,8 +65,23 @@ def test_results_json_follows_the_contract(solutions_result, stubs_result):
 
 def test_cli_writes_results_json_and_exits_zero_whatever_the_score(tmp_path):
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(EXERCISES),
-                           "--exercise", "pooling", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "--submission",
+            str(EXERCISES),
+            "--exercise",
+            "pooling",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert data["score"] == 0 and data["max_score"] == 4
@@ -71,8 +89,12 @@ def test_cli_writes_results_json_and_exits_zero_whatever_the_score(tmp_path):
 
 
 def test_cli_fails_only_when_the_grader_cannot_run(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(tmp_path / "nope")],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--submission", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and "not found" in proc.stderr
 
 
@@ -101,6 +123,7 @@ def test_table_fits_80_columns_without_colour_codes(stubs_result):
     import io
 
     from rich.console import Console
+
     buf = io.StringIO()
     con = Console(file=buf, width=80, no_color=True, force_terminal=False)
     con.print(report.table(stubs_result))
@@ -112,15 +135,19 @@ def test_table_fits_80_columns_without_colour_codes(stubs_result):
 
 def test_data_dependent_code_is_not_checked_on_meta_never_failed(tmp_path):
     import shutil
+
     shutil.copytree(SOLUTIONS, tmp_path / "sub")
     path = tmp_path / "sub" / "losses.py"
-    path.write_text(path.read_text() + '''
+    path.write_text(
+        path.read_text()
+        + """
 
 def log_softmax(logits, dim=-1):
     m = logits.amax(dim, keepdim=True)
     shifted = logits - m if bool(torch.isfinite(m).all()) else logits  # data-dependent: meta cannot follow
     return shifted - shifted.exp().sum(dim, keepdim=True).log()
-''')
+"""
+    )
     ex = grade(tmp_path / "sub", ["losses.log_softmax"]).exercises[0]
     assert ex.outcome == "passed" and ex.score == ex.max_score, ex.message
     assert any("not checked" in n for n in ex.notes)
@@ -130,6 +157,7 @@ def log_softmax(logits, dim=-1):
 
 def test_cuda_checks_say_why_they_were_skipped(solutions_result):
     import torch
+
     if torch.cuda.is_available():
         pytest.skip("CUDA is available here: the CUDA checks ran")
     assert "CUDA checks skipped: no CUDA on this machine" in solutions_result.sandbox

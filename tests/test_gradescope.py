@@ -1,6 +1,7 @@
 """The Gradescope autograder: the zip's layout and contents, and ``run_autograder`` run for real
 against a temporary tree shaped like Gradescope's ``/autograder`` (paths moved by environment
 variables and flags), its results.json validated against Gradescope's format."""
+
 from __future__ import annotations
 
 import json
@@ -46,13 +47,19 @@ def tree(tmp_path, built):
 
 
 def run_autograder(root, *flags, sandbox="auto", env_paths=True):
-    env = {**os.environ, "AUTOGRADER_SOURCE": str(root / "source"), "AUTOGRADER_PYTHON": sys.executable,
-           "AUTOGRADER_SANDBOX": sandbox}
+    env = {
+        **os.environ,
+        "AUTOGRADER_SOURCE": str(root / "source"),
+        "AUTOGRADER_PYTHON": sys.executable,
+        "AUTOGRADER_SANDBOX": sandbox,
+    }
     if env_paths:
-        env.update(AUTOGRADER_SUBMISSION=str(root / "submission"),
-                   AUTOGRADER_RESULTS=str(root / "results" / "results.json"))
-    return subprocess.run([str(root / "run_autograder"), *flags], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=300)
+        env.update(
+            AUTOGRADER_SUBMISSION=str(root / "submission"), AUTOGRADER_RESULTS=str(root / "results" / "results.json")
+        )
+    return subprocess.run(
+        [str(root / "run_autograder"), *flags], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 # ----------------------------------------------------------------------------- the zip
@@ -111,11 +118,15 @@ def test_unpinned_dependency_is_refused(tmp_path):
 def test_schema_is_a_valid_json_schema_and_rejects_what_gradescope_would():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate({"score": 1.0}, SCHEMA)
-    jsonschema.validate({"tests": [{"score": 1, "max_score": 2, "status": "failed", "visibility": "hidden"}]},
-                        SCHEMA)
-    for bad in ({}, {"tests": [{"max_score": 2}]}, {"score": "ten"},
-                {"score": 1, "tests": [{"score": 1, "status": "ok"}]},
-                {"score": 1, "visibility": "sometimes"}, {"score": 1, "tests": [{"score": 1, "output_format": "pdf"}]}):
+    jsonschema.validate({"tests": [{"score": 1, "max_score": 2, "status": "failed", "visibility": "hidden"}]}, SCHEMA)
+    for bad in (
+        {},
+        {"tests": [{"max_score": 2}]},
+        {"score": "ten"},
+        {"score": 1, "tests": [{"score": 1, "status": "ok"}]},
+        {"score": 1, "visibility": "sometimes"},
+        {"score": 1, "tests": [{"score": 1, "output_format": "pdf"}]},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, SCHEMA)
 
@@ -145,7 +156,7 @@ def _forger(root, tmp_path):
     sub = root / "submission"
     shutil.copytree(SOLUTIONS, sub, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     results = root / "results" / "results.json"
-    forge = f'''
+    forge = f"""
 
 import json as _json
 
@@ -164,7 +175,7 @@ _max_pool2d = max_pool2d
 def max_pool2d(*args, **kwargs):
     _forge()
     return _max_pool2d(*args, **kwargs)
-'''
+"""
     (sub / "pooling.py").write_text((sub / "pooling.py").read_text() + forge)
     return results
 
@@ -226,6 +237,7 @@ def test_a_notebook_upload_is_graded_out_of_its_own_exercises(built, tmp_path):
     """An uploaded notebook (renamed, as learners do) earns its exercises' points out of theirs,
     not out of the whole course's."""
     from test_batch import _notebook
+
     root = tree(tmp_path, built)
     _notebook(root / "submission" / "pooling-Copy1.ipynb")
     proc = run_autograder(root)

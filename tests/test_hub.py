@@ -6,6 +6,7 @@ the course's groups and wrong passwords are refused.
 Only the hub's ports and state folder differ from the shipped configuration. Needs root (throwaway
 accounts, as in test_accounts.py) and JupyterHub's proxy (`make hub-deps`).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ import requests
 from conftest import ROOT
 from test_accounts import ASSIGNMENT, NOTEBOOK, accounts, clean_env, reach_prefix, run, set_up_course  # noqa: F401
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: run as root (CI does)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: run as root (CI does)"),
+]
 
 LEARNER = "ann"
 
@@ -59,24 +62,39 @@ def hub(accounts):  # noqa: F811 - the fixture from test_accounts
     outsider = accounts.add("out")  # a local account with a password, in none of the course's groups
     teacher, learner = course["instructor"], course["learners"][LEARNER]
     password = "pw-" + os.urandom(9).hex()
-    subprocess.run(["chpasswd"], input="".join(f"{u}:{password}\n" for u in (teacher, learner, outsider)),
-                   text=True, check=True)
-    run([sys.executable, "-m", "nbgrader", "release_assignment", ASSIGNMENT, "--force"], cwd=course["course_dir"],
-        user=teacher)
+    subprocess.run(
+        ["chpasswd"], input="".join(f"{u}:{password}\n" for u in (teacher, learner, outsider)), text=True, check=True
+    )
+    run(
+        [sys.executable, "-m", "nbgrader", "release_assignment", ASSIGNMENT, "--force"],
+        cwd=course["course_dir"],
+        user=teacher,
+    )
 
     state = accounts.base / "hub"
     state.mkdir()
     port, hub_port, api_port = _free_port(), _free_port(), _free_port()
     config = state / "jupyterhub_config.py"
-    config.write_text(f"c = get_config()  # noqa: F821\n"
-                      f"load_subconfig({str(ROOT / 'deploy' / 'jupyterhub_config.py')!r})  # noqa: F821\n"
-                      f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_port}'\n"
-                      f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{api_port}'\n")
-    env = clean_env(NBGRADER_COURSE_ID=course["course_id"], JUPYTERHUB_STATE_DIR=str(state),
-                    JUPYTERHUB_BIND_URL=f"http://127.0.0.1:{port}")
+    config.write_text(
+        f"c = get_config()  # noqa: F821\n"
+        f"load_subconfig({str(ROOT / 'deploy' / 'jupyterhub_config.py')!r})  # noqa: F821\n"
+        f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_port}'\n"
+        f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{api_port}'\n"
+    )
+    env = clean_env(
+        NBGRADER_COURSE_ID=course["course_id"],
+        JUPYTERHUB_STATE_DIR=str(state),
+        JUPYTERHUB_BIND_URL=f"http://127.0.0.1:{port}",
+    )
     log = open(state / "hub.log", "w")
-    proc = subprocess.Popen(reach_prefix() + [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
-                            cwd=state, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        reach_prefix() + [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
+        cwd=state,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -89,8 +107,16 @@ def hub(accounts):  # noqa: F811 - the fixture from test_accounts
                 pass
             assert time.monotonic() < deadline, (state / "hub.log").read_text()[-3000:]
             time.sleep(0.5)
-        yield dict(course, base=base, password=password, teacher=teacher, learner=learner, outsider=outsider,
-                   log=state / "hub.log", accounts=accounts)
+        yield dict(
+            course,
+            base=base,
+            password=password,
+            teacher=teacher,
+            learner=learner,
+            outsider=outsider,
+            log=state / "hub.log",
+            accounts=accounts,
+        )
     finally:
         _stop(proc, state / "jupyterhub-proxy.pid")
         log.close()
@@ -99,8 +125,11 @@ def hub(accounts):  # noqa: F811 - the fixture from test_accounts
 def login(hub, user: str, password: str) -> tuple[requests.Session, requests.Response]:
     session = requests.Session()
     session.get(hub["base"] + "/hub/login", timeout=30)
-    response = session.post(hub["base"] + "/hub/login", timeout=60,
-                            data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")})
+    response = session.post(
+        hub["base"] + "/hub/login",
+        timeout=60,
+        data={"username": user, "password": password, "_xsrf": session.cookies.get("_xsrf")},
+    )
     return session, response
 
 
@@ -125,8 +154,9 @@ def learner_session(hub):
 
 def test_a_learners_jupyterlab_lists_the_released_assignment(hub, learner_session):
     user = hub["learner"]
-    answer = learner_session.get(f"{hub['base']}/user/{user}/assignments", params={"course_id": hub["course_id"]},
-                                 timeout=60).json()
+    answer = learner_session.get(
+        f"{hub['base']}/user/{user}/assignments", params={"course_id": hub["course_id"]}, timeout=60
+    ).json()
     assert answer["success"], answer
     assert [(a["assignment_id"], a["status"]) for a in answer["value"]] == [(ASSIGNMENT, "released")]
 
@@ -134,9 +164,12 @@ def test_a_learners_jupyterlab_lists_the_released_assignment(hub, learner_sessio
 def test_a_learner_fetches_from_the_assignments_tab_as_their_own_unix_user(hub, learner_session):
     user = hub["learner"]
     xsrf = learner_session.cookies.get("_xsrf", path=f"/user/{user}/")
-    answer = learner_session.post(f"{hub['base']}/user/{user}/assignments/fetch", timeout=120,
-                                  data={"course_id": hub["course_id"], "assignment_id": ASSIGNMENT},
-                                  headers={"X-XSRFToken": xsrf}).json()
+    answer = learner_session.post(
+        f"{hub['base']}/user/{user}/assignments/fetch",
+        timeout=120,
+        data={"course_id": hub["course_id"], "assignment_id": ASSIGNMENT},
+        headers={"X-XSRFToken": xsrf},
+    ).json()
     assert answer["success"], answer
     fetched = hub["accounts"].home(user) / ASSIGNMENT / NOTEBOOK
     assert fetched.is_file() and fetched.stat().st_uid == hub["accounts"].uid(user)

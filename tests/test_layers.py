@@ -1,6 +1,7 @@
 """The import rules that keep the trust boundary where docs/architecture.md draws it, read from
 the source (every import, also those inside functions), not from what happens to be loaded.
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,8 +34,9 @@ def _imports() -> dict[str, set[str]]:
                 rest = node.module.split(".")[1:]
                 deps.update([rest[0]] if rest else [a.name for a in node.names])
             elif isinstance(node, ast.Import):
-                deps.update(a.name.split(".")[1] for a in node.names
-                            if a.name.startswith("autograder.") and a.name.count("."))
+                deps.update(
+                    a.name.split(".")[1] for a in node.names if a.name.startswith("autograder.") and a.name.count(".")
+                )
         deps.discard(name)
         deps.discard("__main__")
     return graph
@@ -81,7 +83,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         state[node] = "open"
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == "open":
-                found.append(stack[stack.index(dep):] + [dep])
+                found.append(stack[stack.index(dep) :] + [dep])
             elif dep not in state:
                 visit(dep, stack + [dep])
         state[node] = "done"

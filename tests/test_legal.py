@@ -3,6 +3,7 @@
 Each case is graded through the real sandbox, in both kinds where bubblewrap runs: correct code
 never loses a point to a guard, whatever it prints, imports or names.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -30,6 +31,9 @@ def test_corpus_is_well_formed():
 @pytest.mark.parametrize("case", LEGAL, ids=[case.name for case in LEGAL])
 def test_legal_code_scores_full_marks(tmp_path, grader, case):
     result = grader.grade(submission_with(tmp_path, case.module, case.source), [case.module])
-    lost = [f"{e.exercise.id}: {e.outcome} {e.score}/{e.max_score} {e.message}"
-            for e in result.exercises if e.outcome != "passed" or e.score != e.max_score]
+    lost = [
+        f"{e.exercise.id}: {e.outcome} {e.score}/{e.max_score} {e.message}"
+        for e in result.exercises
+        if e.outcome != "passed" or e.score != e.max_score
+    ]
     assert not lost, "\n".join(lost)

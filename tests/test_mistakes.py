@@ -5,6 +5,7 @@ learner had written them. Every variant must fail at least one public check (a l
 passes the public suite has avoided every catalogued mistake), and the failing evidence must
 name that mistake (its variant reproduces every failing result, gradients included).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -44,9 +45,19 @@ def test_public_checks_catch_and_name_every_catalogued_mistake(mistake, variant)
 def test_a_mistake_is_not_named_from_part_of_the_evidence():
     """A tanh that is right except for its slope at 0 is not 'a tanh that overflows'."""
     import torch
+
     overflow = next(m for m in mistakes.MISTAKES if m.name == "a tanh that overflows")
     for check in checks.for_exercise("neurons.tanh"):
-        got = {k: encode(v) for k, v in check.run(lambda x: torch.where(x >= 0, 1.0, -1.0).to(x.dtype) * (
-            1 - torch.exp(-2 * x.abs())) / (1 + torch.exp(-2 * x.abs())), "cpu").items()}
+        got = {
+            k: encode(v)
+            for k, v in check.run(
+                lambda x: (
+                    torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+                    * (1 - torch.exp(-2 * x.abs()))
+                    / (1 + torch.exp(-2 * x.abs()))
+                ),
+                "cpu",
+            ).items()
+        }
         if "x = 0" in check.name:  # the only evidence: the gradient at 0
             assert not mistakes.reproduces(overflow, check, got)

@@ -4,6 +4,7 @@ One submission per mutant: the reference solutions with one definition replaced.
 module is graded. Exercises of the module that call the target (directly or not) may lose points too;
 every other exercise of the module must keep full marks.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -35,6 +36,7 @@ def test_zoo_size_and_coverage():
 def test_splice_round_trip_and_replacement():
     """Splicing a definition back in unchanged gives the same file; a mutant replaces exactly one definition."""
     import ast
+
     for module in catalogue.MODULES:
         text = (SOLUTIONS / f"{module}.py").read_text(encoding="utf-8")
         tree = ast.parse(text)
@@ -69,13 +71,15 @@ def test_mutant_is_caught(tmp_path, warm_grader, mutant):
     target = by_id[mutant.target]
     assert target.outcome != "passed" and target.score < target.max_score, (
         f"mutant {mutant.name} ({mutant.why}) was NOT caught: {mutant.target} scored "
-        f"{target.score}/{target.max_score} ({target.outcome}) {target.message}\n{_describe(result)}")
+        f"{target.score}/{target.max_score} ({target.outcome}) {target.message}\n{_describe(result)}"
+    )
     for ex in result.exercises:
         if ex.exercise.id == mutant.target or ex.exercise.id in spoiled:
             continue
         assert ex.outcome == "passed" and ex.score == ex.max_score, (
             f"mutant {mutant.name} of {mutant.target} spoiled {ex.exercise.id}, which does not call it "
-            f"(target: {target.outcome}, {target.message})\n{_describe(result)}")
+            f"(target: {target.outcome}, {target.message})\n{_describe(result)}"
+        )
     assert_no_hidden_leak(result)
 
 
@@ -84,6 +88,7 @@ def assert_no_hidden_leak(result) -> None:
     inputs and values), a mistake named from hidden evidence only, or a note from a hidden check.
     Each test's status agrees with the first word of its text."""
     from autograder.grader import diagnose
+
     data = report.results_json(result)
     visible = [t for t in data["tests"] if t["visibility"] == "visible"]
     for ex in result.exercises:
@@ -95,7 +100,8 @@ def assert_no_hidden_leak(result) -> None:
         if hidden_mistake is not None and (public_mistake is None or public_mistake.name != hidden_mistake.name):
             secrets.add(hidden_mistake.describe())
         public_names = {u.check.name for u in ex.units if u.check.suite == "public"} | {
-            u.message for u in ex.units if u.check.suite == "public"}
+            u.message for u in ex.units if u.check.suite == "public"
+        }
         for test in visible:
             if test["exercise"] != ex.exercise.id:
                 continue
@@ -104,4 +110,3 @@ def assert_no_hidden_leak(result) -> None:
     for test in data["tests"]:
         first = test["output"].split("\n", 1)[0].split(":", 1)[0]
         assert (test["status"] == "passed") == (first == "passed"), test
-

@@ -6,6 +6,7 @@ and the sandbox, compared) → feedback → export. Three learners are ordinary 
 untouched notebook, a partly right one); three hand in something malformed (invalid JSON, a
 deleted test cell, an answer cell turned into Markdown).
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,8 +30,11 @@ INVALID_JSON, DELETED_TEST, MARKDOWN_ANSWER = "dave", "erin", "frank"
 
 def _answers_from_source(assignment: str = ASSIGNMENT, notebook: str = NOTEBOOK) -> dict[str, str]:
     source = json.loads((ROOT / "source" / assignment / notebook).read_text())
-    return {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in source["cells"]
-            if c["metadata"].get("nbgrader", {}).get("solution") and c["cell_type"] == "code"}
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+        for c in source["cells"]
+        if c["metadata"].get("nbgrader", {}).get("solution") and c["cell_type"] == "code"
+    }
 
 
 def _solve(notebook: dict, grade_ids, assignment: str = ASSIGNMENT, name: str = NOTEBOOK) -> dict:
@@ -47,8 +51,11 @@ ALL_ANSWERS = ("answer-losses-log_softmax", "answer-losses-nll_loss", "answer-lo
 
 
 def _delete_test_cell(notebook: dict) -> dict:
-    notebook["cells"] = [c for c in _solve(notebook, ALL_ANSWERS)["cells"]
-                         if c["metadata"].get("nbgrader", {}).get("grade_id") != "test-losses-nll_loss"]
+    notebook["cells"] = [
+        c
+        for c in _solve(notebook, ALL_ANSWERS)["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade_id") != "test-losses-nll_loss"
+    ]
     return notebook
 
 
@@ -117,8 +124,9 @@ def cycle(tmp_path_factory):
 
     before = nbcycle.checksums(course / "submitted")
     start = time.monotonic()
-    autograde = _run([sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", str(course)], ROOT, env,
-                     check=False)
+    autograde = _run(
+        [sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", str(course)], ROOT, env, check=False
+    )
     timings["autograde"] = time.monotonic() - start
     after = nbcycle.checksums(course / "submitted")
     feedback = _run(nbgrader + ["generate_feedback", ASSIGNMENT, "--force"], course, env, check=False)
@@ -127,8 +135,17 @@ def cycle(tmp_path_factory):
     rows = {row["student"]: row for row in report["rows"]}
     with open(course / "grades.csv", newline="") as f:
         grades = {row["student_id"]: row for row in csv.DictReader(f)}
-    return dict(course=course, autograde=autograde, rows=rows, report=report, before=before, after=after,
-                feedback=feedback, grades=grades, timings=timings)
+    return dict(
+        course=course,
+        autograde=autograde,
+        rows=rows,
+        report=report,
+        before=before,
+        after=after,
+        feedback=feedback,
+        grades=grades,
+        timings=timings,
+    )
 
 
 def test_autograde_runs_to_the_end_and_exits_zero(cycle):

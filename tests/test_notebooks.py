@@ -1,5 +1,6 @@
 """The teaching notebooks: generated from lessons/ and solutions/, released by nbgrader, checked in the
 notebook like `make grade`, extracted and graded in the sandbox, drawn, and executed for real."""
+
 from __future__ import annotations
 
 import ast
@@ -103,8 +104,14 @@ def test_the_written_questions_are_manually_graded_with_points():
 def test_nbgrader_regenerates_exactly_the_committed_release(tmp_path):
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     shutil.copytree(SOURCE, tmp_path / "source")
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force", "--no-db"],
-                          cwd=tmp_path, env=nbcycle.nbgrader_env(), capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", "*", "--force", "--no-db"],
+        cwd=tmp_path,
+        env=nbcycle.nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     generated = sorted(p.relative_to(tmp_path / "release") for p in (tmp_path / "release").rglob("*") if p.is_file())
     committed = sorted(p.relative_to(RELEASE) for p in RELEASE.rglob("*") if p.is_file())
@@ -143,6 +150,7 @@ def test_incheck_fails_a_stub_as_not_started():
 
 def test_incheck_names_the_forbidden_operation():
     import torch.nn.functional as F
+
     with pytest.raises(AssertionError, match=r"forbidden.*aten\._log_softmax"):
         incheck.check(lambda logits, dim=-1: F.log_softmax(logits, dim=dim), "losses.log_softmax", quiet=True)
 
@@ -157,9 +165,11 @@ def test_incheck_says_what_differs_like_make_grade(capsys):
 def test_incheck_hidden_failures_do_not_name_the_hidden_checks(capsys):
     def almost(values):  # right on ordinary data, wrong on the hidden edge cases (an empty input)
         import numpy as np
+
         values = np.asarray(values, dtype=np.float64)
         q1, q3 = np.nanquantile(values, [0.25, 0.75])
         return float(q3 - q1)
+
     with pytest.raises(AssertionError, match="some hidden checks failed"):
         incheck.check(almost, "outliers.iqr", suite="hidden")
     out = capsys.readouterr().out
@@ -194,7 +204,8 @@ def test_an_answer_cell_turned_into_markdown_is_still_code_and_reported(tmp_path
     module = load_module(notebooks.extract_submission(path, tmp_path / "out"), "losses")
     assert callable(module.nll_loss)
     assert notebooks.problems(path, RELEASE / "04_losses" / "losses.ipynb") == [
-        "the answer cell answer-losses-nll_loss was turned into a markdown cell (graded as code, as nbgrader does)"]
+        "the answer cell answer-losses-nll_loss was turned into a markdown cell (graded as code, as nbgrader does)"
+    ]
 
 
 def test_a_clean_release_has_no_problems():
@@ -205,9 +216,25 @@ def test_a_clean_release_has_no_problems():
 def test_cli_grades_a_notebook_like_a_module_submission(tmp_path):
     out = tmp_path / "results.json"
     for notebook, score in ((SOURCE / "04_losses" / "losses.ipynb", 8), (RELEASE / "04_losses" / "losses.ipynb", 0)):
-        proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--notebook", str(notebook),
-                               "--exercise", "losses", "--json", str(out), "--quiet"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "autograder",
+                "grade",
+                "--notebook",
+                str(notebook),
+                "--exercise",
+                "losses",
+                "--json",
+                str(out),
+                "--quiet",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr
         data = json.loads(out.read_text())
         assert (data["score"], data["max_score"]) == (score, 8)
@@ -216,18 +243,21 @@ def test_cli_grades_a_notebook_like_a_module_submission(tmp_path):
 # ----------------------------------------------------------------------------- pictures
 def test_every_picture_draws_with_the_agg_backend():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
     import torch
 
     from autograder import pictures
+
     values = np.concatenate([np.random.default_rng(0).normal(size=30), [9.0, -8.0, np.nan]])
     figures = [
         pictures.activation_ranges(),
         pictures.iqr_box_plot(values),
-        pictures.kernel_effects(pictures.sample_image(), {"blur": torch.full((1, 1, 3, 3), 1 / 9),
-                                                          "edge": NotImplementedError()}),
+        pictures.kernel_effects(
+            pictures.sample_image(), {"blur": torch.full((1, 1, 3, 3), 1 / 9), "edge": NotImplementedError()}
+        ),
         pictures.max_pool_steps(torch.arange(36.0).reshape(1, 1, 6, 6)),
     ]
     figure, summary = pictures.capacity_demo(widths=(1, 64), steps=300)
@@ -249,29 +279,63 @@ def _execute(paths: list[Path], out: Path, pictures: bool = False) -> dict[str, 
 
     def run(path: Path):
         dest = out / path.parent.name
-        proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                               "--ExecutePreprocessor.allow_errors=True", "--ExecutePreprocessor.timeout=300",
-                               "--output-dir", str(dest), str(path)],
-                              env=env, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--ExecutePreprocessor.allow_errors=True",
+                "--ExecutePreprocessor.timeout=300",
+                "--output-dir",
+                str(dest),
+                str(path),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         return path.parent.name, _cells(dest / path.name)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(pool.map(run, paths))
 
 
 def _errors(cells) -> dict[str, str]:
-    return {notebooks.grade_id(c) or c.get("id", "?"): f"{o.get('ename')}: {o.get('evalue', '')[:200]}"
-            for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []) if o["output_type"] == "error"}
+    return {
+        notebooks.grade_id(c) or c.get("id", "?"): f"{o.get('ename')}: {o.get('evalue', '')[:200]}"
+        for c in cells
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o["output_type"] == "error"
+    }
 
 
 @pytest.mark.slow
 def test_source_notebooks_run_clean_and_pass_every_check(tmp_path):
-    drawn = {"01_outliers": 1, "02_neurons": 2, "03_normalization": 0, "04_losses": 0, "05_convolution": 1,
-             "06_pooling": 2, "07_regularization": 1}
+    drawn = {
+        "01_outliers": 1,
+        "02_neurons": 2,
+        "03_normalization": 0,
+        "04_losses": 0,
+        "05_convolution": 1,
+        "06_pooling": 2,
+        "07_regularization": 1,
+    }
     for name, cells in _execute([nbsource.target(lesson) for lesson in LESSONS], tmp_path, pictures=True).items():
         assert _errors(cells) == {}, name
-        images = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-                  if "image/png" in o.get("data", {})]
+        images = [
+            o
+            for c in cells
+            if c["cell_type"] == "code"
+            for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})
+        ]
         assert len(images) == drawn[name], name
 
 
@@ -315,12 +379,14 @@ def _body_lines(source: str) -> list[str]:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     from autograder import bundle as bundles
+
     return bundles.build(tmp_path_factory.mktemp("dist") / "student")
 
 
 def test_student_release_ships_what_a_learner_needs_and_nothing_else(bundle):
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
-        ["Makefile", "README.md", "pyproject.toml", "nbgrader_config.py", "exercises", "release", "mk", "autograder"])
+        ["Makefile", "README.md", "pyproject.toml", "nbgrader_config.py", "exercises", "release", "mk", "autograder"]
+    )
     assert not (bundle / "autograder" / "checks" / "hidden").exists()
     public = bundle / "autograder" / "checks" / "public"
     assert sorted(p.name for p in public.iterdir()) == ["__init__.py", "frozen.pickle"]
@@ -332,6 +398,7 @@ def test_student_release_contains_no_solution_body_and_no_hidden_check(bundle):
     import zipfile
 
     from autograder import checks
+
     texts = {p.relative_to(bundle): p.read_text(errors="replace") for p in bundle.rglob("*") if p.is_file()}
     with zipfile.ZipFile(bundle.with_suffix(".zip")) as archive:
         assert not any("hidden" in name or "solutions" in name for name in archive.namelist())
@@ -352,17 +419,38 @@ def test_the_student_release_carries_no_reference_code(bundle):
     """The public checks travel as data: no reference function, class or kernel of theirs is in the
     bundle (for l1/l2_penalty, count_parameters, TinyNet and the kernels it would be the answer)."""
     from autograder.checks.public import convolution, neurons, regularization
-    references = [regularization.l1_reference, regularization.l2_reference, neurons.count_reference,
-                  neurons.ReferenceTinyNet, convolution._edge_reference, convolution._blur_reference]
+
+    references = [
+        regularization.l1_reference,
+        regularization.l2_reference,
+        neurons.count_reference,
+        neurons.ReferenceTinyNet,
+        convolution._edge_reference,
+        convolution._blur_reference,
+    ]
     blobs = [p.read_bytes() for p in bundle.rglob("*") if p.is_file()]
     for reference in references:
         assert not any(reference.__name__.encode() in blob for blob in blobs), reference.__name__
 
 
 def test_the_student_release_grades_the_solutions_at_full_public_marks(bundle):
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", str(SOLUTIONS),
-                           "--json", str(bundle.parent / "results.json")], cwd=bundle, capture_output=True,
-                          text=True, timeout=600, env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "--submission",
+            str(SOLUTIONS),
+            "--json",
+            str(bundle.parent / "results.json"),
+        ],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)},
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads((bundle.parent / "results.json").read_text())
     assert data["score"] == sum(e.points for e in catalogue.EXERCISES), proc.stdout
@@ -374,6 +462,7 @@ def test_a_learner_follows_the_bundle_readme_in_an_empty_folder(bundle, tmp_path
     builds a fresh .venv from the bundle's own files, and every command of its table works."""
     import re
     import zipfile
+
     with zipfile.ZipFile(bundle.with_suffix(".zip")) as archive:
         archive.extractall(tmp_path)
     copy = tmp_path / "student"
@@ -404,9 +493,14 @@ def test_a_learner_follows_the_bundle_readme_in_an_empty_folder(bundle, tmp_path
 
 
 def test_make_grade_inside_the_student_release_runs_the_public_checks(bundle):
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", "exercises",
-                           "--exercise", "pooling"], cwd=bundle, capture_output=True, text=True, timeout=300,
-                          env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--submission", "exercises", "--exercise", "pooling"],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "not started" in proc.stdout and "checks: public ·" in proc.stdout
 
@@ -415,6 +509,7 @@ def test_the_student_release_has_its_own_readme_and_help(bundle):
     """The bundle's README is the learner's; `make help` there lists exactly the targets that exist
     there, and every make command the README names is one of them."""
     import re
+
     readme = (bundle / "README.md").read_text()
     for instructor_only in ("make test", "solutions/", ".ci/run", "EXERCISES.md", "make autograde"):
         assert instructor_only not in readme, instructor_only
@@ -429,17 +524,33 @@ def test_the_student_release_has_its_own_readme_and_help(bundle):
 
 
 def test_asking_for_hidden_checks_in_the_student_release_says_they_stay_with_the_instructor(bundle):
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--submission", "exercises",
-                           "--suite", "hidden"], cwd=bundle, capture_output=True, text=True, timeout=300,
-                          env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--submission", "exercises", "--suite", "hidden"],
+        cwd=bundle,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**nbcycle.nbgrader_env(), "PYTHONPATH": str(bundle)},
+    )
     assert proc.returncode == 2 and "hidden checks are not installed here" in proc.stderr, proc.stderr
     assert "failed" not in proc.stdout
 
 
 def test_make_help_lists_every_notebook_target():
     out = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True).stdout
-    for target in ("lab", "release", "release-assignment", "collect", "autograde", "feedback", "export",
-                   "formgrader", "student-release", "notebooks", "grade-notebook"):
+    for target in (
+        "lab",
+        "release",
+        "release-assignment",
+        "collect",
+        "autograde",
+        "feedback",
+        "export",
+        "formgrader",
+        "student-release",
+        "notebooks",
+        "grade-notebook",
+    ):
         assert f"make {target} " in out, target
 
 
@@ -452,15 +563,33 @@ def test_a_print_in_an_answer_cell_costs_nothing(tmp_path):
             source = notebooks.source_of(cell).replace(
                 "def log_softmax(logits, dim=-1):",
                 "print('a tensor:', torch.linspace(0, 1, 3))\n\n\ndef log_softmax(logits, dim=-1):\n"
-                "    print('log_softmax got', logits)", 1)
+                "    print('log_softmax got', logits)",
+                1,
+            )
             assert "log_softmax got" in source
             cell["source"] = source
     path = tmp_path / "losses.ipynb"
     path.write_text(json.dumps(notebook))
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--notebook", str(path), "--exercise",
-                           "losses", "--json", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade",
+            "--notebook",
+            str(path),
+            "--exercise",
+            "losses",
+            "--json",
+            str(out),
+            "--quiet",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert (data["score"], data["max_score"]) == (8, 8), [t["output"][:300] for t in data["tests"]]
@@ -475,6 +604,7 @@ def test_incheck_hidden_output_keeps_no_note_from_a_hidden_check(capsys):
             float(x.detach().sum())
         e = torch.exp(2 * torch.where(x >= 0, -x, x))
         return torch.where(x >= 0, (1 - e) / (1 + e), -(1 - e) / (1 + e))
+
     incheck.check(tanh, "neurons.tanh", suite="hidden")
     out = capsys.readouterr().out
     result = incheck.grade_function(tanh, "neurons.tanh", "hidden")
@@ -497,16 +627,24 @@ def _losses_with(tmp_path, edits: dict[str, tuple[str, str]]) -> Path:
 
 def _grade_notebook(path: Path, tmp_path: Path) -> dict:
     out = tmp_path / "results.json"
-    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", "--notebook", str(path), "--json",
-                           str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--notebook", str(path), "--json", str(out), "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(out.read_text())
 
 
 def test_a_syntax_error_costs_only_its_cell_and_points_at_it(tmp_path):
     path = _losses_with(tmp_path, {"answer-losses-nll_loss": ("if weight is None:", "if weight is None")})
-    number = 1 + next(i for i, c in enumerate(json.loads(path.read_text())["cells"])
-                      if notebooks.grade_id(c) == "answer-losses-nll_loss")
+    number = 1 + next(
+        i
+        for i, c in enumerate(json.loads(path.read_text())["cells"])
+        if notebooks.grade_id(c) == "answer-losses-nll_loss"
+    )
     data = _grade_notebook(path, tmp_path)
     by_exercise: dict[str, float] = {}
     for test in data["tests"]:
@@ -519,8 +657,15 @@ def test_a_syntax_error_costs_only_its_cell_and_points_at_it(tmp_path):
 
 
 def test_a_runtime_error_points_at_the_cell_and_its_line(tmp_path):
-    path = _losses_with(tmp_path, {"answer-losses-log_softmax": (
-        "def log_softmax(logits, dim=-1):", "def log_softmax(logits, dim=-1):\n    raise KeyError('boom')")})
+    path = _losses_with(
+        tmp_path,
+        {
+            "answer-losses-log_softmax": (
+                "def log_softmax(logits, dim=-1):",
+                "def log_softmax(logits, dim=-1):\n    raise KeyError('boom')",
+            )
+        },
+    )
     cells = json.loads(path.read_text())["cells"]
     index = next(i for i, c in enumerate(cells) if notebooks.grade_id(c) == "answer-losses-log_softmax")
     line = 1 + notebooks.source_of(cells[index]).splitlines().index("    raise KeyError('boom')")
@@ -533,9 +678,11 @@ def test_incheck_failure_reads_like_make_grade_without_a_grader_traceback(capsys
     """The named mistake and the hint, as make grade gives them; IPython shows the failure's message
     alone (``_render_traceback_``); 'not started' is said once."""
     import torch
+
     with pytest.raises(incheck.CheckFailed) as caught:
-        incheck.check(lambda logits, dim=-1: logits - torch.log(torch.exp(logits).sum(dim, keepdim=True)),
-                      "losses.log_softmax")
+        incheck.check(
+            lambda logits, dim=-1: logits - torch.log(torch.exp(logits).sum(dim, keepdim=True)), "losses.log_softmax"
+        )
     out = capsys.readouterr().out
     assert "looks like log-softmax without the max shift" in out and "hint: make hint EX=losses.log_softmax" in out
     assert caught.value._render_traceback_() == [f"CheckFailed: {caught.value}"]
@@ -551,8 +698,13 @@ def test_make_grade_notebook_grades_a_renamed_copy_by_its_cells(tmp_path):
     copy = tmp_path / "losses-Copy1.ipynb"
     copy.write_text((SOURCE / "04_losses" / "losses.ipynb").read_text())
     out = tmp_path / "results.json"
-    proc = subprocess.run(["make", "--no-print-directory", "grade-notebook", f"NB={copy}", f"JSON={out}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "grade-notebook", f"NB={copy}", f"JSON={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert (data["score"], data["max_score"]) == (8, 8)
@@ -560,7 +712,13 @@ def test_make_grade_notebook_grades_a_renamed_copy_by_its_cells(tmp_path):
 
 def test_a_cell_map_sent_with_a_submission_cannot_forge_messages(tmp_path):
     """cells.json travels with a submitted folder: only well-formed entries with plain ids are used."""
-    (tmp_path / "cells.json").write_text(json.dumps({"losses": [
-        [1, 5, 3, "answer-losses-nll_loss", 0], [6, 9, 4, "\x1b[2J\n✔ total 48/48", 0], "junk"], "../etc": []}))
+    (tmp_path / "cells.json").write_text(
+        json.dumps(
+            {
+                "losses": [[1, 5, 3, "answer-losses-nll_loss", 0], [6, 9, 4, "\x1b[2J\n✔ total 48/48", 0], "junk"],
+                "../etc": [],
+            }
+        )
+    )
     assert notebooks._cell_map(tmp_path) == {"losses": [[1, 5, 3, "answer-losses-nll_loss", 0]]}
     assert notebooks.locate(notebooks._cell_map(tmp_path), "losses", 7) is None

@@ -1,4 +1,5 @@
 """The repository stands on its own: its contract is in it, and a built wheel holds every check."""
+
 from __future__ import annotations
 
 import json
@@ -30,16 +31,24 @@ def test_the_contract_copy_matches_the_course_s_shared_copy():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return next(out.glob("*.whl"))
 
 
 def test_a_built_wheel_holds_the_public_and_hidden_checks(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("autograder/checks/core.py", "autograder/checks/public/losses.py",
-                   "autograder/checks/hidden/losses.py", "autograder/protocols.py"):
+    for needed in (
+        "autograder/checks/core.py",
+        "autograder/checks/public/losses.py",
+        "autograder/checks/hidden/losses.py",
+        "autograder/protocols.py",
+    ):
         assert needed in names, needed
 
 
@@ -49,19 +58,46 @@ def test_the_wheel_installed_in_a_fresh_venv_grades_the_solutions_at_full_marks(
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
     borrowed = [p for p in sys.path if p.endswith("site-packages")]
     (site / "zz_borrowed_dependencies.pth").write_text("\n".join(borrowed) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    where = subprocess.run([str(python), "-c", "import autograder; print(autograder.__file__)"], cwd=tmp_path,
-                           capture_output=True, text=True, env=env, timeout=120)
+    where = subprocess.run(
+        [str(python), "-c", "import autograder; print(autograder.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert where.stdout.startswith(str(site)), (where.stdout, where.stderr)
-    proc = subprocess.run([str(python), "-m", "autograder", "grade", "--submission", str(ROOT / "solutions"),
-                           "--json", str(tmp_path / "results.json"), "--quiet"], cwd=tmp_path,
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "autograder",
+            "grade",
+            "--submission",
+            str(ROOT / "solutions"),
+            "--json",
+            str(tmp_path / "results.json"),
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
     assert (data["score"], data["max_score"]) == (48.0, 48.0)
@@ -73,13 +109,23 @@ def test_one_command_line_runs_every_verb_of_the_makefiles():
     import re
 
     from autograder import cli
+
     makefiles = [ROOT / "Makefile", *sorted((ROOT / "mk").glob("*.mk"))]
-    direct = [f"{m.name}: {line.strip()}" for m in makefiles for line in m.read_text().splitlines()
-              if re.search(r"-m autograder\.\w", line)]
+    direct = [
+        f"{m.name}: {line.strip()}"
+        for m in makefiles
+        for line in m.read_text().splitlines()
+        if re.search(r"-m autograder\.\w", line)
+    ]
     assert direct == []
     verbs = set(re.findall(r"-m autograder ([a-z-]+)", "\n".join(m.read_text() for m in makefiles)))
     known = set(cli.parser()._subparsers._group_actions[0].choices)
     assert verbs <= known and set(cli.HANDED_ON) <= known, verbs - known
-    proc = subprocess.run([sys.executable, "-m", "autograder", "notebooks", "--check"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "notebooks", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,4 +1,5 @@
 """Containment under bubblewrap: what learner code can and cannot see or do on the grading machine."""
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,14 @@ def run_inside(code: str, env_extra=None) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as inbox:
         os.chmod(inbox, 0o755)  # as sandbox.new_inbox makes it
         argv, env, _ = sandbox.command(BWRAP, inbox)
-        argv = argv[:argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.worker …"
+        argv = argv[: argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.worker …"
         return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
 
 
 def test_learner_code_cannot_read_the_repository():
     proc = run_inside(f"""
         import os
-        print(os.path.exists({str(ROOT / 'solutions')!r}), os.path.exists({str(ROOT / 'tests')!r}))
+        print(os.path.exists({str(ROOT / "solutions")!r}), os.path.exists({str(ROOT / "tests")!r}))
         print(sorted(os.listdir("/scratch")))
     """)
     assert proc.stdout.split("\n")[0] == "False False", proc.stderr
@@ -51,6 +52,7 @@ def test_environment_and_grader_are_read_only():
 
 def test_scratch_is_private_and_tmp_read_only(tmp_path):
     import pathlib
+
     marker = f"sandbox-marker-{time.time_ns()}"
     proc = run_inside(f"""
         open('/scratch/{marker}', 'w').write('x')
@@ -98,19 +100,24 @@ def test_processes_are_invisible_and_die_with_the_worker():
 
 def test_environment_is_cleared():
     import os
-    proc = run_inside("import os; print(os.environ.get('GRADER_SECRET', 'absent'))",
-                      env_extra={**os.environ, "GRADER_SECRET": "s3cret"})
+
+    proc = run_inside(
+        "import os; print(os.environ.get('GRADER_SECRET', 'absent'))",
+        env_extra={**os.environ, "GRADER_SECRET": "s3cret"},
+    )
     assert proc.stdout.strip() == "absent"
 
 
 def test_the_gpu_a_grader_was_given_is_the_one_its_worker_sees(monkeypatch):
     """One Dask worker per GPU sets CUDA_VISIBLE_DEVICES; the sandbox's cleared environment keeps it."""
     from autograder import sandbox as sandboxes
+
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     inbox = sandboxes.new_inbox()
     try:
         _, env, _ = sandboxes.command(sandboxes.choose("auto"), inbox)
     finally:
         import shutil
+
         shutil.rmtree(inbox, ignore_errors=True)
     assert env["CUDA_VISIBLE_DEVICES"] == "1"

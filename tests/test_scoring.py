@@ -2,6 +2,7 @@
 follows from the worker's message, an exercise's score from its units, and results.json splits
 the points by suite without showing what a hidden check found. Table-driven, no sandbox.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,28 +27,41 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- compare
-@pytest.mark.parametrize("got,want,tol,expected", [
-    (T([1.0, 2.0]), T([1.0, 2.0]), EXACT, None),
-    (T([1.0, 2.0]), T([1.0, 2.0, 3.0]), EXACT, "output: shape (2,), expected (3,)"),
-    (T([1.0, 2.0]), T([1.0, 2.0], dtype=torch.float64), EXACT, "dtype float32, expected float64 (a float64 input"),
-    (T([1.0, 2.5, 3.0, 9.0]), T([1.0, 2.0, 3.0, 4.0]), EXACT,
-     "2 of 4 values differ; first at index [1]: got 2.5, expected 2; max abs error 5"),
-    (T([[0.0, 1.0], [1.0, float("inf")]]), T([[0.0, 1.0], [1.0, 2.0]]), EXACT, "has inf/nan where PyTorch's is finite"),
-    (T([float("nan"), 1.0]), T([float("nan"), 1.0]), EXACT, None),
-    (T([1.0 + 5e-5]), T([1.0]), EXACT, "1 of 1 values differ"),
-    (T([1.0 + 5e-5]), T([1.0]), SUMMATION, None),
-    (T([1e4 * (1 + 2e-7)]), T([1e4]), STABILITY, None),
-    (T([True, False]), T([True, True]), EXACT, "first at index [1]: got False, expected True"),
-    ((T([1.0]), T([2.0])), (T([1.0]), T([3.0])), EXACT, "output[1]: 1 of 1 values differ"),
-    ((T([1.0]),), (T([1.0]), T([3.0])), EXACT, "expected 2 items, got 1"),
-    (3, 3, EXACT, None),
-    (3.0, 3, EXACT, "expected an int"),
-    (0.1 + 0.2, 0.3, EXACT, None),
-    (T(2.0), 2.0, EXACT, "expected a Python number, got a 0-dim torch tensor"),
-    (T([1.0]), np.array([1.0]), EXACT, "expected a NumPy array, got a torch tensor"),
-    (np.array([1, 2]), np.array([1, 3]), EXACT, "got 2, expected 3"),
-    (float("nan"), 1.5, EXACT, "got nan, expected 1.5"),
-], ids=lambda v: None)
+@pytest.mark.parametrize(
+    "got,want,tol,expected",
+    [
+        (T([1.0, 2.0]), T([1.0, 2.0]), EXACT, None),
+        (T([1.0, 2.0]), T([1.0, 2.0, 3.0]), EXACT, "output: shape (2,), expected (3,)"),
+        (T([1.0, 2.0]), T([1.0, 2.0], dtype=torch.float64), EXACT, "dtype float32, expected float64 (a float64 input"),
+        (
+            T([1.0, 2.5, 3.0, 9.0]),
+            T([1.0, 2.0, 3.0, 4.0]),
+            EXACT,
+            "2 of 4 values differ; first at index [1]: got 2.5, expected 2; max abs error 5",
+        ),
+        (
+            T([[0.0, 1.0], [1.0, float("inf")]]),
+            T([[0.0, 1.0], [1.0, 2.0]]),
+            EXACT,
+            "has inf/nan where PyTorch's is finite",
+        ),
+        (T([float("nan"), 1.0]), T([float("nan"), 1.0]), EXACT, None),
+        (T([1.0 + 5e-5]), T([1.0]), EXACT, "1 of 1 values differ"),
+        (T([1.0 + 5e-5]), T([1.0]), SUMMATION, None),
+        (T([1e4 * (1 + 2e-7)]), T([1e4]), STABILITY, None),
+        (T([True, False]), T([True, True]), EXACT, "first at index [1]: got False, expected True"),
+        ((T([1.0]), T([2.0])), (T([1.0]), T([3.0])), EXACT, "output[1]: 1 of 1 values differ"),
+        ((T([1.0]),), (T([1.0]), T([3.0])), EXACT, "expected 2 items, got 1"),
+        (3, 3, EXACT, None),
+        (3.0, 3, EXACT, "expected an int"),
+        (0.1 + 0.2, 0.3, EXACT, None),
+        (T(2.0), 2.0, EXACT, "expected a Python number, got a 0-dim torch tensor"),
+        (T([1.0]), np.array([1.0]), EXACT, "expected a NumPy array, got a torch tensor"),
+        (np.array([1, 2]), np.array([1, 3]), EXACT, "got 2, expected 3"),
+        (float("nan"), 1.5, EXACT, "got nan, expected 1.5"),
+    ],
+    ids=lambda v: None,
+)
 def test_compare_names_what_differs(got, want, tol, expected):
     message = compare(encode(got), encode(want), tol)
     if expected is None:
@@ -63,8 +77,14 @@ def test_compare_names_the_device():
 
 # ----------------------------------------------------------------------------- one exercise judged
 def _check(name="doubles x", grad=False, devices=("cpu", "meta")) -> Call:
-    check = Call("neurons.tanh", name, lambda g: Inputs((torch.arange(3.0),), names=("x",)), lambda x: 2 * x,
-                 grad=grad, devices=devices)
+    check = Call(
+        "neurons.tanh",
+        name,
+        lambda g: Inputs((torch.arange(3.0),), names=("x",)),
+        lambda x: 2 * x,
+        grad=grad,
+        devices=devices,
+    )
     check.suite = "public"
     return check
 
@@ -98,14 +118,22 @@ def _meta_ok(value) -> dict:
 RIGHT, WRONG = torch.arange(3.0) * 2, torch.arange(3.0) * 3
 
 
-@pytest.mark.parametrize("cpu,meta,outcome,score", [
-    (_ok(RIGHT), _meta_ok(RIGHT), "passed", 2.0),
-    (_ok(WRONG), _meta_ok(WRONG), "failed", 0.0),  # meta passes but earns nothing when the CPU is wrong
-    (_ok(RIGHT), _meta_ok(RIGHT.double()), "failed", 2.0 * 1 / 1.25),  # dtype wrong on meta only
-    ({"status": "raised", "type": "NotImplementedError", "message": "", "not_started": True},
-     {"status": "raised", "type": "NotImplementedError", "message": "", "not_started": True}, "not_started", 0.0),
-    (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "passed", 2.0),
-], ids=["right", "wrong", "meta-dtype", "not-started", "meta-not-checked"])
+@pytest.mark.parametrize(
+    "cpu,meta,outcome,score",
+    [
+        (_ok(RIGHT), _meta_ok(RIGHT), "passed", 2.0),
+        (_ok(WRONG), _meta_ok(WRONG), "failed", 0.0),  # meta passes but earns nothing when the CPU is wrong
+        (_ok(RIGHT), _meta_ok(RIGHT.double()), "failed", 2.0 * 1 / 1.25),  # dtype wrong on meta only
+        (
+            {"status": "raised", "type": "NotImplementedError", "message": "", "not_started": True},
+            {"status": "raised", "type": "NotImplementedError", "message": "", "not_started": True},
+            "not_started",
+            0.0,
+        ),
+        (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "passed", 2.0),
+    ],
+    ids=["right", "wrong", "meta-dtype", "not-started", "meta-not-checked"],
+)
 def test_an_exercise_scores_its_units_by_device_weight(cpu, meta, outcome, score):
     result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_check()])
     assert (result.outcome, result.score) == (outcome, pytest.approx(score))
@@ -120,15 +148,21 @@ def test_a_missing_unit_stops_the_exercise_as_crashed_and_keeps_earned_points():
 
 
 def test_a_raised_error_is_reported_with_its_place():
-    result = _judge({(0, "cpu"): {"status": "raised", "type": "ValueError", "message": "bad", "where": "tanh.py:3"},
-                     (0, "meta"): _meta_ok(RIGHT)}, [_check()])
+    result = _judge(
+        {
+            (0, "cpu"): {"status": "raised", "type": "ValueError", "message": "bad", "where": "tanh.py:3"},
+            (0, "meta"): _meta_ok(RIGHT),
+        },
+        [_check()],
+    )
     assert result.outcome == "failed" and result.message == "[doubles x] raised ValueError: bad (at tanh.py:3)"
 
 
 def test_a_malformed_stream_is_a_crash_not_a_score():
     exercise = catalogue.get("neurons.tanh")
-    result = judge_exercise(exercise, [_check()], {"status": "ok"}, b"U\xff\xff\xff\x7fjunk", {}, ("cpu",), None,
-                            Limits())
+    result = judge_exercise(
+        exercise, [_check()], {"status": "ok"}, b"U\xff\xff\xff\x7fjunk", {}, ("cpu",), None, Limits()
+    )
     assert (result.outcome, result.score) == ("crashed", 0.0)
 
 
@@ -136,15 +170,21 @@ def test_a_malformed_stream_is_a_crash_not_a_score():
 def _two_suites(public_ok: bool, hidden_ok: bool):
     public, hidden = _check("public case"), _check("hidden case with secret shape (7, 7)")
     hidden.suite = "hidden"
-    units = {(0, "cpu"): _ok(RIGHT if public_ok else WRONG), (0, "meta"): _meta_ok(RIGHT),
-             (1, "cpu"): _ok(RIGHT if hidden_ok else WRONG), (1, "meta"): _meta_ok(RIGHT)}
+    units = {
+        (0, "cpu"): _ok(RIGHT if public_ok else WRONG),
+        (0, "meta"): _meta_ok(RIGHT),
+        (1, "cpu"): _ok(RIGHT if hidden_ok else WRONG),
+        (1, "meta"): _meta_ok(RIGHT),
+    }
     result = _judge(units, [public, hidden])
     result.suite_weights = {"public": 1.25, "hidden": 1.25}
     return result
 
 
-@pytest.mark.parametrize("public_ok,hidden_ok,public_pts,hidden_pts", [
-    (True, True, 1.0, 1.0), (True, False, 1.0, 0.0), (False, True, 0.0, 1.0), (False, False, 0.0, 0.0)])
+@pytest.mark.parametrize(
+    "public_ok,hidden_ok,public_pts,hidden_pts",
+    [(True, True, 1.0, 1.0), (True, False, 1.0, 0.0), (False, True, 0.0, 1.0), (False, False, 0.0, 0.0)],
+)
 def test_suite_scores_split_the_exercise_points(public_ok, hidden_ok, public_pts, hidden_pts):
     scores = _two_suites(public_ok, hidden_ok).suite_scores()
     assert scores == {"public": (public_pts, 1.0), "hidden": (hidden_pts, 1.0)}
@@ -168,18 +208,30 @@ def test_results_json_is_gradescopes_format_and_keeps_hidden_inputs_hidden():
 
 
 def _f64_check() -> Call:
-    check = Call("neurons.tanh", "float64 x", lambda g: Inputs((torch.arange(3.0, dtype=torch.float64),)),
-                 lambda x: 2 * x, devices=("cpu", "meta"))
+    check = Call(
+        "neurons.tanh",
+        "float64 x",
+        lambda g: Inputs((torch.arange(3.0, dtype=torch.float64),)),
+        lambda x: 2 * x,
+        devices=("cpu", "meta"),
+    )
     check.suite = "public"
     return check
 
 
-@pytest.mark.parametrize("cpu,meta,named", [
-    (_ok(RIGHT), _meta_ok(RIGHT), "a float64 input returned as float32"),
-    (_ok(RIGHT.double()), {"status": "raised", "type": "RuntimeError", "message": "x", "cpu_made": ["zeros"]},
-     "tensors created on the default device"),
-    (_ok(RIGHT.double() + 1), _meta_ok(RIGHT.double()), None),
-], ids=["float32", "cpu-tensor", "values-only"])
+@pytest.mark.parametrize(
+    "cpu,meta,named",
+    [
+        (_ok(RIGHT), _meta_ok(RIGHT), "a float64 input returned as float32"),
+        (
+            _ok(RIGHT.double()),
+            {"status": "raised", "type": "RuntimeError", "message": "x", "cpu_made": ["zeros"]},
+            "tensors created on the default device",
+        ),
+        (_ok(RIGHT.double() + 1), _meta_ok(RIGHT.double()), None),
+    ],
+    ids=["float32", "cpu-tensor", "values-only"],
+)
 def test_mistakes_shown_by_the_evidences_shape_are_named_from_facts_not_wording(cpu, meta, named):
     result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_f64_check()])
     assert result.outcome == "failed"

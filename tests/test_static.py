@@ -1,4 +1,5 @@
 """The source scan finds tampering and forbidden names without importing learner code."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,17 +12,20 @@ from conftest import EXERCISES, SOLUTIONS
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 
 
-@pytest.mark.parametrize("source", [
-    "import ctypes\n",
-    "import torch\nx = torch._C\n",
-    "from torch.utils import _python_dispatch\n",
-    "import gc\ngc.get_objects()\n",
-    "m = __import__('os')\n",
-    "def f():\n    return f.__globals__\n",
-    "from autograder import worker\n",
-    "class Mode:\n    def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n        pass\n",
-    "import torch.utils._python_dispatch as d\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import ctypes\n",
+        "import torch\nx = torch._C\n",
+        "from torch.utils import _python_dispatch\n",
+        "import gc\ngc.get_objects()\n",
+        "m = __import__('os')\n",
+        "def f():\n    return f.__globals__\n",
+        "from autograder import worker\n",
+        "class Mode:\n    def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n        pass\n",
+        "import torch.utils._python_dispatch as d\n",
+    ],
+)
 def test_tampering_is_found(source):
     assert static.tampering(source)
 
@@ -35,8 +39,10 @@ def test_reference_solutions_and_stubs_are_clean(directory):
 def test_torch_optim_is_forbidden_in_sgd_step_only(tmp_path):
     shutil.copytree(SOLUTIONS, tmp_path / "sub")
     path = tmp_path / "sub" / "regularization.py"
-    path.write_text(path.read_text() + "\n\ndef sgd_step(params, lr, weight_decay=0.0):\n"
-                    "    torch.optim.SGD(list(params), lr, weight_decay=weight_decay).step()\n")
+    path.write_text(
+        path.read_text() + "\n\ndef sgd_step(params, lr, weight_decay=0.0):\n"
+        "    torch.optim.SGD(list(params), lr, weight_decay=weight_decay).step()\n"
+    )
     message = static.scan(tmp_path / "sub", catalogue.get("regularization.sgd_step"))
     assert message and "optim" in message and "line" in message
     assert static.scan(tmp_path / "sub", catalogue.get("regularization.l2_penalty")) is None
@@ -46,21 +52,26 @@ def test_syntax_errors_are_left_to_the_worker():
     assert static.tampering("def broken(:\n") == []
 
 
-@pytest.mark.parametrize("source", [
-    "def tanh(x):\n    gc = 0.5  # a local named like a module\n    return x * gc\n",
-    'def tanh(x):\n    """same idea as torch._C and ctypes, in words only"""\n    return x\n',
-    "def tanh(x):\n    print('autograder, inspect, __import__, f_globals')\n    return x\n",
-    "# import ctypes\ndef tanh(x):\n    return x\n",
-    "def tanh(x, inspect=None, importlib=1):\n    return x\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def tanh(x):\n    gc = 0.5  # a local named like a module\n    return x * gc\n",
+        'def tanh(x):\n    """same idea as torch._C and ctypes, in words only"""\n    return x\n',
+        "def tanh(x):\n    print('autograder, inspect, __import__, f_globals')\n    return x\n",
+        "# import ctypes\ndef tanh(x):\n    return x\n",
+        "def tanh(x, inspect=None, importlib=1):\n    return x\n",
+    ],
+)
 def test_words_strings_comments_and_local_names_are_not_code(source):
     assert static.tampering(source) == []
 
 
 def test_a_docstring_naming_torch_optim_is_not_a_use():
-    source = ('import torch\n\ndef sgd_step(params, lr, weight_decay=0.0):\n'
-              '    """The same update as torch.optim.SGD, by hand."""\n'
-              '    SGD = "plain gradient descent"\n    return None\n')
+    source = (
+        "import torch\n\ndef sgd_step(params, lr, weight_decay=0.0):\n"
+        '    """The same update as torch.optim.SGD, by hand."""\n'
+        '    SGD = "plain gradient descent"\n    return None\n'
+    )
     assert static.scan_source(source, catalogue.get("regularization.sgd_step")) is None
 
 
@@ -97,8 +108,10 @@ def test_a_finding_at_module_level_costs_the_whole_module():
 
 
 def test_a_finding_costs_the_exercises_that_use_it_per_the_catalogue():
-    source = ("import torch\n\ndef log_softmax(logits, dim=-1):\n    return torch._C._nn.log_softmax(logits)\n\n"
-              "def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction='mean'):\n    return 0\n")
+    source = (
+        "import torch\n\ndef log_softmax(logits, dim=-1):\n    return torch._C._nn.log_softmax(logits)\n\n"
+        "def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction='mean'):\n    return 0\n"
+    )
     assert static.scan_source(source, catalogue.get("losses.log_softmax"))
     assert static.scan_source(source, catalogue.get("losses.cross_entropy"))  # uses log_softmax
     assert static.scan_source(source, catalogue.get("losses.nll_loss")) is None

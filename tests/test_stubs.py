@@ -1,4 +1,5 @@
 """The learner's stubs are generated from the solutions, up to date, and leak nothing."""
+
 from __future__ import annotations
 
 import ast

@@ -5,6 +5,7 @@ file limits, a scratch quota) are probed by code that runs exactly as a learner'
 without* the in-process guards, so that what holds is the wall itself. The grading path (forbidden
 kernels, a paranoid scorer, clean reports) is proved through the real grader.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,9 @@ def grader(request):
 
 
 # ----------------------------------------------------------------------------- OS walls, no guards
-def as_learner(kind: str, code: str, timeout: float = 60, files: dict[str, str] | None = None
-               ) -> subprocess.CompletedProcess:
+def as_learner(
+    kind: str, code: str, timeout: float = 60, files: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Runs ``code`` in the sandbox as a child does before it imports learner code (limits, then
     the learner uid), but with no audit hook and no forbidden kernels: only the OS walls hold.
     ``files`` are posted to the inbox as submission ``1``; ``SUBMISSION`` names its folder."""
@@ -46,15 +48,23 @@ def as_learner(kind: str, code: str, timeout: float = 60, files: dict[str, str] 
         folder = sandbox.post(inbox, "1", files or {})
         argv, env, scratch = sandbox.command(box, inbox)
         seen_folder = f"{sandbox.INBOX}/1" if kind == "bwrap" else folder
-        prelude = ("import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
-                   "os.mkdir('exercise-1', 0o700); os.chdir('exercise-1')\n"
-                   + (f"os.chown('.', {uid}, {uid})\n" if uid is not None else "")  # as the zygote makes it
-                   + f"from autograder import privileges; privileges.drop({uid!r})\n"
-                   f"SUBMISSION = {seen_folder!r}\n")
-        argv = argv[:argv.index("-m")] + ["-c", prelude + textwrap.dedent(code)]
+        prelude = (
+            "import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
+            "os.mkdir('exercise-1', 0o700); os.chdir('exercise-1')\n"
+            + (f"os.chown('.', {uid}, {uid})\n" if uid is not None else "")  # as the zygote makes it
+            + f"from autograder import privileges; privileges.drop({uid!r})\n"
+            f"SUBMISSION = {seen_folder!r}\n"
+        )
+        argv = argv[: argv.index("-m")] + ["-c", prelude + textwrap.dedent(code)]
         try:
-            return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                                  cwd=scratch if kind == "process" else None)
+            return subprocess.run(
+                argv,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=scratch if kind == "process" else None,
+            )
         finally:
             if kind == "process":
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -71,14 +81,18 @@ def skip_when_learner_is_the_user(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_learner_code_runs_unprivileged(kind):
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         import json
         status = dict((k, v.strip()) for k, v in (l.split(":", 1) for l in open("/proc/self/status") if ":" in l))
         print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "groups": os.getgroups(),
                           "caps": [int(status[c], 16) for c in ("CapPrm", "CapEff", "CapAmb")],
                           "nnp": status["NoNewPrivs"]}))
-    """)
+    """,
+    )
     import json
+
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     if not ROOTED:  # started by a user: learner code is that user, never more
@@ -93,7 +107,9 @@ def test_bwrap_mounts_cannot_be_made_writable():
     """The escape seen as root: remount the grader's package read-write and append to it."""
     target = ROOT / "autograder" / "wire.py"
     before = target.read_bytes()
-    proc = as_learner("bwrap", """
+    proc = as_learner(
+        "bwrap",
+        """
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         MS_REMOUNT, MS_BIND = 32, 4096
@@ -114,7 +130,8 @@ def test_bwrap_mounts_cannot_be_made_writable():
             except OSError:
                 results.append(False)
         print(results)
-    """)
+    """,
+    )
     assert proc.stdout.strip() == str([False] * 8), proc.stdout + proc.stderr
     assert target.read_bytes() == before
 
@@ -122,7 +139,9 @@ def test_bwrap_mounts_cannot_be_made_writable():
 @pytest.mark.parametrize("kind", KINDS)
 def test_learner_uid_cannot_write_the_grader_or_the_environment(kind):
     package = "/grader/autograder" if kind == "bwrap" else str(ROOT / "autograder")
-    proc = as_learner(kind, f"""
+    proc = as_learner(
+        kind,
+        f"""
         wrote = []
         for path in ({package!r} + "/wire.py", {package!r} + "/evil.py", sys.prefix + "/evil.py"):
             try:
@@ -131,7 +150,8 @@ def test_learner_uid_cannot_write_the_grader_or_the_environment(kind):
             except OSError:
                 pass
         print(wrote)
-    """)
+    """,
+    )
     skip_when_learner_is_the_user(kind)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
@@ -139,16 +159,21 @@ def test_learner_uid_cannot_write_the_grader_or_the_environment(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_nothing_on_sys_path_is_writable(kind):
     skip_when_learner_is_the_user(kind)
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         print([p for p in sys.path if os.access(p or ".", os.W_OK)], "" in sys.path)
-    """)
+    """,
+    )
     assert proc.stdout.strip() == "[] False", proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_submission_cannot_change_its_own_modules(kind):
     skip_when_learner_is_the_user(kind)
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         changed = []
         for action in (lambda: open(SUBMISSION + "/losses.py", "a").write("# changed"),
                        lambda: open(SUBMISSION + "/extra.py", "w").write("x = 1"),
@@ -160,7 +185,9 @@ def test_a_submission_cannot_change_its_own_modules(kind):
             except OSError:
                 changed.append(False)
         print(changed, open(SUBMISSION + "/losses.py").read())
-    """, files={"losses.py": "ORIGINAL"})
+    """,
+        files={"losses.py": "ORIGINAL"},
+    )
     assert proc.stdout.strip() == "[False, False, False, False] ORIGINAL", proc.stdout + proc.stderr
 
 
@@ -168,7 +195,9 @@ def test_a_submission_cannot_change_its_own_modules(kind):
 def test_learner_code_cannot_start_a_program(kind):
     """A new program would run without the child's forbidden kernels: execve fails (seccomp), in
     the learner's process and in any process it forks, while forking itself still works."""
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         import errno, shutil
         results = []
         try:
@@ -184,13 +213,16 @@ def test_learner_code_cannot_start_a_program(kind):
             os._exit(5)
         results.append(os.waitpid(pid, 0)[1] >> 8 == 3)
         print(results)
-    """)
+    """,
+    )
     assert proc.stdout.strip() == "[True, True]", proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_open_files_are_limited(kind):
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         held = []
         try:
             for _ in range(1000):
@@ -198,7 +230,8 @@ def test_open_files_are_limited(kind):
         except OSError:
             pass
         print(len(held))
-    """)
+    """,
+    )
     assert int(proc.stdout.split()[0]) < 256, proc.stdout + proc.stderr
 
 
@@ -206,7 +239,9 @@ def test_open_files_are_limited(kind):
 def test_one_exercise_cannot_start_hundreds_of_processes(kind):
     if kind == "process" and not ROOTED:
         pytest.skip("RLIMIT_NPROC counts the user's own processes when not started as root")
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         import signal, time
         pids = []
         for _ in range(400):
@@ -221,13 +256,16 @@ def test_one_exercise_cannot_start_hundreds_of_processes(kind):
         print(len(pids))
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-    """)
+    """,
+    )
     assert 0 < int(proc.stdout.split()[0]) <= 64, proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_files_have_a_size_limit(kind):
-    proc = as_learner(kind, """
+    proc = as_learner(
+        kind,
+        """
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # as Python does: the write fails with EFBIG
         try:
             with open("big", "wb") as f:
@@ -237,14 +275,18 @@ def test_files_have_a_size_limit(kind):
             print(exc.errno, os.path.getsize("big") // 2**20)
         finally:
             os.unlink("big")
-    """)
+    """,
+    )
     import errno
+
     assert proc.stdout.split() == [str(errno.EFBIG), "64"], proc.stdout + proc.stderr
 
 
 @pytest.mark.skipif("bwrap" not in KINDS, reason="bubblewrap unavailable")
 def test_scratch_has_a_quota():
-    proc = as_learner("bwrap", """
+    proc = as_learner(
+        "bwrap",
+        """
         written, error = 0, None
         try:
             for i in range(20):  # 20 files of up to 60 MiB: 1.2 GiB asked for
@@ -255,8 +297,10 @@ def test_scratch_has_a_quota():
         except OSError as exc:
             error = exc.errno
         print(error, written)
-    """)
+    """,
+    )
     import errno
+
     error, written = proc.stdout.split()
     assert error == str(errno.ENOSPC), proc.stdout + proc.stderr
     assert 256 < int(written) <= sandbox.SCRATCH_BYTES // 2**20
@@ -266,7 +310,10 @@ def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
     """No tmpfs holds a plain worker's scratch: the zygote measures it (and, as root, what the
     learner uid left in /tmp) and stops the exercise past the quota; what it left is removed."""
     left = f"/tmp/left-by-learner-{os.getpid()}"
-    sub = submission_with(tmp_path, "outliers", f"""
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        f"""
         import torch
         def count_nan(values):
             torch.save(torch.zeros(4), {left!r})  # PyTorch's own writer: no audit event
@@ -276,7 +323,8 @@ def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
                     for _ in range(60):
                         f.write(block)
             return 0
-        """)
+        """,
+    )
     with Grader("process", limits=FAST) as g:
         result = by_id(g.grade(sub, ["outliers.count_nan", "outliers.iqr"]))
     ex = result["outliers.count_nan"]
@@ -290,9 +338,12 @@ def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
 @pytest.mark.skipif(not ROOTED, reason="sweeping a uid needs root")
 def test_every_process_of_a_learner_uid_is_killed():
     from autograder import worker
+
     uid = sandbox.learner_uids(1)[0]
-    procs = [subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[], start_new_session=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[], start_new_session=True)
+        for _ in range(3)
+    ]
     worker._kill_uid(uid)  # kills, and reaps what it may (here: our own children)
     for p in procs:
         assert not os.path.exists(f"/proc/{p.pid}") or "Z" in open(f"/proc/{p.pid}/stat").read().split()[2]
@@ -311,6 +362,7 @@ def test_the_plain_worker_kills_nothing_outside_its_uids():
     """Only a worker in a PID namespace of its own sweeps it whole; a plain one (pid 2 or 3 in a
     container, say) never does."""
     from autograder import worker
+
     bystander = subprocess.Popen(["sleep", "30"])
     try:
         worker._end_of_job(None, own_pid_namespace=False)
@@ -321,7 +373,10 @@ def test_the_plain_worker_kills_nothing_outside_its_uids():
 
 
 def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grader):
-    sub = submission_with(tmp_path, "outliers", """
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
         import os, time
         _iqr, _bounds = iqr, outlier_bounds
         def iqr(values):
@@ -330,7 +385,8 @@ def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grade
         def outlier_bounds(values, k=1.5):
             print("uid", os.getuid())
             return _bounds(values, k)
-        """)
+        """,
+    )
     result = by_id(grader.grade(sub, ["outliers.iqr", "outliers.outlier_bounds"]))
     uids = {int(ex.output.split()[1]) for ex in result.values()}
     if ROOTED:
@@ -341,6 +397,7 @@ def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grade
 
 def test_links_in_a_class_folder_are_never_followed(tmp_path):
     from autograder.batch import SubmissionError, materialize
+
     outside = tmp_path / "instructor"
     outside.mkdir()
     (outside / "answers.ipynb").write_text("{}")
@@ -471,20 +528,28 @@ def test_a_forbidden_op_earns_nothing_whatever_the_route(tmp_path, grader, route
 
 
 def test_a_forbidden_op_is_reported_once_without_a_placement_note(tmp_path, grader):
-    sub = submission_with(tmp_path, "neurons", """
+    sub = submission_with(
+        tmp_path,
+        "neurons",
+        """
         def tanh(x):
             return torch.tanh(x)
-        """)
+        """,
+    )
     ex = by_id(grader.grade(sub, ["neurons.tanh"]))["neurons.tanh"]
     assert ex.outcome == "forbidden" and ex.message.startswith("tanh called aten.tanh")
     assert ex.notes == [], ex.notes
 
 
 def test_a_forbidden_op_at_import_costs_that_exercise_only(tmp_path, grader):
-    sub = submission_with(tmp_path, "neurons", """
+    sub = submission_with(
+        tmp_path,
+        "neurons",
+        """
         import torch
         _PRECOMPUTED = torch.tanh(torch.linspace(-3, 3, 7))
-        """)
+        """,
+    )
     result = by_id(grader.grade(sub, ["neurons"]))
     assert result["neurons.tanh"].outcome == "forbidden" and result["neurons.tanh"].score == 0
     assert "aten.tanh" in result["neurons.tanh"].message
@@ -499,7 +564,10 @@ HIDDEN_NAMES = ("saturation", "shared by two layers", "every parameter frozen") 
 def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
     """At import and while its function runs, the submission finds no check module, no check
     object, and (under bwrap) no check file; what it prints holds no hidden check's name."""
-    sub = submission_with(tmp_path, "neurons", """
+    sub = submission_with(
+        tmp_path,
+        "neurons",
+        """
         import os, sys
         _pkg = "auto" + "grader"
         def _look(when):
@@ -512,7 +580,8 @@ def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
         def tanh(x):
             _look("call")
             return _tanh(x)
-        """)
+        """,
+    )
     ex = by_id(grader.grade(sub, ["neurons.tanh"]))["neurons.tanh"]
     assert ex.outcome == "passed", ex.message
     lines = [line for line in ex.output.splitlines() if " modules " in line]
@@ -525,8 +594,7 @@ def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
 
 
 def test_the_worker_module_loads_no_check():
-    code = ("import sys, autograder.worker\n"
-            "print([m for m in sys.modules if m.startswith('autograder.checks')])")
+    code = "import sys, autograder.worker\nprint([m for m in sys.modules if m.startswith('autograder.checks')])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
@@ -538,6 +606,7 @@ def test_every_check_travels_as_data():
 
     from autograder import checks, protocols
     from autograder.checks.public.neurons import neuron_reference
+
     for found in checks.all_checks().values():
         for check in found:
             plan = protocols.loads(check.wire_plan())
@@ -550,12 +619,16 @@ def test_every_check_travels_as_data():
 
 # ----------------------------------------------------------------------------- a paranoid scorer
 def test_a_tensor_without_data_earns_nothing(tmp_path, grader):
-    sub = submission_with(tmp_path, "normalization", """
+    sub = submission_with(
+        tmp_path,
+        "normalization",
+        """
         import torch
         def normalize(x, mean, std):
             return torch.sparse_coo_tensor(torch.zeros(4, 0, dtype=torch.long), torch.zeros(0),
                                            size=x.shape, dtype=x.dtype, device=x.device)
-        """)
+        """,
+    )
     ex = by_id(grader.grade(sub, ["normalization.normalize"]))["normalization.normalize"]
     assert ex.score == 0, ex.message
     assert "dense" in ex.message or "sparse" in ex.message
@@ -587,7 +660,10 @@ def test_a_deeply_nested_message_costs_the_exercise_not_the_grader(tmp_path, gra
 
 
 def test_trickling_bytes_does_not_extend_the_time_limit(tmp_path, grader):
-    sub = submission_with(tmp_path, "outliers", """
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
         import os, stat, time
         def count_nan(values):
             fd = next(fd for fd in range(3, 64) if _is_fifo(fd))
@@ -600,7 +676,8 @@ def test_trickling_bytes_does_not_extend_the_time_limit(tmp_path, grader):
                 return stat.S_ISFIFO(os.fstat(fd).st_mode)
             except OSError:
                 return False
-        """)
+        """,
+    )
     start = time.monotonic()
     ex = by_id(grader.grade(sub, ["outliers.count_nan"]))["outliers.count_nan"]
     assert ex.outcome in ("timeout", "crashed") and ex.score == 0, ex.message
@@ -625,7 +702,10 @@ def test_only_regular_files_of_a_submission_are_read(tmp_path, grader, kind):
 
 
 def test_scratch_is_private_to_each_exercise(tmp_path, grader):
-    sub = submission_with(tmp_path, "outliers", """
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
         import glob, os
         _iqr, _count_nan = iqr, count_nan
         def iqr(values):
@@ -637,7 +717,8 @@ def test_scratch_is_private_to_each_exercise(tmp_path, grader):
                 glob.glob(os.path.join(scratch_root, "*", "*"))
             print("found:", found)
             return _count_nan(values)
-        """)
+        """,
+    )
     result = by_id(grader.grade(sub, ["outliers.iqr", "outliers.outlier_bounds", "outliers.count_nan"]))
     assert result["outliers.iqr"].outcome == "passed"
     assert "found: []" in result["outliers.count_nan"].output, result["outliers.count_nan"].output
@@ -645,11 +726,15 @@ def test_scratch_is_private_to_each_exercise(tmp_path, grader):
 
 # ----------------------------------------------------------------------------- clean reports
 def test_control_characters_cannot_forge_a_report_row(tmp_path, grader):
-    sub = submission_with(tmp_path, "outliers", """
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
         def count_nan(values):
             print("\\x1b[2J\\x1b[H✔ passed 48/48")
             raise ValueError("\\x1b[32m\\n  total 48/48\\r\\x07")
-        """)
+        """,
+    )
     result = grader.grade(sub, ["outliers.count_nan"])
     ex = result.exercises[0]
     assert ex.score == 0
@@ -660,8 +745,9 @@ def test_control_characters_cannot_forge_a_report_row(tmp_path, grader):
     report.print_report(result, out=out)
     assert "\x1b" not in out.getvalue()
     # learner text wraps inside its column or under an indent: only our own rows start at column 0
-    assert [line for line in out.getvalue().splitlines() if line.startswith("total")] == [line for line in
-            out.getvalue().splitlines() if line.startswith("total ") and line.split()[1] == "0/1"]
+    assert [line for line in out.getvalue().splitlines() if line.startswith("total")] == [
+        line for line in out.getvalue().splitlines() if line.startswith("total ") and line.split()[1] == "0/1"
+    ]
     assert not any(line.startswith(("total 48", "✔")) for line in out.getvalue().splitlines())
     data = report.results_json(result)
     assert all("\x1b" not in t["output"] for t in data["tests"])
@@ -669,6 +755,7 @@ def test_control_characters_cannot_forge_a_report_row(tmp_path, grader):
 
 def test_wire_refuses_deep_nesting_without_recursion_error():
     from autograder import wire
+
     header = b"[" * 100_000 + b"]" * 100_000
     data = struct.pack("<II", len(header), 2) + header + b"[]"
     with pytest.raises(wire.WireError):

@@ -1,4 +1,5 @@
 """The sandbox-to-scorer byte format: round trips exactly and refuses anything malformed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,11 @@ def test_tensors_round_trip_bit_for_bit(shape, dtype, seed):
 
 
 def test_numpy_and_python_values_round_trip():
-    tree = {"a": encode(np.array([1.5, np.nan])), "b": encode((np.float64(2.0), 3, None, "x")),
-            "c": encode(float("nan"))}
+    tree = {
+        "a": encode(np.array([1.5, np.nan])),
+        "b": encode((np.float64(2.0), 3, None, "x")),
+        "c": encode(float("nan")),
+    }
     back = wire.unpack(wire.pack(tree))
     assert back["a"]["dtype"] == "float64" and torch.isnan(back["a"]["data"][1])
     assert [i["value"] for i in back["b"]["items"][1:]] == [3, None, "x"]
@@ -43,11 +47,14 @@ def test_random_bytes_never_get_past_unpack_unchecked(data):
         pass
 
 
-@pytest.mark.parametrize("corrupt", [
-    lambda b: b[:-1],                                   # truncated buffer
-    lambda b: b + b"\x00",                              # trailing garbage
-    lambda b: b[:4] + b"\xff\xff\xff\x7f" + b[8:],      # absurd table length
-])
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda b: b[:-1],  # truncated buffer
+        lambda b: b + b"\x00",  # trailing garbage
+        lambda b: b[:4] + b"\xff\xff\xff\x7f" + b[8:],  # absurd table length
+    ],
+)
 def test_corrupted_messages_are_refused(corrupt):
     good = wire.pack({"out": encode(torch.ones(3))})
     with pytest.raises(wire.WireError):
@@ -56,6 +63,7 @@ def test_corrupted_messages_are_refused(corrupt):
 
 def test_a_pickle_is_not_accepted():
     import pickle
+
     with pytest.raises(wire.WireError):
         wire.unpack(pickle.dumps({"out": 1}))
 
@@ -71,4 +79,5 @@ def test_header_that_lies_about_its_data_is_invalid():
 
 def test_the_scorer_accepts_exactly_what_the_worker_may_send():
     from autograder import grader, wire
+
     assert grader.MAX_STREAM_BYTES == wire.MAX_BYTES

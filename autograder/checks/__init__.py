@@ -4,6 +4,7 @@ Public and hidden checks live in separate packages so a student release can drop
 carries its public checks frozen into data (``checks/frozen.py``), read where a module is absent.
 Both the worker and the scorer build the same ordered list, so a check is named by its index.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ A check lives in the scorer. It makes its inputs from a seed and describes its c
 ``protocols.Plan``, which is all the sandboxed worker is sent; the scorer runs PyTorch's
 reference through the same plan. ``judge`` runs in the scorer only, on encoded values.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -108,9 +109,19 @@ class Check:
 class Call(Check):
     """Call the function on seeded inputs; compare output (and gradients) with the reference."""
 
-    def __init__(self, exercise: str, name: str, make: Callable[[torch.Generator], Inputs],
-                 reference: Callable, *, grad: bool = False, tol: Tol = EXACT, seed: int | None = None,
-                 devices: tuple[str, ...] = TORCH_DEVICES, out_name: str = "output"):
+    def __init__(
+        self,
+        exercise: str,
+        name: str,
+        make: Callable[[torch.Generator], Inputs],
+        reference: Callable,
+        *,
+        grad: bool = False,
+        tol: Tol = EXACT,
+        seed: int | None = None,
+        devices: tuple[str, ...] = TORCH_DEVICES,
+        out_name: str = "output",
+    ):
         self.exercise, self.name, self.make, self._reference = exercise, name, make, reference
         self.grad, self.tol, self.seed, self.devices, self.out_name = grad, tol, seed, devices, out_name
 
@@ -121,16 +132,24 @@ class Call(Check):
 
     def plan(self):
         made = self.make(generator(self.seed))
-        return Plan("call", {"args": made.args, "kwargs": made.kwargs, "names": made.names, "grad": self.grad,
-                             "seed": self.seed, "no_grad": self.no_grad})
+        return Plan(
+            "call",
+            {
+                "args": made.args,
+                "kwargs": made.kwargs,
+                "names": made.names,
+                "grad": self.grad,
+                "seed": self.seed,
+                "no_grad": self.no_grad,
+            },
+        )
 
     judge_facts = ("grad_names",)
 
     @cached_property
     def grad_names(self) -> list[str]:
         made = self.make(generator(self.seed))
-        return [made.name(i) for i, a in enumerate(made.args)
-                if isinstance(a, torch.Tensor) and a.is_floating_point()]
+        return [made.name(i) for i, a in enumerate(made.args) if isinstance(a, torch.Tensor) and a.is_floating_point()]
 
     def judge(self, got, want):
         msg = compare(got["out"], want["out"], self.tol, self.out_name)
@@ -178,16 +197,20 @@ def changed_arguments(got: dict) -> str | None:
     names = [str(i.get("value")) for i in changed["items"] if isinstance(i, dict) and i.get("t") == "py"]
     grads = [n for n in names if n.endswith(".grad")]
     if grads and len(grads) == len(names):
-        return (f"your function changed {grads[0]}: leave .grad as it is (torch.optim.SGD's step() reads it "
-                f"and never clears it; zeroing gradients is the training loop's job)")
+        return (
+            f"your function changed {grads[0]}: leave .grad as it is (torch.optim.SGD's step() reads it "
+            f"and never clears it; zeroing gradients is the training loop's job)"
+        )
     params = [n.removeprefix("parameter ") for n in names if n.startswith("parameter ") and n not in grads]
     if params:
         what = f"the model's parameter{'s' if len(params) > 1 else ''} " + _listed(params)
     else:
         what = f"its argument {_listed(names)}"
-    return (f"your function changed {what} in place: arguments must be left alone, as PyTorch's functions "
-            f"leave them; compute on a copy (x.clone(), np.array(values)) or out of place "
-            f"(x = x - m instead of x -= m)")
+    return (
+        f"your function changed {what} in place: arguments must be left alone, as PyTorch's functions "
+        f"leave them; compute on a copy (x.clone(), np.array(values)) or out of place "
+        f"(x = x - m instead of x -= m)"
+    )
 
 
 def _listed(names: list[str]) -> str:
@@ -223,9 +246,16 @@ def call_check(exercise: str, reference: Callable, **defaults):
 class Raises(Check):
     """The contract demands an exception (e.g. ``ValueError``) for these inputs."""
 
-    def __init__(self, exercise: str, name: str, make: Callable[[torch.Generator], Inputs],
-                 exception: type[BaseException] = ValueError, *, seed: int | None = None,
-                 devices: tuple[str, ...] = CPU_ONLY):
+    def __init__(
+        self,
+        exercise: str,
+        name: str,
+        make: Callable[[torch.Generator], Inputs],
+        exception: type[BaseException] = ValueError,
+        *,
+        seed: int | None = None,
+        devices: tuple[str, ...] = CPU_ONLY,
+    ):
         self.exercise, self.name, self.make, self.exception = exercise, name, make, exception
         self.seed, self.devices = seed, devices
 
@@ -234,6 +264,7 @@ class Raises(Check):
 
         def raises(*args, **kwargs):
             raise exception(f"the contract demands {exception.__name__} here")
+
         return raises
 
     def plan(self):
@@ -250,4 +281,5 @@ class Raises(Check):
 def raises_check(exercise: str, **defaults):
     def make_case(name: str, make, exception=ValueError, **kw) -> Raises:
         return Raises(exercise, name, make, exception, **{**defaults, **kw})
+
     return make_case

@@ -5,6 +5,7 @@ check's plan, PyTorch's CPU results and the facts its judge reads, without refer
 modules; ``checks.for_module`` reads it where a module is absent. Loading it admits only the check
 kinds' own classes, PyTorch, NumPy and plain data: a reference function cannot ride along.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,12 +20,27 @@ from autograder.checks.core import Check
 FILE_NAME = "frozen.pickle"
 VERSION = 1
 # where the check kinds live (a kind defined in a suite's own module could not be frozen)
-KIND_MODULES = {"autograder.checks.core", "autograder.checks.models", "autograder.checks.images",
-                "autograder.checks.statistics", "autograder.compare"}
+KIND_MODULES = {
+    "autograder.checks.core",
+    "autograder.checks.models",
+    "autograder.checks.images",
+    "autograder.checks.statistics",
+    "autograder.compare",
+}
 _PACKAGES = ("torch", "numpy")
-_OTHERS = {("functools", "partial"), ("collections", "OrderedDict"), ("builtins", "ValueError"),
-           ("builtins", "TypeError"), ("builtins", "IndexError"), ("builtins", "getattr"), ("builtins", "slice"),
-           ("builtins", "complex"), ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "range")}
+_OTHERS = {
+    ("functools", "partial"),
+    ("collections", "OrderedDict"),
+    ("builtins", "ValueError"),
+    ("builtins", "TypeError"),
+    ("builtins", "IndexError"),
+    ("builtins", "getattr"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "range"),
+}
 
 
 class FrozenError(pickle.UnpicklingError):
@@ -57,8 +73,9 @@ def state_of(check: Check) -> dict:
 
 def freeze(checks: list[Check]) -> bytes:
     """The checks as bytes; refused (``FrozenError``) when a check's state would need code."""
-    data = pickle.dumps({"version": VERSION, "checks": [(type(c), state_of(c)) for c in checks]},
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    data = pickle.dumps(
+        {"version": VERSION, "checks": [(type(c), state_of(c)) for c in checks]}, protocol=pickle.HIGHEST_PROTOCOL
+    )
     thaw(data)  # fails here, at build time, rather than on a learner's machine
     return data
 

@@ -1,6 +1,7 @@
 """Images and kernels for the convolution and pooling checks: seeded inputs, readable names,
 and the property checks that judge a hand-made kernel by what ``F.conv2d`` does with it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from autograder.encoding import describe
 from autograder.protocols import Plan
 
 # ---------------------------------------------------------------- names and inputs
+
 
 def randn(g: torch.Generator, shape, dtype: torch.dtype) -> torch.Tensor:
     """Standard normal values drawn in float64, then cast, so float32 and float64 cases draw alike."""
@@ -41,8 +43,17 @@ class KernelProperties(Check):
     the scorer, on the encoded kernel with ``F.conv2d``.
     """
 
-    def __init__(self, exercise: str, name: str, shape: tuple[int, ...], properties: list[Property],
-                 reference: Callable, args: tuple = (), *, seed: int | None = None):
+    def __init__(
+        self,
+        exercise: str,
+        name: str,
+        shape: tuple[int, ...],
+        properties: list[Property],
+        reference: Callable,
+        args: tuple = (),
+        *,
+        seed: int | None = None,
+    ):
         self.exercise, self.name, self.shape, self.properties = exercise, name, shape, properties
         self._reference, self.args, self.seed, self.devices = reference, args, seed, CPU_ONLY
 
@@ -87,6 +98,7 @@ def _at(row: int, column: int) -> str:
 # A property is a ``functools.partial`` of a module-level function: data that pickles (the learner's
 # bundle carries its public checks frozen, without code of their own).
 
+
 def zero_on_constant(value: float = 0.7, size: tuple[int, int] = (5, 6)) -> Property:
     return partial(_zero_on_constant, value, size)
 
@@ -96,8 +108,10 @@ def _zero_on_constant(value, size, kernel):
     out = F.conv2d(image, kernel)
     worst = out.abs().argmax().item()
     if out.reshape(-1)[worst].abs() > _zero_tol(kernel, image):
-        return (f"on a constant image (every pixel {value}) the output must be 0 everywhere, but it is "
-                f"{out.reshape(-1)[worst].item():.4g}: the weights must add up to 0")
+        return (
+            f"on a constant image (every pixel {value}) the output must be 0 everywhere, but it is "
+            f"{out.reshape(-1)[worst].item():.4g}: the weights must add up to 0"
+        )
     return None
 
 
@@ -121,9 +135,11 @@ def _zero_on_horizontal_step(dark, bright, at, size, kernel):
     bad = out.abs() > _zero_tol(kernel, image)
     if bool(bad.any()):
         _, _, i, j = (int(v) for v in bad.nonzero()[0])
-        return (f"on an image that steps from dark ({dark}) at the top to bright ({bright}) from row {at} "
-                f"down, the output must be 0 everywhere, but {_at(i, j)} gives {out[0, 0, i, j].item():.4g}: "
-                f"each row of the kernel must add up to 0")
+        return (
+            f"on an image that steps from dark ({dark}) at the top to bright ({bright}) from row {at} "
+            f"down, the output must be 0 everywhere, but {_at(i, j)} gives {out[0, 0, i, j].item():.4g}: "
+            f"each row of the kernel must add up to 0"
+        )
     return None
 
 
@@ -142,12 +158,16 @@ def _positive_on_vertical_edge(dark, bright, at, size, kernel):
         for j in range(out.shape[3]):
             value, straddles = out[0, 0, i, j].item(), j < at < j + k_w
             if straddles and not value > tol:
-                return (f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) straddles the edge, so the "
-                        f"output must be strictly positive, but it is {value:.4g}: give the right-hand "
-                        f"column positive and the left-hand column negative weights")
+                return (
+                    f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) straddles the edge, so the "
+                    f"output must be strictly positive, but it is {value:.4g}: give the right-hand "
+                    f"column positive and the left-hand column negative weights"
+                )
             if not straddles and abs(value) > tol:
-                return (f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) does not straddle the edge, "
-                        f"so the output must be 0, but it is {value:.4g}")
+                return (
+                    f"{where}, {_at(i, j)} (columns {j} to {j + k_w - 1}) does not straddle the edge, "
+                    f"so the output must be 0, but it is {value:.4g}"
+                )
     return None
 
 
@@ -176,6 +196,5 @@ def _keeps_constant(value, kernel):
     worst = (out - value).abs().argmax().item()
     got = out.reshape(-1)[worst].item()
     if abs(got - value) > 1e-5 * max(1.0, abs(value)):
-        return (f"blurring a constant image (every pixel {value}) must leave it unchanged, "
-                f"but one output is {got:.7g}")
+        return f"blurring a constant image (every pixel {value}) must leave it unchanged, but one output is {got:.7g}"
     return None

@@ -1,6 +1,7 @@
 """Checks that hand the learner an ``nn.Module`` (or its parameters) holding seeded weights:
 a function of a model, a module class built by the learner, one SGD step, and weight decay.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,6 +28,7 @@ def seed_parameters_(model: nn.Module, g: torch.Generator) -> nn.Module:
 
 
 # --- seeded models: each one exercises one way of owning parameters --------------------------------
+
 
 def linear():
     return nn.Linear(3, 2)
@@ -70,14 +72,27 @@ def all_frozen():
 
 # --- a function of a model -------------------------------------------------------------------------
 
+
 class ModelCall(Check):
     """``fn(model, **kwargs)`` (or, with ``loss_first``, ``fn(data_loss(model), model, **kwargs)``) on a
     seeded model; compares the result and, with ``grad``, its gradients w.r.t. every trainable parameter."""
 
-    def __init__(self, exercise: str, name: str, build, reference, *, loss_first: bool = False,
-                 kwargs: dict | None = None, dtype: torch.dtype = torch.float32, grad: bool = False,
-                 tol: Tol = EXACT, seed: int | None = None, devices: tuple[str, ...] = MODEL_DEVICES,
-                 out_name: str = "output"):
+    def __init__(
+        self,
+        exercise: str,
+        name: str,
+        build,
+        reference,
+        *,
+        loss_first: bool = False,
+        kwargs: dict | None = None,
+        dtype: torch.dtype = torch.float32,
+        grad: bool = False,
+        tol: Tol = EXACT,
+        seed: int | None = None,
+        devices: tuple[str, ...] = MODEL_DEVICES,
+        out_name: str = "output",
+    ):
         self.exercise, self.name, self.build, self._reference = exercise, name, build, reference
         self.loss_first, self.kwargs = loss_first, dict(kwargs or {})
         self.dtype, self.grad, self.tol, self.seed = dtype, grad, tol, seed
@@ -91,8 +106,16 @@ class ModelCall(Check):
         return seed_parameters_(model, generator(self.seed))
 
     def plan(self):
-        return Plan("model", {"model": self.model("cpu"), "kwargs": self.kwargs, "loss_first": self.loss_first,
-                              "grad": self.grad, "seed": self.seed})
+        return Plan(
+            "model",
+            {
+                "model": self.model("cpu"),
+                "kwargs": self.kwargs,
+                "loss_first": self.loss_first,
+                "grad": self.grad,
+                "seed": self.seed,
+            },
+        )
 
     judge_facts = ("grad_names",)
 
@@ -109,14 +132,27 @@ class ModelCall(Check):
 
 # --- a module class written by the learner ---------------------------------------------------------
 
+
 class LinearLayersForward(Check):
     """Builds ``fn(*init_args)``, checks that it owns exactly the named ``nn.Linear`` layers, copies
     seeded weights into them and compares the forward pass (and gradients w.r.t. the input and
     every parameter) with the reference module built with the same weights."""
 
-    def __init__(self, exercise: str, name: str, init_args: tuple, layers: dict[str, tuple[int, int]],
-                 reference, *, batch: int, dtype: torch.dtype, grad: bool = False, tol: Tol = SUMMATION,
-                 seed: int | None = None, devices: tuple[str, ...] = MODEL_DEVICES):
+    def __init__(
+        self,
+        exercise: str,
+        name: str,
+        init_args: tuple,
+        layers: dict[str, tuple[int, int]],
+        reference,
+        *,
+        batch: int,
+        dtype: torch.dtype,
+        grad: bool = False,
+        tol: Tol = SUMMATION,
+        seed: int | None = None,
+        devices: tuple[str, ...] = MODEL_DEVICES,
+    ):
         self.exercise, self.name, self.init_args, self.layers = exercise, name, init_args, layers
         self._reference, self.batch, self.dtype, self.grad, self.tol = reference, batch, dtype, grad, tol
         self.seed, self.devices = seed, devices
@@ -126,21 +162,36 @@ class LinearLayersForward(Check):
 
     def plan(self):
         g = generator(self.seed)
-        weights = [tuple(torch.randn(shape, generator=g, dtype=torch.float64) for shape in ((n_out, n_in), (n_out,)))
-                   for n_in, n_out in self.layers.values()]
+        weights = [
+            tuple(torch.randn(shape, generator=g, dtype=torch.float64) for shape in ((n_out, n_in), (n_out,)))
+            for n_in, n_out in self.layers.values()
+        ]
         n_in = self.layers[next(iter(self.layers))][0]
         x = torch.randn(self.batch, n_in, generator=g, dtype=torch.float64)
-        return Plan("layers", {"init_args": self.init_args, "layers": self.layers, "weights": weights, "x": x,
-                               "dtype": self.dtype, "grad": self.grad, "seed": self.seed})
+        return Plan(
+            "layers",
+            {
+                "init_args": self.init_args,
+                "layers": self.layers,
+                "weights": weights,
+                "x": x,
+                "dtype": self.dtype,
+                "grad": self.grad,
+                "seed": self.seed,
+            },
+        )
 
     def judge(self, got, want):
         if "module" in got:
             return f"{self.exercise.split('.')[-1]} must be an nn.Module subclass; it built {got['module']['value']}"
-        for name, (n_in, n_out), g, w in zip(self.layers, self.layers.values(), got["layers"]["items"],
-                                             want["layers"]["items"]):
+        for name, (n_in, n_out), g, w in zip(
+            self.layers, self.layers.values(), got["layers"]["items"], want["layers"]["items"]
+        ):
             if g["value"] != w["value"]:
-                return (f"submodule `{name}`: expected {w['value']}, found {g['value']} "
-                        f"(assign self.{name} = nn.Linear({n_in}, {n_out}) in __init__)")
+                return (
+                    f"submodule `{name}`: expected {w['value']}, found {g['value']} "
+                    f"(assign self.{name} = nn.Linear({n_in}, {n_out}) in __init__)"
+                )
         g_params = {i["value"] for i in got["parameters"]["items"]}
         w_params = {i["value"] for i in want["parameters"]["items"]}
         if g_params - w_params:
@@ -157,6 +208,7 @@ class LinearLayersForward(Check):
 
 # --- one optimiser step ----------------------------------------------------------------------------
 
+
 def optim_sgd(params, lr, weight_decay=0.0):
     """The reference step: PyTorch's own SGD update (the learner may not use it).
 
@@ -165,8 +217,18 @@ def optim_sgd(params, lr, weight_decay=0.0):
     """
     params = [p for p in params if p.grad is not None]
     with torch.no_grad():
-        sgd(params, [p.grad for p in params], [None] * len(params), weight_decay=weight_decay, momentum=0.0,
-            lr=lr, dampening=0.0, nesterov=False, maximize=False, foreach=False)
+        sgd(
+            params,
+            [p.grad for p in params],
+            [None] * len(params),
+            weight_decay=weight_decay,
+            momentum=0.0,
+            lr=lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+            foreach=False,
+        )
 
 
 class SGDStep(Check):
@@ -174,9 +236,21 @@ class SGDStep(Check):
     ``no_grad`` ones (``.grad`` None, to be left untouched); ``params`` passed as a list or as
     the generator ``model.parameters()``."""
 
-    def __init__(self, exercise: str, name: str, build, *, lr: float, weight_decay: float | None = None,
-                 no_grad: tuple[str, ...] = (), as_generator: bool = False, dtype: torch.dtype = torch.float32,
-                 seed: int | None = None, tol: Tol = SUMMATION, devices: tuple[str, ...] = MODEL_DEVICES):
+    def __init__(
+        self,
+        exercise: str,
+        name: str,
+        build,
+        *,
+        lr: float,
+        weight_decay: float | None = None,
+        no_grad: tuple[str, ...] = (),
+        as_generator: bool = False,
+        dtype: torch.dtype = torch.float32,
+        seed: int | None = None,
+        tol: Tol = SUMMATION,
+        devices: tuple[str, ...] = MODEL_DEVICES,
+    ):
         self.exercise, self.name, self.build, self.lr, self.weight_decay = exercise, name, build, lr, weight_decay
         self.no_grad, self.as_generator, self.dtype, self.seed = no_grad, as_generator, dtype, seed
         self.tol, self.devices = tol, devices
@@ -195,8 +269,16 @@ class SGDStep(Check):
     def plan(self):
         model = self.model("cpu")
         grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
-        return Plan("sgd", {"model": model, "grads": grads, "lr": self.lr, "weight_decay": self.weight_decay,
-                            "as_generator": self.as_generator})
+        return Plan(
+            "sgd",
+            {
+                "model": model,
+                "grads": grads,
+                "lr": self.lr,
+                "weight_decay": self.weight_decay,
+                "as_generator": self.as_generator,
+            },
+        )
 
     judge_facts = ("before",)
 
@@ -211,13 +293,19 @@ class SGDStep(Check):
             msg = compare(g, w, self.tol, f"parameter {name}")
             if msg is None:
                 continue
-            unchanged = g["t"] == "tensor" and g["data"] is not None and g["data"].shape == b.shape \
+            unchanged = (
+                g["t"] == "tensor"
+                and g["data"] is not None
+                and g["data"].shape == b.shape
                 and torch.equal(g["data"].to(b.dtype), b)
+            )
             if name in self.no_grad:
                 return f"parameter {name} has no gradient (.grad is None) and must be left untouched; {msg}"
             if unchanged:
-                return (f"parameter {name} was not updated: change it in place (p.add_(...) or p -= ...) "
-                        f"inside torch.no_grad(), so that the model's own tensor changes")
+                return (
+                    f"parameter {name} was not updated: change it in place (p.add_(...) or p -= ...) "
+                    f"inside torch.no_grad(), so that the model's own tensor changes"
+                )
             return msg
         returned = got["returned"]
         if not (returned["t"] == "py" and returned["value"] is None):
@@ -226,6 +314,7 @@ class SGDStep(Check):
 
 
 # --- weight decay as an L2 penalty -----------------------------------------------------------------
+
 
 def step_mismatch(l2: float, weight_decay: float, lr: float = 0.1, seed: int = 0) -> float:
     """Largest difference between one SGD step on ``data_loss + l2·Σp²`` and one step on the data loss
@@ -241,8 +330,11 @@ def step_mismatch(l2: float, weight_decay: float, lr: float = 0.1, seed: int = 0
 
 
 def _number(encoded):
-    if encoded["t"] in ("py", "npscalar") and isinstance(encoded["value"], (int, float)) \
-            and not isinstance(encoded["value"], bool):
+    if (
+        encoded["t"] in ("py", "npscalar")
+        and isinstance(encoded["value"], (int, float))
+        and not isinstance(encoded["value"], bool)
+    ):
         return float(encoded["value"])
     return None
 
@@ -270,8 +362,9 @@ class DecayEquivalence(Check):
         if mismatch > 1e-9:
             hint = ""
             if self.l2 != 0 and math.isclose(value, self.l2):
-                hint = ("weight decay must be 2·λ, not λ: the gradient of λ·Σp² is 2λ·p, "
-                        "while SGD adds weight_decay·p; ")
-            return (f"{hint}with weight_decay={value!r}, one SGD step (lr {self.lr}) differs from a step on "
-                    f"loss + {self.l2}·Σp² by up to {mismatch:.3g}" + (f"; {msg}" if msg else ""))
+                hint = "weight decay must be 2·λ, not λ: the gradient of λ·Σp² is 2λ·p, while SGD adds weight_decay·p; "
+            return (
+                f"{hint}with weight_decay={value!r}, one SGD step (lr {self.lr}) differs from a step on "
+                f"loss + {self.l2}·Σp² by up to {mismatch:.3g}" + (f"; {msg}" if msg else "")
+            )
         return msg

@@ -1,5 +1,6 @@
 """Hidden checks of normalization.py: every layout (N, C), (N, C, L), (N, C, H, W) and more, N = 1, one
 channel, L equal to C (broadcasting over the last dim goes unnoticed otherwise), own-stats property."""
+
 from autograder.checks.public.normalization import f32, f64, normalize_case, stats_case
 
 CHECKS = [
@@ -10,7 +11,6 @@ CHECKS = [
     stats_case(f32, (1, 2, 3, 3)),
     stats_case(f64, (2, 3, 2, 2, 2)),
     stats_case(f64, (4, 3, 5), far=True),
-
     normalize_case(f64, (2, 3, 3)),  # L == C
     normalize_case(f32, (4, 2, 5)),
     normalize_case(f64, (6, 4), own_stats=True),

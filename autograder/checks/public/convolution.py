@@ -1,6 +1,7 @@
 """Public checks of convolution.py: pad2d, conv_output_size, conv1d and conv2d against F.pad, F.conv1d
 and F.conv2d; edge_kernel and blur_kernel by their properties. The case builders are shared with hidden/.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -43,6 +44,7 @@ def _blur_reference(size=3):
 def pad2d_case(dtype, x, padding, *, grad=False):
     def make(g):
         return Inputs((randn(g, x, dtype), padding), names=("x", "padding"))
+
     name = f"{dtype_name(dtype)}, {dims(x)} input, padding {padding}" + (", gradients" if grad else "")
     return call_check("convolution.pad2d", _pad_reference)(name, make, grad=grad)
 
@@ -55,15 +57,18 @@ def size_case(size, kernel, padding=None, stride=None, *, positional=False, note
         if positional:
             return Inputs((size, kernel, *options.values()))
         return Inputs((size, kernel), options)
+
     name = f"size {size}, kernel {kernel}" + "".join(f", {k} {v}" for k, v in options.items())
     name += " (passed by position)" if positional else ""
     return call_check("convolution.conv_output_size", _conv1d_length, devices=CPU_ONLY)(
-        name + (f"; {note}" if note else ""), make)
+        name + (f"; {note}" if note else ""), make
+    )
 
 
 def size_error(size, kernel, padding=0):
     def make(g):
         return Inputs((size, kernel), {"padding": padding})
+
     name = f"size {size} padded by {padding} on each side, kernel {kernel} (does not fit)"
     return raises_check("convolution.conv_output_size")(name, make)
 
@@ -76,6 +81,7 @@ def _conv_case(exercise, reference, dtype, x, w, bias, stride, padding, grad, no
         if bias is not False:
             args += (None if bias is None else randn(g, w[:1], dtype),)
         return Inputs(args, options, names=("x", "weight", "bias"))
+
     name = f"{dtype_name(dtype)}, {dims(x)} input, {dims(w)} kernel"
     name += "".join(f", {k} {v}" for k, v in options.items())
     name += {False: "", None: ", bias=None", True: ", with bias"}[bias] + (", gradients" if grad else "")
@@ -99,12 +105,16 @@ def edge_case(name, properties):
 
 def blur_case(size=None):
     shown = 3 if size is None else size
-    name = ("no argument (default size 3)" if size is None else f"size {size}")
-    name += (f": float32 (1, 1, {shown}, {shown}) kernel, equal entries summing to 1, "
-             f"a constant image unchanged")
-    return KernelProperties("convolution.blur_kernel", name, (1, 1, shown, shown),
-                            [equal_entries, sums_to_one, keeps_constant()], _blur_reference,
-                            () if size is None else (size,))
+    name = "no argument (default size 3)" if size is None else f"size {size}"
+    name += f": float32 (1, 1, {shown}, {shown}) kernel, equal entries summing to 1, a constant image unchanged"
+    return KernelProperties(
+        "convolution.blur_kernel",
+        name,
+        (1, 1, shown, shown),
+        [equal_entries, sums_to_one, keeps_constant()],
+        _blur_reference,
+        () if size is None else (size,),
+    )
 
 
 f32, f64 = torch.float32, torch.float64
@@ -112,26 +122,23 @@ f32, f64 = torch.float32, torch.float64
 CHECKS = [
     pad2d_case(f32, (2, 3, 4, 5), 1),
     pad2d_case(f64, (1, 2, 3, 4), (2, 1), grad=True),
-
     size_case(32, 3),
     size_case(32, 3, padding=1),
     size_case(7, 3, stride=2),
     size_error(4, 5),
     size_case(11, 3, stride=3, note="(11 − 3) / 3 = 2.67 rounds down"),
-
     conv1d_case(f32, (2, 3, 10), (4, 3, 3)),
     conv1d_case(f64, (2, 3, 9), (2, 3, 3), bias=True, grad=True),
     conv1d_case(f64, (2, 2, 8), (3, 2, 3), bias=True, stride=2, padding=1, grad=True),
-
     conv2d_case(f32, (2, 3, 7, 6), (4, 3, 3, 3)),
     conv2d_case(f64, (2, 3, 7, 6), (4, 3, 3, 2), bias=True, grad=True),
     conv2d_case(f64, (2, 2, 7, 6), (3, 2, 3, 3), bias=True, stride=2, padding=1, grad=True),
     conv2d_case(f32, (1, 2, 6, 7), (3, 2, 2, 3), bias=True, stride=(2, 1), padding=(0, 2)),
-
     edge_case("float32 (1, 1, 3, 3) kernel; 0 everywhere on a constant image", [zero_on_constant()]),
-    edge_case("0 everywhere on a dark-top/bright-bottom image; on a dark-left/bright-right image, > 0 on "
-              "the windows straddling the edge and 0 on the others",
-              [zero_on_horizontal_step(0.0, 1.0, 3), positive_on_vertical_edge(0.0, 1.0, 3)]),
-
+    edge_case(
+        "0 everywhere on a dark-top/bright-bottom image; on a dark-left/bright-right image, > 0 on "
+        "the windows straddling the edge and 0 on the others",
+        [zero_on_horizontal_step(0.0, 1.0, 3), positive_on_vertical_edge(0.0, 1.0, 3)],
+    ),
     blur_case(3),
 ]

@@ -1,6 +1,7 @@
 """Public checks of neurons.py: tanh, neuron, TinyNet, count_parameters and sensitive_mask against PyTorch.
 The references and case builders are shared with hidden/.
 """
+
 import math
 
 import torch
@@ -25,11 +26,14 @@ def _grad_note(grad):
 
 # --- tanh ----------------------------------------------------------------------------------------
 
+
 def tanh_case(name, dtype, make_x, *, grad=False, tol=EXACT):
     def make(g):
         return Inputs((make_x(g).to(dtype),), names=("x",))
+
     return call_check("neurons.tanh", torch.tanh, tol=tol)(
-        f"{dtype_name(dtype)}, {name}{_grad_note(grad)}", make, grad=grad)
+        f"{dtype_name(dtype)}, {name}{_grad_note(grad)}", make, grad=grad
+    )
 
 
 def spread(shape, scale):
@@ -42,6 +46,7 @@ def huge(g):
 
 
 # --- neuron --------------------------------------------------------------------------------------
+
 
 def neuron_reference(x, w, b):
     return torch.tanh(F.linear(x, w, b))
@@ -56,8 +61,11 @@ def neuron_case(dtype, batch, n_in, n_out, *, grad=False, scale=1.0, note=""):
     x_shape = (n_in,) if batch is None else (batch, n_in)
 
     def make(g):
-        return Inputs((randn(g, x_shape, dtype, scale), randn(g, (n_out, n_in), dtype, scale),
-                       randn(g, (n_out,), dtype, scale)), names=("x", "w", "b"))
+        return Inputs(
+            (randn(g, x_shape, dtype, scale), randn(g, (n_out, n_in), dtype, scale), randn(g, (n_out,), dtype, scale)),
+            names=("x", "w", "b"),
+        )
+
     sample = f"single sample x {x_shape}" if batch is None else f"batch of {batch}"
     name = f"{dtype_name(dtype)}, {sample}, {_count(n_in, 'input')} → {_count(n_out, 'neuron')}"
     name += note + _grad_note(grad)
@@ -66,6 +74,7 @@ def neuron_case(dtype, batch, n_in, n_out, *, grad=False, scale=1.0, note=""):
 
 
 # --- TinyNet -------------------------------------------------------------------------------------
+
 
 class ReferenceTinyNet(nn.Module):
     def __init__(self, n_in, n_hidden, n_out):
@@ -78,26 +87,36 @@ class ReferenceTinyNet(nn.Module):
 
 
 def tinynet_case(dtype, n_in, n_hidden, n_out, batch, *, grad=False):
-    name = (f"TinyNet({n_in}, {n_hidden}, {n_out}): hidden = nn.Linear({n_in}, {n_hidden}), output = "
-            f"nn.Linear({n_hidden}, {n_out}), no other parameters; {dtype_name(dtype)} batch of {batch}")
+    name = (
+        f"TinyNet({n_in}, {n_hidden}, {n_out}): hidden = nn.Linear({n_in}, {n_hidden}), output = "
+        f"nn.Linear({n_hidden}, {n_out}), no other parameters; {dtype_name(dtype)} batch of {batch}"
+    )
     name += ", gradients w.r.t. the input and every parameter" if grad else ""
-    return LinearLayersForward("neurons.TinyNet", name, (n_in, n_hidden, n_out),
-                               {"hidden": (n_in, n_hidden), "output": (n_hidden, n_out)}, ReferenceTinyNet,
-                               batch=batch, dtype=dtype, grad=grad)
+    return LinearLayersForward(
+        "neurons.TinyNet",
+        name,
+        (n_in, n_hidden, n_out),
+        {"hidden": (n_in, n_hidden), "output": (n_hidden, n_out)},
+        ReferenceTinyNet,
+        batch=batch,
+        dtype=dtype,
+        grad=grad,
+    )
 
 
 # --- count_parameters ----------------------------------------------------------------------------
+
 
 def count_reference(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def count_case(name, build):
-    return ModelCall("neurons.count_parameters", name, build, count_reference,
-                     out_name="parameter count")
+    return ModelCall("neurons.count_parameters", name, build, count_reference, out_name="parameter count")
 
 
 # --- sensitive_mask ------------------------------------------------------------------------------
+
 
 def slopes(activation, x):
     """Elementwise derivative of an elementwise activation, by autograd (also under no_grad)."""
@@ -130,8 +149,10 @@ def mask_case(label, activation, dtype, shape, min_slope=None, *, no_grad=False,
         else:
             x = away_from_threshold(g, activation, shape, dtype, 0.1 if min_slope is None else min_slope)
         return Inputs((activation, x), options, names=("activation", "x"))
+
     name = f"{label}, {dtype_name(dtype)} x {shape}, " + (
-        f"min_slope {min_slope}" if min_slope is not None else "default min_slope 0.1")
+        f"min_slope {min_slope}" if min_slope is not None else "default min_slope 0.1"
+    )
     if at_threshold:
         name += " (slopes exactly at min_slope count: |slope| >= min_slope)"
     if no_grad:
@@ -145,22 +166,23 @@ CHECKS = [
     tanh_case("(2, 3, 4) values", f64, spread((2, 3, 4), 2.0), grad=True),
     tanh_case("|x| up to 1e4 stays finite and exact", f32, huge, tol=STABILITY),
     tanh_case("|x| up to 1e4 and x = 0 (slope 1)", f64, huge, grad=True),
-
     neuron_case(f32, 4, 3, 2),
     neuron_case(f64, 5, 4, 3, grad=True),
     neuron_case(f64, None, 4, 2, grad=True),
-
     tinynet_case(f32, 3, 8, 1, 5),
     tinynet_case(f64, 4, 6, 2, 3, grad=True),
-
     count_case("nn.Linear(3, 2): 6 weights + 2 biases", linear),
     count_case("nn.Sequential(Linear(4, 5), Tanh, Linear(5, 2))", mlp),
     count_case("first layer frozen (requires_grad=False): not counted", frozen_first_layer),
-
     mask_case("torch.tanh", torch.tanh, f32, (12,)),
     mask_case("torch.sigmoid", torch.sigmoid, f64, (3, 4), 0.2),
     mask_case("torch.relu", torch.relu, f32, (10,), 1.0, at_threshold=True),
-    mask_case("lambda t: -torch.tanh(t) (negative slopes: compare |slope|)", source("lambda t: -torch.tanh(t)"),
-              f32, (12,), 0.2),
+    mask_case(
+        "lambda t: -torch.tanh(t) (negative slopes: compare |slope|)",
+        source("lambda t: -torch.tanh(t)"),
+        f32,
+        (12,),
+        0.2,
+    ),
     mask_case("torch.tanh", torch.tanh, f64, (6,), no_grad=True),
 ]

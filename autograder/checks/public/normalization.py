@@ -1,6 +1,7 @@
 """Public checks of normalization.py: channel_stats against mean/std over every dim but 1, normalize against
 the same broadcast in PyTorch and by its property (own stats give mean 0, std 1). Shared with hidden/.
 """
+
 import math
 
 import torch
@@ -35,8 +36,10 @@ def far_from_zero(g, shape, dtype):
 
 def stats_case(dtype, shape, *, far=False):
     """``far``: large means, small spreads (a variance formula that subtracts big numbers fails)."""
+
     def make(g):
         return Inputs(((far_from_zero if far else data)(g, shape, dtype),), names=("x",))
+
     name = f"{dtype_name(dtype)} x of shape {shape}: mean and std (Bessel's correction) per channel, C = {shape[1]}"
     if far:
         name += "; means near 1e8, spreads near 0.1"
@@ -56,6 +59,7 @@ def normalize_case(dtype, shape, *, own_stats=False):
             mean = torch.randn(c, generator=g, dtype=torch.float64).to(dtype)
             std = (torch.rand(c, generator=g, dtype=torch.float64) + 0.5).to(dtype)
         return Inputs((x, mean, std), names=("x", "mean", "std"))
+
     if own_stats:
         name = f"{dtype_name(dtype)} x of shape {shape} normalised by its own stats: each channel mean 0, std 1"
         return SelfNormalized("normalization.normalize", name, make, normalize_reference)
@@ -70,7 +74,6 @@ CHECKS = [
     stats_case(f64, (4, 2, 5)),
     stats_case(f64, (2, 3, 4, 5)),
     stats_case(f64, (16, 2), far=True),
-
     normalize_case(f32, (4, 3)),
     normalize_case(f64, (2, 3, 4, 5)),
     normalize_case(f64, (5, 3, 4), own_stats=True),

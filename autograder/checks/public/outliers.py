@@ -1,6 +1,7 @@
 """Public checks of outliers.py against torch.nanquantile in float64 (linear interpolation, NaN ignored).
 The references and case builders are shared with hidden/.
 """
+
 import numpy as np
 import torch
 
@@ -15,6 +16,7 @@ ON_BOUNDS_K1 = [25.0, 4.0, -30.0, 12.0, 8.0, 19.0, 9.0, -2.0, 40.0, 11.0, 15.0, 
 
 
 # --- references (PyTorch, float64) ---------------------------------------------------------------
+
 
 def _tensor(values):
     return torch.as_tensor(np.asarray(values, dtype=np.float64))
@@ -59,6 +61,7 @@ def ref_to_int(values, fill=0):
 
 # --- inputs --------------------------------------------------------------------------------------
 
+
 def sample(g, n, *, nan_at=(), outliers=(), shape=None):
     """``n`` seeded floats around 1 (spread 2), ``outliers`` planted at the first positions, NaN at
     ``nan_at``; a float64 array of ``shape`` (default ``(n,)``)."""
@@ -81,9 +84,9 @@ def _case(exercise, reference, out_name, name, data, kind, options):
     def make(g):
         values = data(g) if callable(data) else data
         return Inputs((as_given(values, kind),), dict(options), names=("values",))
+
     shown = "".join(f", {k}={v}" for k, v in options.items())
-    return call_check(exercise, reference, devices=CPU_ONLY, out_name=out_name)(
-        f"{kind}: {name}{shown}", make)
+    return call_check(exercise, reference, devices=CPU_ONLY, out_name=out_name)(f"{kind}: {name}{shown}", make)
 
 
 def iqr_case(name, data, kind="array"):
@@ -120,26 +123,18 @@ def with_nan(values, *positions):
 TRUNCATE = [1.7, -1.7, 2.5, -2.5, 0.4, -0.4, 3.0, -3.999, 12.25]
 
 CHECKS = [
-    iqr_case("8 values (Q1, Q3 at positions 1.75 and 5.25: linear interpolation)",
-             lambda g: sample(g, 8)),
+    iqr_case("8 values (Q1, Q3 at positions 1.75 and 5.25: linear interpolation)", lambda g: sample(g, 8)),
     iqr_case("10 values with 2 NaN (NaN ignored)", lambda g: sample(g, 10, nan_at=(2, 7))),
     iqr_case("all NaN gives nan, no exception", [NAN, NAN, NAN]),
-
     bounds_case("12 values with 2 outliers", lambda g: sample(g, 12, outliers=(14.0, -11.0))),
     bounds_case("10 values with NaN", lambda g: sample(g, 10, nan_at=(0, 5)), kind="list", k=3.0),
-
     mask_case("10 values with an outlier at each end", lambda g: sample(g, 10, outliers=(15.0, -12.0))),
-    mask_case("NaN is never an outlier", lambda g: sample(g, 10, nan_at=(1, 4), outliers=(20.0,)),
-              kind="list"),
+    mask_case("NaN is never an outlier", lambda g: sample(g, 10, nan_at=(1, 4), outliers=(20.0,)), kind="list"),
     mask_case("values exactly on a bound are kept (strict < and >)", ON_BOUNDS),
-
-    remove_case("outliers and NaN dropped, order kept",
-                lambda g: sample(g, 10, nan_at=(3,), outliers=(18.0, -9.0))),
+    remove_case("outliers and NaN dropped, order kept", lambda g: sample(g, 10, nan_at=(3,), outliers=(18.0, -9.0))),
     remove_case("12 values with an outlier", lambda g: sample(g, 12, outliers=(-20.0,)), kind="list"),
-
     count_case("1-D with 3 NaN", lambda g: sample(g, 9, nan_at=(0, 4, 8))),
     count_case("2-D (3, 4) with 2 NaN", lambda g: sample(g, 12, nan_at=(5, 6), shape=(3, 4)), kind="list"),
-
     to_int_case("NaN becomes 0 (default fill), negatives truncate toward zero", with_nan(TRUNCATE, 2)),
     to_int_case("NaN becomes the fill value", with_nan(TRUNCATE, 0, 5), kind="list", fill=-1),
 ]

@@ -1,6 +1,7 @@
 """Public checks of pooling.py: max_pool2d against F.max_pool2d (tie-free inputs, so gradients are unique).
 The case builders are shared with hidden/.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -19,9 +20,15 @@ def pool_case(dtype, x, kernel, *, stride=_LEFT_OUT, padding=None, negative=Fals
     def make(g):
         low, high = (-3.0, -0.5) if negative else (-2.0, 2.0)
         return Inputs((distinct(g, x, dtype, low, high), kernel), options, names=("x", "kernel_size"))
+
     name = f"{dtype_name(dtype)}, {dims(x)} input" + (" (all negative)" if negative else "")
-    name += f", kernel {kernel}, " + ("stride left out (so equal to the kernel)" if stride is _LEFT_OUT else
-                                      "stride=None (so equal to the kernel)" if stride is None else f"stride {stride}")
+    name += f", kernel {kernel}, " + (
+        "stride left out (so equal to the kernel)"
+        if stride is _LEFT_OUT
+        else "stride=None (so equal to the kernel)"
+        if stride is None
+        else f"stride {stride}"
+    )
     name += f", padding {padding}" if padding is not None else ""
     name += (", gradients" if grad else "") + (f"; {note}" if note else "")
     return call_check("pooling.max_pool2d", F.max_pool2d)(name, make, grad=grad)
@@ -30,6 +37,7 @@ def pool_case(dtype, x, kernel, *, stride=_LEFT_OUT, padding=None, negative=Fals
 def padding_error(kernel, padding):
     def make(g):
         return Inputs((distinct(g, (1, 2, 6, 7), torch.float32), kernel), {"padding": padding})
+
     name = f"kernel {kernel} with padding {padding} (more than half the kernel)"
     return raises_check("pooling.max_pool2d")(name, make)
 
