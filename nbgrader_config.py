@@ -41,7 +41,7 @@ c.Execute.kernel_name = "python3"
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
 
-from autograder.feedback import ShortenHiddenTestErrors, accepting_display_priority  # noqa: E402
+from autograder.nbcourse.preprocessors import ShortenHiddenTestErrors, accepting_display_priority  # noqa: E402
 
 # (accepting_display_priority: without it nbgrader warns about a setting its own base class hides)
 c.GenerateFeedback.preprocessors = [
@@ -50,11 +50,11 @@ c.GenerateFeedback.preprocessors = [
 ]
 
 # Autograde keeps a hand-graded written answer graded when it runs again on the same answer (nbgrader
-# alone marks it "needs manual grade" again): SaveAutoGrades replaced by autograder.gradebook's.
+# alone marks it "needs manual grade" again): SaveAutoGrades replaced by autograder.nbcourse.gradebook's.
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import SaveAutoGrades  # noqa: E402
 
-from autograder.gradebook import KeepHandGrades  # noqa: E402
+from autograder.nbcourse.gradebook import KeepHandGrades  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     KeepHandGrades if p is SaveAutoGrades else p for p in Autograde.class_traits()["autograde_preprocessors"].default()

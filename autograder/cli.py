@@ -8,35 +8,47 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import catalogue
+from autograder.course import catalogue
 
 SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 
 # verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
 HANDED_ON = {
-    "notebooks": ("autograder.nbsource", [], "regenerate source/ from lessons/ and solutions/ (--check: if stale)"),
+    "notebooks": (
+        "autograder.nbcourse.nbsource",
+        [],
+        "regenerate source/ from lessons/ and solutions/ (--check: if stale)",
+    ),
     "autograde": (
-        "autograder.nbcycle",
+        "autograder.nbcourse.nbcycle",
         ["autograde"],
         "nbgrader autograde, then the sandbox grades the same notebooks; disagreements listed",
     ),
-    "publish": ("autograder.lab", [], "publish release/ to this copy's own exchange (what make lab does first)"),
-    "student-release": ("autograder.bundle", [], "write what a learner receives into DIR (default dist/student)"),
-    "gradescope": ("autograder.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
+    "publish": (
+        "autograder.nbcourse.lab",
+        [],
+        "publish release/ to this copy's own exchange (what make lab does first)",
+    ),
+    "student-release": (
+        "autograder.packaging.bundle",
+        [],
+        "write what a learner receives into DIR (default dist/student)",
+    ),
+    "gradescope": ("autograder.submissions.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
 }
 
 
 def _grade(args) -> int:
     import tempfile
 
-    from autograder import report
-    from autograder.grader import Limits, grade
+    from autograder.feedback import report
+    from autograder.scoring.grader import Limits, grade
 
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
     with tempfile.TemporaryDirectory(prefix="notebook-submission-") as extracted:
         submission, exercises = Path(args.submission), args.exercise or None
         if args.notebook:
-            from autograder import notebooks
+            from autograder.nbcourse import notebooks
 
             submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
             if exercises is None:  # the notebook's own exercises, not the whole course
@@ -58,18 +70,18 @@ def _grade(args) -> int:
 
 
 def _grade_batch(args) -> int:
-    from autograder import batch
+    from autograder.submissions import batch
 
     if args.scheduler or args.cluster:  # Dask is imported only for a cluster
-        from autograder.cluster import DaskPool
+        from autograder.submissions.cluster import DaskPool
 
         return batch.main(args, remote=DaskPool)
     return batch.main(args)
 
 
 def _hint(args) -> int:
-    from autograder import hints
-    from autograder.report import console
+    from autograder.course import hints
+    from autograder.feedback.report import console
 
     catalogue.get(args.exercise)
     submission = Path(args.submission)
@@ -90,14 +102,14 @@ def _hint(args) -> int:
 
 
 def _repro(args) -> int:
-    from autograder import repro
+    from autograder.feedback import repro
 
     repro.rerun(args.exercise, args.index, submission=args.submission)
     return 0
 
 
 def _watch(args) -> int:
-    from autograder import watch
+    from autograder.feedback import watch
 
     return watch.main(Path(args.submission), args.interval)
 
@@ -105,7 +117,7 @@ def _watch(args) -> int:
 def _list(args) -> int:
     from rich.table import Table
 
-    from autograder.report import console
+    from autograder.feedback.report import console
 
     t = Table("exercise", "points", "reference", "forbidden")
     for e in catalogue.EXERCISES:
@@ -117,7 +129,7 @@ def _list(args) -> int:
 
 
 def _stubs(args) -> int:
-    from autograder import stubs
+    from autograder.packaging import stubs
 
     return stubs.main(["--check"] if args.check else [])
 

@@ -10,7 +10,7 @@ run, each way of grading all of them:
 3. nbgrader's ``autograde`` of the equivalent notebook submissions (each learner's released
    notebooks with that learner's functions in the answer cells; one nbgrader process per
    assignment for the whole class, a fresh kernel per notebook, as ``nbgrader autograde`` works),
-   when ``release/``, ``autograder.notebooks`` and nbgrader are all there, else it says why not.
+   when ``release/``, ``autograder.nbcourse.notebooks`` and nbgrader are all there, else it says why not.
    nbgrader's cost per learner does not depend on the class size, so ``--nbgrader-sample K``
    times it on the first K learners only.
 
@@ -40,7 +40,7 @@ STUBS = ROOT / "exercises"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from autograder import catalogue  # noqa: E402
+from autograder.course import catalogue  # noqa: E402
 from mutants import MUTANTS, splice  # noqa: E402  (the zoo of plausible mistakes)
 
 
@@ -158,9 +158,9 @@ def nbgrader_unavailable() -> str | None:
     except ImportError:
         return "nbgrader is not importable in this environment"
     try:
-        from autograder import notebooks  # noqa: F401
+        from autograder.nbcourse import notebooks  # noqa: F401
     except ImportError:
-        return "autograder.notebooks does not exist yet"
+        return "autograder.nbcourse.notebooks does not exist yet"
     if not (ROOT / "source").is_dir():
         return "source/ (nbgrader's source notebooks) is missing"
     return None
@@ -169,7 +169,7 @@ def nbgrader_unavailable() -> str | None:
 def make_notebook_class(subs: Path, names: list[str], course: Path) -> list[str]:
     """nbgrader's course tree: for every learner, each released notebook with its answer cells
     holding that learner's functions (what the learner would have typed into the notebook)."""
-    from autograder import nbsource, notebooks
+    from autograder.nbcourse import nbsource, notebooks
 
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     shutil.copytree(ROOT / "source", course / "source")
@@ -192,7 +192,7 @@ def make_notebook_class(subs: Path, names: list[str], course: Path) -> list[str]
 def time_nbgrader(subs: Path, names: list[str], work: Path) -> float:
     """``nbgrader autograde`` of every learner's notebooks: one nbgrader process per assignment
     (all learners at once), each notebook executed in a fresh kernel, as nbgrader does."""
-    from autograder import nbcycle
+    from autograder.nbcourse import nbcycle
 
     course = work / "course"
     shutil.rmtree(course, ignore_errors=True)

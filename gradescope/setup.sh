@@ -27,5 +27,5 @@ python3.11 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SOURCE/requirements.txt"
 
 # fail the build now, not at the first submission
-PYTHONPATH="$SOURCE" "$VENV/bin/python" -B -c "import torch, autograder.grader, autograder.gradescope"
+PYTHONPATH="$SOURCE" "$VENV/bin/python" -B -c "import torch, autograder.scoring.grader, autograder.submissions.gradescope"
 PYTHONPATH="$SOURCE" "$VENV/bin/python" -B -c "from autograder import sandbox; print('sandbox:', sandbox.choose('auto').note)"

@@ -22,7 +22,7 @@ NB_ROOT_OK   = $(if $(filter 0,$(shell id -u)),--allow-root)  # JupyterLab refus
 # Exchange.assignment_dir (NBGRADER_ASSIGNMENT_DIR below): left relative, nbgrader would resolve it
 # against the server's working directory, not the folder the file browser shows. With the default
 # exchange (this copy's own .nbgrader-exchange/) and nothing published there yet, release/ is
-# published to it first (autograder/lab.py), so the tab lists the course's assignments. LAB_ARGS go to
+# published to it first (autograder/nbcourse/lab.py), so the tab lists the course's assignments. LAB_ARGS go to
 # `jupyter lab` (e.g. LAB_ARGS="--no-browser --port=8899").
 NOTEBOOKS ?= my-notebooks
 LAB_ARGS  ?=
@@ -71,7 +71,7 @@ feedback: $(VENV)/.installed ## feedback HTML for every graded submission, relea
 	$(NBGRADER) generate_feedback "$(if $(ASSIGNMENT),$(ASSIGNMENT),*)" --force
 	$(NBGRADER) release_feedback "$(if $(ASSIGNMENT),$(ASSIGNMENT),*)"
 
-# make export: the gradebook from COURSE_ROOT's gradebook.db (nbgrader's API, autograder/gradebook.py):
+# make export: the gradebook from COURSE_ROOT's gradebook.db (nbgrader's API, autograder/nbcourse/gradebook.py):
 # GRADES, one row per learner (totals, a column per exercise and per written answer, answers still
 # to grade flagged), and CANVAS, the same scores in Canvas's gradebook import layout.
 COURSE_ROOT ?= $(CURDIR)
@@ -79,7 +79,7 @@ CANVAS      ?= $(basename $(GRADES))-canvas.csv
 EXPORT_ARGS ?=
 
 export: $(VENV)/.installed ## the gradebook (GRADES=grades.csv) and Canvas's import CSV (CANVAS=grades-canvas.csv)
-	cd "$(COURSE_ROOT)" && $(NBGRADER) export --exporter=autograder.gradebook.CourseExport \
+	cd "$(COURSE_ROOT)" && $(NBGRADER) export --exporter=autograder.nbcourse.gradebook.CourseExport \
 		--to "$(abspath $(GRADES))" --CourseExport.canvas="$(abspath $(CANVAS))" $(EXPORT_ARGS)
 
 formgrader: $(VENV)/.installed ## JupyterLab with nbgrader's formgrader, to grade the written answers

@@ -68,7 +68,7 @@ def root() -> Path:
 @pytest.fixture(scope="session")
 def warm_grader():
     """One grader whose worker stays warm across tests (each submission still gets fresh processes)."""
-    from autograder.grader import Grader, Limits
+    from autograder.scoring.grader import Grader, Limits
 
     with Grader(limits=Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)) as grader:
         yield grader

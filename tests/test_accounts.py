@@ -280,7 +280,14 @@ def cycle(accounts):
 
     teach(sys.executable, "-m", "nbgrader", "collect", ASSIGNMENT)
     autograde = teach(
-        sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", course_dir, "--assignment", ASSIGNMENT
+        sys.executable,
+        "-m",
+        "autograder.nbcourse.nbcycle",
+        "autograde",
+        "--root",
+        course_dir,
+        "--assignment",
+        ASSIGNMENT,
     )
     teach(sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force")
     teach(sys.executable, "-m", "nbgrader", "release_feedback", ASSIGNMENT)

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from autograder import catalogue, report
-from autograder.grader import Limits, grade
+from autograder.course import catalogue
+from autograder.feedback import report
+from autograder.scoring.grader import Limits, grade
 from conftest import by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
@@ -266,7 +267,7 @@ def test_some_printing_is_fine_and_shown(tmp_path):
 
 
 def test_submissions_graded_on_one_warm_worker_cannot_see_each_other(tmp_path):
-    from autograder.grader import Grader
+    from autograder.scoring.grader import Grader
 
     planter = submission_with(
         tmp_path / "a",

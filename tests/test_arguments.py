@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from autograder import checks
-from autograder.encoding import encode
+from autograder.protocol.encoding import encode
 from conftest import load_module
 from mutants import MUTANTS, build_submission
 

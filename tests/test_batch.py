@@ -15,7 +15,8 @@ import zipfile
 
 import pytest
 
-from autograder import batch, catalogue
+from autograder.course import catalogue
+from autograder.submissions import batch
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def _notebook(dest):
     if not released.exists():
         dest.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
         return
-    from autograder import nbsource, notebooks
+    from autograder.nbcourse import nbsource, notebooks
 
     nb = json.loads(released.read_text())
     for cell in nb["cells"]:
@@ -55,7 +56,7 @@ def _notebook(dest):
 
 def _notebooks_supported() -> bool:
     try:
-        from autograder.notebooks import extract_submission  # noqa: F401
+        from autograder.nbcourse.notebooks import extract_submission  # noqa: F401
     except ImportError:
         return False
     return True

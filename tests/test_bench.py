@@ -60,7 +60,8 @@ def test_notebook_submissions_hold_the_same_code(tmp_path):
         pytest.skip(bench.nbgrader_unavailable())
     import ast
 
-    from autograder import catalogue, notebooks
+    from autograder.course import catalogue
+    from autograder.nbcourse import notebooks
 
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -305,7 +305,7 @@ def test_make_lab_reads_the_course_config_and_the_given_exchange(journey):
 def test_the_student_bundles_assignments_tab_lists_the_course(tmp_path, browser, shots):
     """The bundle has no instructor: its `make lab` publishes release/ to its own exchange, so the tab
     lists every assignment (no "Error fetching courses!"), and Fetch lands in my-notebooks/."""
-    from autograder import bundle as bundles
+    from autograder.packaging import bundle as bundles
 
     built = bundles.build(tmp_path / "dist" / "student", archive=False)
     (built / ".venv").symlink_to(ROOT / ".venv")  # the bundle's `make venv` would install the same packages

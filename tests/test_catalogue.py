@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from autograder import catalogue
+from autograder.course import catalogue
 from conftest import CONTRACT as CONTRACT_FUNCTIONS
 from conftest import EXERCISES, SOLUTIONS
 

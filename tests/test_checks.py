@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import catalogue, checks
-from autograder.encoding import encode
+from autograder import checks
+from autograder.course import catalogue
+from autograder.protocol.encoding import encode
 from conftest import EXERCISES, SOLUTIONS, load_module
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these

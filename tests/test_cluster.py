@@ -26,8 +26,9 @@ import pytest
 import yaml
 from test_adversarial import CASES
 
-from autograder import batch, catalogue, cluster
-from autograder.grader import Limits, read_submission
+from autograder.course import catalogue
+from autograder.scoring.grader import Limits, read_submission
+from autograder.submissions import batch, cluster
 from conftest import EXERCISES, ROOT, SOLUTIONS, submission_with
 from test_batch import _notebook
 

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from autograder import catalogue, hints, mistakes, report
+from autograder.course import catalogue, hints, mistakes
+from autograder.feedback import report
 from conftest import ROOT, SOLUTIONS
 from mutants import MUTANTS, build_submission
 
@@ -159,7 +160,7 @@ def test_failure_report_is_precise_and_reproducible(tmp_path, grader):
 def test_repro_case_gives_the_exact_inputs():
     import torch
 
-    from autograder.repro import case
+    from autograder.feedback.repro import case
 
     args, kwargs = case("losses.log_softmax", 0)
     again, _ = case("losses.log_softmax", 0)
@@ -178,7 +179,7 @@ def test_hints_progress_and_reset(tmp_path):
 
 
 def test_every_exercise_has_hints():
-    from autograder import catalogue
+    from autograder.course import catalogue
 
     assert set(hints.HINTS) == set(catalogue.BY_ID)
     assert all(len(h) >= 1 and all(len(t) > 20 for t in h) for h in hints.HINTS.values())
@@ -242,7 +243,8 @@ def test_watch_regrades_the_module_that_was_saved(tmp_path):
         [
             sys.executable,
             "-c",
-            f"from autograder import watch; from pathlib import Path; watch.main(Path({str(sub)!r}), 0.1, rounds=1)",
+            "from autograder.feedback import watch; from pathlib import Path; "
+            f"watch.main(Path({str(sub)!r}), 0.1, rounds=1)",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

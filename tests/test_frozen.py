@@ -10,10 +10,11 @@ import types
 import pytest
 import torch
 
-from autograder import catalogue, checks, mistakes
+from autograder import checks
 from autograder.checks import frozen
 from autograder.checks.core import on_device
-from autograder.encoding import encode
+from autograder.course import catalogue, mistakes
+from autograder.protocol.encoding import encode
 from mutants import MUTANTS, SOLUTIONS, splice
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these

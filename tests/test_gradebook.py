@@ -73,7 +73,7 @@ def _grades(course) -> dict:
 
 
 def _autograde(course, env):
-    return _run([sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", str(course)], ROOT, env)
+    return _run([sys.executable, "-m", "autograder.nbcourse.nbcycle", "autograde", "--root", str(course)], ROOT, env)
 
 
 @pytest.fixture(scope="module")

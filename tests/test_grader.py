@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from autograder import catalogue, report
-from autograder.grader import OUTCOMES, grade
+from autograder.course import catalogue
+from autograder.feedback import report
+from autograder.scoring.grader import OUTCOMES, grade
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
 

@@ -16,7 +16,8 @@ import zipfile
 import jsonschema
 import pytest
 
-from autograder import catalogue, gradescope
+from autograder.course import catalogue
+from autograder.submissions import gradescope
 from conftest import ROOT, SOLUTIONS
 
 pytestmark = pytest.mark.slow
@@ -73,7 +74,15 @@ def test_zip_has_gradescope_layout(built):
     for module in catalogue.MODULES:
         assert f"autograder/checks/public/{module}.py" in infos
         assert f"autograder/checks/hidden/{module}.py" in infos
-    for module in ("grader", "worker", "sandbox", "report", "batch", "gradescope"):
+    for module in (
+        "scoring/grader",
+        "sandbox/worker",
+        "scoring/launcher",
+        "feedback/report",
+        "submissions/batch",
+        "submissions/gradescope",
+        "protocol/plans",
+    ):
         assert f"autograder/{module}.py" in infos
     assert not [n for n in infos if "__pycache__" in n or n.endswith(".pyc")]
 

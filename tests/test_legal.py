@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import catalogue, sandbox
-from autograder.grader import Grader, Limits
+from autograder.course import catalogue
+from autograder.scoring import launcher as sandbox
+from autograder.scoring.grader import Grader, Limits
 from conftest import submission_with
 from legal import LEGAL
 

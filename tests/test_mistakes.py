@@ -1,4 +1,4 @@
-"""The catalogue of named mistakes (autograder/mistakes.py) is caught, and named, by public checks.
+"""The catalogue of named mistakes (autograder/course/mistakes.py) is caught, and named, by public checks.
 
 In-process: each mistake's variants are run through their exercise's public checks as if a
 learner had written them. Every variant must fail at least one public check (a learner who
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import checks, mistakes
-from autograder.encoding import encode
-from autograder.grader import Unit, diagnose
+from autograder import checks
+from autograder.course import mistakes
+from autograder.protocol.encoding import encode
+from autograder.scoring.grader import Unit, diagnose
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 

@@ -1,7 +1,7 @@
 """The instructor's whole nbgrader cycle, for real: nbgrader's own commands, a real Jupyter kernel.
 
 One small assignment (04_losses: three exercises, 8 points) goes generate → release → fetch and
-submit by six learners → collect → ``python -m autograder.nbcycle autograde`` (nbgrader autograde
+submit by six learners → collect → ``python -m autograder.nbcourse.nbcycle autograde`` (nbgrader autograde
 and the sandbox, compared) → feedback → export. Three learners are ordinary (the solutions, the
 untouched notebook, a partly right one); three hand in something malformed (invalid JSON, a
 deleted test cell, an answer cell turned into Markdown).
@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from autograder import nbcycle
+from autograder.nbcourse import nbcycle
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -125,7 +125,10 @@ def cycle(tmp_path_factory):
     before = nbcycle.checksums(course / "submitted")
     start = time.monotonic()
     autograde = _run(
-        [sys.executable, "-m", "autograder.nbcycle", "autograde", "--root", str(course)], ROOT, env, check=False
+        [sys.executable, "-m", "autograder.nbcourse.nbcycle", "autograde", "--root", str(course)],
+        ROOT,
+        env,
+        check=False,
     )
     timings["autograde"] = time.monotonic() - start
     after = nbcycle.checksums(course / "submitted")

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import catalogue, incheck, nbcycle, nbsource, notebooks
+from autograder.course import catalogue
+from autograder.feedback import incheck
+from autograder.nbcourse import nbcycle, nbsource, notebooks
 from conftest import EXERCISES, ROOT, SOLUTIONS, load_module
 
 SOURCE, RELEASE = ROOT / "source", ROOT / "release"
@@ -249,7 +251,7 @@ def test_every_picture_draws_with_the_agg_backend():
     import numpy as np
     import torch
 
-    from autograder import pictures
+    from autograder.nbcourse import pictures
 
     values = np.concatenate([np.random.default_rng(0).normal(size=30), [9.0, -8.0, np.nan]])
     figures = [
@@ -378,7 +380,7 @@ def _body_lines(source: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    from autograder import bundle as bundles
+    from autograder.packaging import bundle as bundles
 
     return bundles.build(tmp_path_factory.mktemp("dist") / "student")
 

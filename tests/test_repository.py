@@ -47,7 +47,7 @@ def test_a_built_wheel_holds_the_public_and_hidden_checks(wheel):
         "autograder/checks/core.py",
         "autograder/checks/public/losses.py",
         "autograder/checks/hidden/losses.py",
-        "autograder/protocols.py",
+        "autograder/protocol/plans.py",
     ):
         assert needed in names, needed
 

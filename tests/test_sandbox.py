@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from autograder import sandbox
+from autograder.scoring import launcher as sandbox
 from conftest import ROOT
 
 BWRAP = sandbox.choose("auto")
@@ -22,7 +22,7 @@ def run_inside(code: str, env_extra=None) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as inbox:
         os.chmod(inbox, 0o755)  # as sandbox.new_inbox makes it
         argv, env, _ = sandbox.command(BWRAP, inbox)
-        argv = argv[: argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.worker …"
+        argv = argv[: argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.sandbox.worker …"
         return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
 
 
@@ -110,7 +110,7 @@ def test_environment_is_cleared():
 
 def test_the_gpu_a_grader_was_given_is_the_one_its_worker_sees(monkeypatch):
     """One Dask worker per GPU sets CUDA_VISIBLE_DEVICES; the sandbox's cleared environment keeps it."""
-    from autograder import sandbox as sandboxes
+    from autograder.scoring import launcher as sandboxes
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     inbox = sandboxes.new_inbox()

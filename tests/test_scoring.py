@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import catalogue, report, wire
 from autograder.checks.core import Call, Inputs
-from autograder.compare import EXACT, STABILITY, SUMMATION, compare
-from autograder.encoding import encode
-from autograder.grader import GradeResult, Limits, judge_exercise
+from autograder.course import catalogue
+from autograder.feedback import report
+from autograder.protocol import wire
+from autograder.protocol.encoding import encode
+from autograder.scoring.compare import EXACT, STABILITY, SUMMATION, compare
+from autograder.scoring.grader import GradeResult, Limits, judge_exercise
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 

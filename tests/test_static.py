@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from autograder import catalogue, static
+from autograder.course import catalogue
+from autograder.scoring import static
 from conftest import EXERCISES, SOLUTIONS
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these

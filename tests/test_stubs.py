@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from autograder import stubs
+from autograder.packaging import stubs
 from conftest import CONTRACT, EXERCISES, SOLUTIONS
 from conftest import load_module as _load
 
@@ -60,7 +60,7 @@ def _trivial(line: str) -> bool:
 
 
 def test_exercises_are_up_to_date_with_solutions():
-    assert stubs.stale(SOLUTIONS, EXERCISES) == [], "run `python -m autograder.stubs`"
+    assert stubs.stale(SOLUTIONS, EXERCISES) == [], "run `python -m autograder.packaging.stubs`"
 
 
 def test_every_contract_module_has_a_solution_and_a_stub():

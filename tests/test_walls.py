@@ -19,8 +19,10 @@ import time
 
 import pytest
 
-from autograder import checks, report, sandbox
-from autograder.grader import Grader, Limits, read_submission
+from autograder import checks
+from autograder.feedback import report
+from autograder.scoring import launcher as sandbox
+from autograder.scoring.grader import Grader, Limits, read_submission
 from conftest import ROOT, SOLUTIONS, by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
@@ -52,7 +54,7 @@ def as_learner(
             "import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
             "os.mkdir('exercise-1', 0o700); os.chdir('exercise-1')\n"
             + (f"os.chown('.', {uid}, {uid})\n" if uid is not None else "")  # as the zygote makes it
-            + f"from autograder import privileges; privileges.drop({uid!r})\n"
+            + f"from autograder.sandbox import privileges; privileges.drop({uid!r})\n"
             f"SUBMISSION = {seen_folder!r}\n"
         )
         argv = argv[: argv.index("-m")] + ["-c", prelude + textwrap.dedent(code)]
@@ -105,7 +107,7 @@ def test_learner_code_runs_unprivileged(kind):
 @pytest.mark.skipif("bwrap" not in KINDS, reason="bubblewrap unavailable")
 def test_bwrap_mounts_cannot_be_made_writable():
     """The escape seen as root: remount the grader's package read-write and append to it."""
-    target = ROOT / "autograder" / "wire.py"
+    target = ROOT / "autograder" / "protocol" / "wire.py"
     before = target.read_bytes()
     proc = as_learner(
         "bwrap",
@@ -123,7 +125,7 @@ def test_bwrap_mounts_cannot_be_made_writable():
             results.append(libc.mount(None, b"/grader/autograder", None, MS_REMOUNT | MS_BIND, None) == 0)
         except OSError:
             results.append(False)
-        for path in ("/grader/autograder/wire.py", "/grader/evil.py", sys.prefix + "/evil.py", "/evil.py"):
+        for path in ("/grader/autograder/protocol/wire.py", "/grader/evil.py", sys.prefix + "/evil.py", "/evil.py"):
             try:
                 open(path, "a").write("# escaped")
                 results.append(True)
@@ -337,7 +339,7 @@ def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
 
 @pytest.mark.skipif(not ROOTED, reason="sweeping a uid needs root")
 def test_every_process_of_a_learner_uid_is_killed():
-    from autograder import worker
+    from autograder.sandbox import worker
 
     uid = sandbox.learner_uids(1)[0]
     procs = [
@@ -361,7 +363,7 @@ def test_a_chosen_uid_range_must_stay_clear_of_accounts(monkeypatch):
 def test_the_plain_worker_kills_nothing_outside_its_uids():
     """Only a worker in a PID namespace of its own sweeps it whole; a plain one (pid 2 or 3 in a
     container, say) never does."""
-    from autograder import worker
+    from autograder.sandbox import worker
 
     bystander = subprocess.Popen(["sleep", "30"])
     try:
@@ -396,7 +398,7 @@ def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grade
 
 
 def test_links_in_a_class_folder_are_never_followed(tmp_path):
-    from autograder.batch import SubmissionError, materialize
+    from autograder.submissions.batch import SubmissionError, materialize
 
     outside = tmp_path / "instructor"
     outside.mkdir()
@@ -594,7 +596,7 @@ def test_hidden_checks_never_enter_the_sandbox(tmp_path, grader):
 
 
 def test_the_worker_module_loads_no_check():
-    code = "import sys, autograder.worker\nprint([m for m in sys.modules if m.startswith('autograder.checks')])"
+    code = "import sys, autograder.sandbox.worker\nprint([m for m in sys.modules if m.startswith('autograder.checks')])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
@@ -604,8 +606,9 @@ def test_every_check_travels_as_data():
     reference or check module rides along; a plan holding one is refused."""
     import pickle
 
-    from autograder import checks, protocols
+    from autograder import checks
     from autograder.checks.public.neurons import neuron_reference
+    from autograder.protocol import plans as protocols
 
     for found in checks.all_checks().values():
         for check in found:
@@ -754,7 +757,7 @@ def test_control_characters_cannot_forge_a_report_row(tmp_path, grader):
 
 
 def test_wire_refuses_deep_nesting_without_recursion_error():
-    from autograder import wire
+    from autograder.protocol import wire
 
     header = b"[" * 100_000 + b"]" * 100_000
     data = struct.pack("<II", len(header), 2) + header + b"[]"

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder import wire
-from autograder.encoding import encode, is_valid
+from autograder.protocol import wire
+from autograder.protocol.encoding import encode, is_valid
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 
@@ -78,6 +78,7 @@ def test_header_that_lies_about_its_data_is_invalid():
 
 
 def test_the_scorer_accepts_exactly_what_the_worker_may_send():
-    from autograder import grader, wire
+    from autograder.protocol import wire
+    from autograder.scoring import grader
 
     assert grader.MAX_STREAM_BYTES == wire.MAX_BYTES

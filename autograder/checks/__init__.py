@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import importlib
 
-from autograder.catalogue import MODULES
 from autograder.checks import frozen
+from autograder.course.catalogue import MODULES
 
 SUITES = ("public", "hidden")
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from autograder import protocols
-from autograder.compare import EXACT, Tol, compare
-from autograder.encoding import describe, encode
-from autograder.protocols import Plan, generator, plain_call
+from autograder.protocol import plans as protocols
+from autograder.protocol.encoding import describe, encode
+from autograder.protocol.plans import Plan, generator, plain_call
+from autograder.scoring.compare import EXACT, Tol, compare
 
 CPU_ONLY = ("cpu",)
 TORCH_DEVICES = ("cpu", "cuda", "meta")

@@ -1,7 +1,7 @@
 """A suite of checks frozen into data, as the learner's bundle carries its public checks: each
 check's plan, PyTorch's CPU results and the facts its judge reads, without reference code.
 
-``python -m autograder.bundle`` writes ``checks/public/frozen.pickle`` in place of the public check
+``python -m autograder.packaging.bundle`` writes ``checks/public/frozen.pickle`` in place of the public check
 modules; ``checks.for_module`` reads it where a module is absent. Loading it admits only the check
 kinds' own classes, PyTorch, NumPy and plain data: a reference function cannot ride along.
 """
@@ -25,7 +25,7 @@ KIND_MODULES = {
     "autograder.checks.models",
     "autograder.checks.images",
     "autograder.checks.statistics",
-    "autograder.compare",
+    "autograder.scoring.compare",
 }
 _PACKAGES = ("torch", "numpy")
 _OTHERS = {

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checks.core import CPU_ONLY, Check
-from autograder.encoding import describe
-from autograder.protocols import Plan
+from autograder.protocol.encoding import describe
+from autograder.protocol.plans import Plan
 
 # ---------------------------------------------------------------- names and inputs
 

@@ -16,7 +16,7 @@ from autograder.checks.images import (
     zero_on_constant,
     zero_on_horizontal_step,
 )
-from autograder.compare import SUMMATION
+from autograder.scoring.compare import SUMMATION
 
 
 def _pair(value):

@@ -11,7 +11,7 @@ carries the content hash of what was graded, so a re-run grades only what change
 
 writes ``results/<name>/results.json`` (Gradescope's format, the hash and the machine that graded
 it under ``extra_data``) and one CSV row of per-exercise points per learner. ``--scheduler ADDRESS``
-or ``--cluster local:N`` grade on Dask workers instead (``autograder/cluster.py``); the outcomes
+or ``--cluster local:N`` grade on Dask workers instead (``autograder/submissions/cluster.py``); the outcomes
 come back to the same code here. Exit status: 0 when every submission was graded
 (whatever the scores), 1 when some could not be (a broken zip, say), 2 when nothing could run.
 """
@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import catalogue
+from autograder.course import catalogue
 
 MODULE_FILES = {f"{m}.py" for m in catalogue.MODULES}
 IGNORED = {"__pycache__", "__MACOSX", ".ipynb_checkpoints", ".git"}
@@ -118,7 +118,7 @@ def grader_fingerprint() -> str:
     from importlib import metadata
 
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the whole autograder package
     for path in sorted(package.rglob("*.py")):
         if "__pycache__" not in path.parts:
             h.update(path.relative_to(package).as_posix().encode() + b"\0")
@@ -198,7 +198,7 @@ def _unzip(archive: Path, into: Path) -> Path:
 
 def _notebooks(notebooks: list[Path], into: Path, exercises: list[str] | None = None) -> Path:
     try:
-        from autograder.notebooks import exercises_in, extract_submission, read
+        from autograder.nbcourse.notebooks import exercises_in, extract_submission, read
     except ImportError:
         raise SubmissionError("notebooks not supported yet") from None
     into.mkdir(parents=True, exist_ok=True)
@@ -315,7 +315,7 @@ def write_csv(outcomes: list[Outcome], exercises: list[str], path: Path) -> None
 
 
 # ----------------------------------------------------------------------------- grading one submission
-# Shared by the local pool below and by a Dask worker (autograder/cluster.py): the worker side
+# Shared by the local pool below and by a Dask worker (autograder/submissions/cluster.py): the worker side
 # grades and returns a ``Graded``; the scorer's side (``finish``) names and stamps it.
 @dataclass
 class Graded:
@@ -344,7 +344,8 @@ def graded_by(grader, worker: str = "local") -> dict:
 def grade_submission(grader, path: Path, exercises: list[str] | None, worker: str = "local") -> Graded:
     """Grades the submission at ``path`` on a warm ``Grader``: unpacked into a private temporary
     folder, never modified. Returns a failed ``Graded`` rather than raising."""
-    from autograder import notebooks, report
+    from autograder.feedback import report
+    from autograder.nbcourse import notebooks
 
     start = time.monotonic()
     try:
@@ -461,7 +462,7 @@ class Progress:
     elsewhere (CI logs, pipes), with no control characters."""
 
     def __init__(self, total: int, out=None):
-        from autograder.report import console
+        from autograder.feedback.report import console
 
         self.console = console(out)
         self.total, self.done, self.failed, self.graded = total, 0, 0, 0
@@ -525,7 +526,7 @@ class Progress:
 def main(args, remote=None) -> int:
     """``remote``: the pool class for ``--scheduler`` / ``--cluster`` (``cluster.DaskPool``, passed
     in by the command line, so that this module does not import the Dask side that imports it)."""
-    from autograder.grader import Grader, Limits
+    from autograder.scoring.grader import Grader, Limits
 
     folder = Path(args.submissions)
     if not folder.is_dir():
@@ -556,7 +557,9 @@ def main(args, remote=None) -> int:
     if todo:  # a local pool, or a Dask cluster: both yield outcomes as they finish
         if getattr(args, "scheduler", None) or getattr(args, "cluster", None):
             if remote is None:
-                raise RuntimeError("--scheduler and --cluster need the Dask pool (autograder.cluster.DaskPool)")
+                raise RuntimeError(
+                    "--scheduler and --cluster need the Dask pool (autograder.submissions.cluster.DaskPool)"
+                )
             pool = remote(args.scheduler, args.cluster, args.sandbox, suites, limits, args.exercise or None, key)
         else:
             jobs = max(1, min(args.jobs, len(todo)))

@@ -13,7 +13,7 @@ import sys
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from autograder import forbid
+from autograder.sandbox import forbid
 
 # Audit events refused in a sealed child, whoever asks: signals, tracing and heap walks (Tampering),
 # and starting a process (PermissionError, an OSError: a library that tries one, as matplotlib's

@@ -22,8 +22,8 @@ import json
 import re
 from pathlib import Path
 
-from autograder import catalogue
-from autograder.nbsource import exercise_of
+from autograder.course import catalogue
+from autograder.nbcourse.nbsource import exercise_of
 
 MAX_NOTEBOOK_BYTES = 16 * 2**20
 

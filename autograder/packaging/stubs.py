@@ -12,8 +12,8 @@ keeps everything else (imports, signatures, docstrings) unchanged.
 
 Usage, from the repository root::
 
-    python -m autograder.stubs           # write exercises/ from solutions/
-    python -m autograder.stubs --check   # exit 1 if exercises/ is out of date
+    python -m autograder.packaging.stubs           # write exercises/ from solutions/
+    python -m autograder.packaging.stubs --check   # exit 1 if exercises/ is out of date
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ END_MARKER = "### END SOLUTION"
 TODO_LINE = "# TODO: your code here"
 RAISE_LINE = "raise NotImplementedError"
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # autograder/<subpackage>/<module>.py
 DEFAULT_SOLUTIONS = REPO_ROOT / "solutions"
 DEFAULT_EXERCISES = REPO_ROOT / "exercises"
 
@@ -118,7 +118,7 @@ def stale(solutions_dir=DEFAULT_SOLUTIONS, exercises_dir=DEFAULT_EXERCISES) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m autograder.stubs",
+        prog="python -m autograder.packaging.stubs",
         description="Generate the learner's stubs (exercises/) from the solutions.",
     )
     parser.add_argument(
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             names = stale(args.solutions, args.exercises)
             if names:
                 print(
-                    f"stale stubs in {args.exercises} (run `python -m autograder.stubs`):",
+                    f"stale stubs in {args.exercises} (run `python -m autograder.packaging.stubs`):",
                     file=sys.stderr,
                 )
                 for name in names:

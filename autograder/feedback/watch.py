@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from autograder import catalogue
+from autograder.course import catalogue
 
 
 def _mtimes(submission: Path) -> dict[str, float]:
@@ -21,8 +21,8 @@ def _mtimes(submission: Path) -> dict[str, float]:
 
 def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> int:
     """``rounds``: stop after that many re-grades (for tests); None watches until interrupted."""
-    from autograder import report
-    from autograder.grader import Grader
+    from autograder.feedback import report
+    from autograder.scoring.grader import Grader
 
     con = report.console()
     submission = submission.resolve()

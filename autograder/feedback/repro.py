@@ -7,7 +7,7 @@ prints the inputs, your result, PyTorch's, and the upstream gradient the check u
 notebook or REPL, ``rerun(exercise, index, fn=your_function)`` does the same in your own session
 (no sandbox: the same checks and recorder, as the in-notebook check cells run them)::
 
-    from autograder.repro import case
+    from autograder.feedback.repro import case
     args, kwargs = case("losses.log_softmax", 3)   # the exact seeded inputs of check 3
     log_softmax(*args, **kwargs)
 """
@@ -20,8 +20,10 @@ from pathlib import Path
 
 import torch
 
-from autograder import catalogue, checks, protocols
-from autograder.encoding import encode
+from autograder import checks
+from autograder.course import catalogue
+from autograder.protocol import plans as protocols
+from autograder.protocol.encoding import encode
 
 
 def _check(exercise_id: str, index: int):
@@ -65,10 +67,10 @@ def graded(exercise_id: str, fn=None, submission: str | Path = "exercises"):
     """The exercise's result on the public checks, as ``make grade`` computes it: in the sandbox
     for a submission folder, in this session for a function ``fn``."""
     if fn is not None:
-        from autograder import incheck
+        from autograder.feedback import incheck
 
         return incheck.grade_function(fn, exercise_id, "public"), "in this session, no sandbox"
-    from autograder.grader import Grader
+    from autograder.scoring.grader import Grader
 
     with Grader(suites=("public",)) as grader:
         result = grader.grade(Path(submission), [exercise_id])

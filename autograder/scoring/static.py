@@ -14,8 +14,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import catalogue
-from autograder.catalogue import Exercise
+from autograder.course import catalogue
+from autograder.course.catalogue import Exercise
 
 # Modules and attributes that only code trying to tamper with grading needs.
 TAMPERING_MODULES = frozenset(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from autograder.encoding import describe
+from autograder.protocol.encoding import describe
 
 # torch.testing.assert_close defaults
 _DEFAULT = {"float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5), "float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7)}

@@ -609,8 +609,8 @@ def reproduces(mistake: Mistake, check, got: dict | None, raised: str | None = N
 
     Runs in the scorer: each variant is PyTorch/NumPy code applied to the check's seeded inputs.
     """
-    from autograder.compare import EXACT, compare
-    from autograder.encoding import encode
+    from autograder.protocol.encoding import encode
+    from autograder.scoring.compare import EXACT, compare
 
     for variant in mistake.variants:
         try:

@@ -18,7 +18,7 @@ Collected submissions are only read: their checksums are compared before and aft
 
 Usage, from the course root (where ``nbgrader_config.py`` is)::
 
-    python -m autograder.nbcycle autograde [--assignment 04_losses] [--root DIR]
+    python -m autograder.nbcourse.nbcycle autograde [--assignment 04_losses] [--root DIR]
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autograder import catalogue, notebooks
-from autograder.nbsource import exercise_of, test_id
+from autograder.course import catalogue
+from autograder.nbcourse import notebooks
+from autograder.nbcourse.nbsource import exercise_of, test_id
 
 
 def nbgrader_env() -> dict:
@@ -191,7 +192,7 @@ def autograde(
     root: Path, chosen: list[str] | None = None, sandbox: str = "auto", out=sys.stdout
 ) -> tuple[list[Row], list[str]]:
     """Runs both graders over every collected notebook; returns the rows and any modified files."""
-    from autograder.grader import Grader
+    from autograder.scoring.grader import Grader
 
     root = Path(root).resolve()
     chosen = chosen or assignments(root)
@@ -243,7 +244,7 @@ def autograde(
                 row.sandbox_score = round(sum(e.score for e in graded), 4)
                 row.sandbox_passed = [e.exercise.id for e in graded if e.outcome == "passed"]
                 row.sandbox_messages = {e.exercise.id: e.message for e in graded if e.outcome != "passed"}
-                from autograder import report
+                from autograder.feedback import report
 
                 report.write_json(result, root / "sandbox-grades" / row.assignment / f"{row.student}.json")
             row.sandbox_seconds = round(time.monotonic() - start, 2)
@@ -259,7 +260,7 @@ def _points(x) -> str:
 def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
     from rich.table import Table
 
-    from autograder.report import console
+    from autograder.feedback.report import console
 
     table = Table("student", "assignment", "nbgrader", "sandbox (full credit)", "agree", "seconds")
     for row in rows:
@@ -309,7 +310,7 @@ def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.nbcycle", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.nbcourse.nbcycle", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("autograde", help="nbgrader autograde + the sandboxed grader, compared")
     a.add_argument("--root", type=Path, default=Path.cwd(), help="the course root (default: here)")

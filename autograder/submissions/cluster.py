@@ -25,8 +25,8 @@ from pathlib import Path, PurePosixPath
 
 from distributed import WorkerPlugin
 
-from autograder import batch
-from autograder.batch import IGNORED, ZIP_MAX_BYTES, ZIP_MAX_FILES, Submission, SubmissionError
+from autograder.submissions import batch
+from autograder.submissions.batch import IGNORED, ZIP_MAX_BYTES, ZIP_MAX_FILES, Submission, SubmissionError
 
 PLUGIN = "nn-by-hand-grader"
 WORKERS_TIMEOUT = 120.0  # seconds to wait for the first worker of a running scheduler (every local one)
@@ -175,7 +175,7 @@ class GraderPlugin(WorkerPlugin):
         await asyncio.to_thread(self._start)  # importing torch must not stall the worker's heartbeat
 
     def _start(self):
-        from autograder.grader import Grader
+        from autograder.scoring.grader import Grader
 
         self.grader = Grader(self.sandbox, self.suites, self.limits)
         self.started += 1

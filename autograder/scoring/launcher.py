@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the autograder package
 SANDBOX_GRADER = "/grader"
 SCRATCH = "/scratch"  # the worker's private, writable folder inside the sandbox
 INBOX = "/inbox"  # the scorer's submissions, read-only
@@ -57,6 +57,7 @@ def _bwrap_problem() -> str | None:
     if "result" in _BWRAP_CHECK:
         return _BWRAP_CHECK["result"]
     exe = shutil.which("bwrap")
+    result: str | None
     if exe is None:
         result = "bwrap is not installed"
     else:
@@ -126,7 +127,7 @@ def learner_uids(count: int) -> list[int] | None:
 def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     """argv, env and the worker's scratch folder. ``inbox`` is the scorer's folder of submissions:
     the worker reads each one there (read-only to learner code); nothing else is shared."""
-    python = [sys.executable, "-B", "-P", "-m", "autograder.worker"]
+    python = [sys.executable, "-B", "-P", "-m", "autograder.sandbox.worker"]
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "PYTHONHASHSEED": "0",
@@ -146,7 +147,7 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
         env.update(HOME=scratch, TMPDIR=scratch, PYTHONPATH=str(PACKAGE_DIR.parent))
         return python + [scratch, inbox], env, scratch
     root = os.geteuid() == 0
-    argv = [shutil.which("bwrap"), "--die-with-parent", "--new-session", "--clearenv"]
+    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
     if root:  # no user namespace: learner code gets a real, unprivileged host uid (see learner_uids)
         argv += [
             "--unshare-ipc",

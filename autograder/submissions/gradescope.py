@@ -5,8 +5,8 @@ never), and ``run`` is ``grade`` with Gradescope's paths — the submission read
 results.json written by this (scoring) process only after the sandboxed worker is gone, replacing
 whatever learner code may have put there.
 
-    python -m autograder.gradescope build [--out autograder.zip]     # what `make gradescope` runs
-    python -m autograder.gradescope run [--submission DIR] [--results FILE] [--sandbox MODE]
+    python -m autograder.submissions.gradescope build [--out autograder.zip]     # what `make gradescope` runs
+    python -m autograder.submissions.gradescope run [--submission DIR] [--results FILE] [--sandbox MODE]
 
 The zip's root holds ``setup.sh`` and ``run_autograder`` (from ``gradescope/``), a
 ``requirements.txt`` pinned from pyproject.toml, and the ``autograder`` package.
@@ -23,7 +23,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # the autograder package
 ROOT = PACKAGE.parent
 TEMPLATES = ROOT / "gradescope"
 SCHEMA = TEMPLATES / "results.schema.json"
@@ -39,7 +39,7 @@ def requirements(pyproject: Path = ROOT / "pyproject.toml") -> str:
 
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     python = project.get("requires-python", "")
-    lines = [f"# generated from pyproject.toml by `python -m autograder.gradescope build`; python {python}"]
+    lines = [f"# generated from pyproject.toml by `python -m autograder.submissions.gradescope build`; python {python}"]
     for dep in project["dependencies"]:
         if not re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[A-Za-z0-9_.+\-!]+(\s*;.*)?", dep.strip()):
             raise ValueError(f"dependency {dep!r} is not pinned exactly (name==version)")
@@ -119,9 +119,11 @@ def _score_zero(message: str) -> dict:
 
 
 def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "all") -> int:
-    from autograder import batch, notebooks, report
     from autograder.cli import SUITES
-    from autograder.grader import grade
+    from autograder.feedback import report
+    from autograder.nbcourse import notebooks
+    from autograder.scoring.grader import grade
+    from autograder.submissions import batch
 
     _import_everything()
     results = Path(results).absolute()
@@ -151,7 +153,7 @@ def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "al
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m autograder.gradescope", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m autograder.submissions.gradescope", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build autograder.zip for Gradescope")
     b.add_argument("--out", default="autograder.zip")

@@ -5,7 +5,7 @@ tab then lists every released assignment. nbgrader's own exchange classes copy t
 `nbgrader release_assignment` would (one process per assignment, several seconds each).
 
 Usage (in the course or bundle folder, whose nbgrader_config.py names the course and exchange):
-``python -m autograder.lab``
+``python -m autograder.nbcourse.lab``
 """
 
 from __future__ import annotations

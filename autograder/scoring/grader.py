@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import catalogue, cleantext, static
-from autograder import sandbox as sandboxes
-from autograder.catalogue import Exercise
+from autograder.course import catalogue
+from autograder.course.catalogue import Exercise
+from autograder.scoring import cleantext, static
+from autograder.scoring import launcher as sandboxes
 
 DEVICE_WEIGHT = {"cpu": 1.0, "cuda": 1.0, "meta": 0.25}
 OUTCOMES = ("passed", "failed", "not_started", "forbidden", "timeout", "crashed", "error")
@@ -416,7 +417,7 @@ class Grader:
 def _parse_stream(stream: bytes) -> tuple[list, bool]:
     """Messages the child sent, as (kind, payload) pairs, and whether the stream was malformed
     (then parsing stops there). Learner code shares the child's process: every byte is suspect."""
-    from autograder import wire
+    from autograder.protocol import wire
 
     messages: list[tuple[bytes, Any]] = []
     pos = 0
@@ -445,8 +446,8 @@ _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
 
 
 def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
-    from autograder import encoding
-    from autograder.compare import EXACT, compare
+    from autograder.protocol import encoding
+    from autograder.scoring.compare import EXACT, compare
 
     status = unit.get("status")
     if "__error__" in want:
@@ -656,7 +657,7 @@ def _judge(
 def diagnose(failures: list[Unit]):
     """The named mistake that fits all the evidence: the values of every failing CPU check (each
     reproduced by the mistake's variant, gradients included), else the messages themselves."""
-    from autograder import mistakes
+    from autograder.course import mistakes
 
     cpu = [u for u in failures if u.device == "cpu"]
     named = None

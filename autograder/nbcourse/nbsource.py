@@ -17,8 +17,8 @@ the lesson itself is read on GitHub)::
 
 Usage, from the repository root::
 
-    python -m autograder.nbsource           # write source/ (``make notebooks``)
-    python -m autograder.nbsource --check   # exit 1 when source/ is stale
+    python -m autograder.nbcourse.nbsource           # write source/ (``make notebooks``)
+    python -m autograder.nbcourse.nbsource --check   # exit 1 when source/ is stale
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import catalogue
+from autograder.course import catalogue
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # autograder/<subpackage>/<module>.py
 LESSONS = REPO_ROOT / "lessons"
 SOLUTIONS = REPO_ROOT / "solutions"
 SOURCE = REPO_ROOT / "source"
@@ -151,7 +151,7 @@ def check_source(exercise_id: str) -> str:
     function = catalogue.get(exercise_id).function
     return (
         f"# Checks your {function} with the same checks as `make grade`; fix it until this cell passes.\n"
-        f"from autograder.incheck import check\n\n"
+        f"from autograder.feedback.incheck import check\n\n"
         f'check({function}, "{exercise_id}")\n'
         f"### BEGIN HIDDEN TESTS\n"
         f'check({function}, "{exercise_id}", suite="hidden")\n'
@@ -282,7 +282,7 @@ def generate(lessons_dir=LESSONS, source_dir=SOURCE, solutions=SOLUTIONS, check_
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.nbsource", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.nbcourse.nbsource", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when source/ is stale")
     args = parser.parse_args(argv)
     try:

@@ -25,12 +25,14 @@ from pathlib import Path
 
 import torch
 
-from autograder import catalogue, static, wire
 from autograder import checks as registry
-from autograder.recorder import OpRecorder
-from autograder.worker import run_unit
+from autograder.course import catalogue
+from autograder.protocol import wire
+from autograder.sandbox.recorder import OpRecorder
+from autograder.sandbox.worker import run_unit
+from autograder.scoring import static
 
-_GRADER_DIR = str(Path(__file__).resolve().parent)
+_GRADER_DIR = str(Path(__file__).resolve().parents[1])  # the whole autograder package
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
 
 
@@ -118,7 +120,7 @@ def static_message(fn, exercise: catalogue.Exercise) -> str | None:
 
 def grade_function(fn, exercise_id: str, suite: str = "public"):
     """The grader's ``ExerciseResult`` for ``fn`` on the checks of one suite."""
-    from autograder.grader import Limits, judge_exercise, units_expected
+    from autograder.scoring.grader import Limits, judge_exercise, units_expected
 
     exercise = catalogue.get(exercise_id)
     found = registry.for_exercise(exercise_id, (suite,))
@@ -148,7 +150,7 @@ def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -
     Raises ``CheckFailed`` (an ``AssertionError``, naming what differs) unless every check
     passed. Returns nothing, so a check cell shows no ``Out[]`` value.
     """
-    from autograder import report
+    from autograder.feedback import report
 
     start = time.monotonic()
     result = grade_function(fn, exercise_id, suite)
@@ -168,7 +170,7 @@ def _points(x: float) -> str:
 
 def print_result(result, suite: str, seconds: float, out=None) -> None:
     """The ``make grade`` row of one exercise (points, status), its first failure, and its notes."""
-    from autograder import report
+    from autograder.feedback import report
 
     out = out or sys.stdout
     mark, _ = report.MARKS[result.outcome]

@@ -13,7 +13,7 @@ unless ``NBGRADER_EXCHANGE`` names the course's); the grader finds no hidden sui
 public checks alone. A test searches the bundle for every line of every
 solution body and for the name of every hidden check.
 
-Usage: ``python -m autograder.bundle dist/student``
+Usage: ``python -m autograder.packaging.bundle dist/student``
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # autograder/<subpackage>/<module>.py
 
 SHIPPED_FILES = ("Makefile", "pyproject.toml")
 LEARNER_README = "docs/LEARNER.md"  # the bundle's README.md: what a learner does, with the commands there
@@ -72,8 +72,9 @@ def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
 
 def freeze_public_checks(package: Path) -> None:
     """Replaces the public check modules (their reference code gives answers away) by their data."""
-    from autograder import catalogue, checks
+    from autograder import checks
     from autograder.checks import frozen
+    from autograder.course import catalogue
 
     found = [c for module in catalogue.MODULES for c in checks.for_module(module, ("public",))]
     (package / frozen.FILE_NAME).write_bytes(frozen.freeze(found))

@@ -15,7 +15,7 @@ import warnings
 
 import torch
 
-from autograder.catalogue import Exercise
+from autograder.course.catalogue import Exercise
 
 # Every runtime key that may carry a kernel computing the op, and the composite alias keys.
 DISPATCH_KEYS = (

@@ -1,7 +1,7 @@
 """The instructor's gradebook (``make export``): an nbgrader export plugin over ``gradebook.db``, and
 the autograde step that leaves a hand grade alone when the answer it judged has not changed.
 
-``nbgrader export --exporter=autograder.gradebook.CourseExport --to grades.csv`` writes two files,
+``nbgrader export --exporter=autograder.nbcourse.gradebook.CourseExport --to grades.csv`` writes two files,
 both read through nbgrader's own API (``nbgrader.api.Gradebook``), never from notebooks on disk:
 
 * ``grades.csv``, one row per learner: the course total and its maximum, each assignment's score
@@ -32,7 +32,7 @@ from sqlalchemy import Column as SqlColumn
 from sqlalchemy import MetaData, String, Table, delete, insert, select
 from traitlets import Dict, Enum, Unicode
 
-from autograder import catalogue
+from autograder.course import catalogue
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -61,7 +61,7 @@ def _order(name: str) -> tuple:
 
 
 def _exercise(cell_name: str) -> str | None:
-    from autograder.nbsource import exercise_of
+    from autograder.nbcourse.nbsource import exercise_of
 
     return exercise_of(cell_name) if cell_name.startswith("test-") else None
 

@@ -1,6 +1,6 @@
 """The sandboxed worker: imports torch once, then forks one fresh child per exercise.
 
-Runs as ``python -m autograder.worker SCRATCH INBOX`` inside the sandbox. Reads jobs (one JSON
+Runs as ``python -m autograder.sandbox.worker SCRATCH INBOX`` inside the sandbox. Reads jobs (one JSON
 line per submission: its exercises and, for each, its checks as pickled ``protocols.Plan`` data;
 the files are in the inbox) on stdin and writes one frame per exercise on stdout, then a job-done
 frame; between submissions it wipes its scratch folder. It holds no check: no check module,
@@ -30,9 +30,13 @@ import traceback
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
-from autograder import catalogue, forbid, privileges, protocols, warmup, wire
-from autograder.encoding import encode
-from autograder.recorder import Instruments, Tampering
+from autograder import warmup
+from autograder.course import catalogue
+from autograder.protocol import plans as protocols
+from autograder.protocol import wire
+from autograder.protocol.encoding import encode
+from autograder.sandbox import forbid, privileges
+from autograder.sandbox.recorder import Instruments, Tampering
 
 HOST_SYNC_OPS = ("_local_scalar_dense",)
 FATAL = (MemoryError, SystemExit, KeyboardInterrupt)  # the exercise's process stops: "crashed"

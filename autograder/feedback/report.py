@@ -13,7 +13,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from autograder.grader import GradeResult, diagnose
+from autograder.scoring.grader import GradeResult, diagnose
 
 MARKS = {
     "passed": ("✔", "green"),

@@ -1,0 +1,1 @@
+"""What is graded: the catalogue of exercises, their hints and their named mistakes."""

@@ -1,0 +1,1 @@
+"""What a learner reads: the report, results.json, repro, watch and the in-notebook checks."""

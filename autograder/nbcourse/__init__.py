@@ -1,0 +1,1 @@
+"""The notebooks and nbgrader's cycle: sources, release, autograde, feedback, gradebook."""

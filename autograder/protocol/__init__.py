@@ -1,0 +1,1 @@
+"""The only bytes that cross the trust boundary: plans going in, results coming out."""

@@ -1,0 +1,1 @@
+"""The untrusted side: the worker that imports learner code, and its walls and instruments."""

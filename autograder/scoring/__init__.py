@@ -1,0 +1,1 @@
+"""The trusted side: starting the sandbox, PyTorch's references, judging and points."""

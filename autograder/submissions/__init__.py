@@ -1,0 +1,1 @@
+"""A class at once: grade-batch, the Dask cluster and Gradescope."""
