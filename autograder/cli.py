@@ -5,7 +5,9 @@ exercises, ``hint``, ``repro``, ``watch``; and the instructor's verbs (``stubs``
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import tempfile
 from pathlib import Path
 
 from autograder.course import catalogue
@@ -39,18 +41,19 @@ HANDED_ON = {
 
 
 def _grade(args) -> int:
-    import tempfile
-
+    # the verb's own imports, here: `--help` and the other verbs start without them (torch, rich)
     from autograder.feedback import report
-    from autograder.scoring.grader import Limits, grade
+    from autograder.scoring.grader import grade
+    from autograder.scoring.results import Limits
 
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
     with tempfile.TemporaryDirectory(prefix="notebook-submission-") as extracted:
         submission, exercises = Path(args.submission), args.exercise or None
         if args.notebook:
-            from autograder.nbcourse import notebooks
+            from autograder.nbcourse import notebooks, siblings  # only for --notebook
 
             submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
+            siblings.extract_beside(Path(args.notebook), submission)  # the capstone imports your other modules
             if exercises is None:  # the notebook's own exercises, not the whole course
                 try:
                     exercises = notebooks.exercises_in(notebooks.read(Path(args.notebook))) or None
@@ -70,6 +73,7 @@ def _grade(args) -> int:
 
 
 def _grade_batch(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.submissions import batch
 
     if args.scheduler or args.cluster:  # Dask is imported only for a cluster
@@ -80,6 +84,7 @@ def _grade_batch(args) -> int:
 
 
 def _hint(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.course import hints
     from autograder.feedback.report import console
 
@@ -102,6 +107,7 @@ def _hint(args) -> int:
 
 
 def _repro(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.feedback import repro
 
     repro.rerun(args.exercise, args.index, submission=args.submission)
@@ -109,12 +115,14 @@ def _repro(args) -> int:
 
 
 def _watch(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.feedback import watch
 
     return watch.main(Path(args.submission), args.interval)
 
 
 def _list(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
     from rich.table import Table
 
     from autograder.feedback.report import console
@@ -129,6 +137,7 @@ def _list(args) -> int:
 
 
 def _stubs(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.packaging import stubs
 
     return stubs.main(["--check"] if args.check else [])
@@ -228,8 +237,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in HANDED_ON:
-        import importlib
-
         module, first, _ = HANDED_ON[argv[0]]
         return importlib.import_module(module).main(first + argv[1:])  # imported only when asked for
     args = parser().parse_args(argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 import textwrap
@@ -14,16 +15,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 
-# The functions (and the class) of ../shared/EXERCISES.md, module by module.
-CONTRACT = {
-    "outliers": ["iqr", "outlier_bounds", "outlier_mask", "remove_outliers", "count_nan", "to_int"],
-    "neurons": ["tanh", "neuron", "TinyNet", "count_parameters", "sensitive_mask"],
-    "normalization": ["channel_stats", "normalize"],
-    "losses": ["log_softmax", "nll_loss", "cross_entropy"],
-    "convolution": ["pad2d", "conv_output_size", "conv1d", "conv2d", "edge_kernel", "blur_kernel"],
-    "pooling": ["max_pool2d"],
-    "regularization": ["l1_penalty", "l2_penalty", "regularized_loss", "sgd_step", "weight_decay_for"],
-}
+# The capstone imports its sibling modules by name (``from convolution import conv2d``), as a learner's
+# file does beside their others: in-process tests find the solutions' modules by name (last on the path).
+if str(SOLUTIONS) not in sys.path:
+    sys.path.append(str(SOLUTIONS))
+
+
+def contract_functions(contract: Path = ROOT / "docs" / "contract.md") -> dict[str, list[str]]:
+    """The functions (and classes) the contract's tables name, module by module, in its order:
+    read from the contract itself, so the tests hold the catalogue, the stubs and the solutions to it."""
+    sections = re.split(r"^## (\w+)\.py — ", contract.read_text(encoding="utf-8"), flags=re.M)[1:]
+    return {
+        module: re.findall(r"^\| `(?:class )?(\w+)\(", body, flags=re.M)
+        for module, body in zip(sections[::2], sections[1::2])
+    }
+
+
+CONTRACT = contract_functions()
 
 
 def pytest_collection_modifyitems(items):
@@ -48,15 +56,22 @@ def by_id(result) -> dict:
 
 
 def load_module(directory: Path, name: str):
-    """Imports ``directory/name.py`` under a private module name (tests only; never in the scorer)."""
+    """Imports ``directory/name.py`` under a private module name (tests only; never in the scorer).
+    The modules it imports by name (the capstone's ``from convolution import conv2d``) come from the
+    same directory, whatever another test imported under those names before."""
     key = f"_under_test_{directory.name}_{name}"
     spec = importlib.util.spec_from_file_location(key, directory / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    siblings = [p.stem for p in SOLUTIONS.glob("*.py")]
+    saved = {m: sys.modules.pop(m) for m in siblings if m in sys.modules}
     sys.path.insert(0, str(directory))
     try:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(directory))
+        for m in siblings:
+            sys.modules.pop(m, None)
+        sys.modules.update(saved)
     return module
 
 
@@ -68,7 +83,8 @@ def root() -> Path:
 @pytest.fixture(scope="session")
 def warm_grader():
     """One grader whose worker stays warm across tests (each submission still gets fresh processes)."""
-    from autograder.scoring.grader import Grader, Limits
+    from autograder.scoring.grader import Grader
+    from autograder.scoring.results import Limits
 
     with Grader(limits=Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)) as grader:
         yield grader

@@ -249,4 +249,101 @@ LEGAL = [
         """,
         "iqr by np.nanpercentile instead of nanquantile",
     ),
+    Legal(
+        "capstone_pool_before_tanh",
+        "capstone",
+        """
+        _DigitNet = DigitNet
+        class DigitNet(_DigitNet):
+            def forward(self, x):
+                # tanh is increasing, so it commutes with max-pooling: pool first, tanh on a quarter of the values
+                z = conv2d(x, self.conv_weight, self.conv_bias, padding=1)
+                return self.fc(tanh(max_pool2d(z, 2)).flatten(1))
+        """,
+        "max-pooling before tanh: the same values and gradients, since tanh never decreases",
+    ),
+    Legal(
+        "capstone_modules_imported_whole",
+        "capstone",
+        """
+        import convolution
+        import neurons
+        import pooling
+        _DigitNet = DigitNet
+        class DigitNet(_DigitNet):
+            def forward(self, x):
+                z = convolution.conv2d(x, self.conv_weight, self.conv_bias, padding=(1, 1))
+                features = pooling.max_pool2d(neurons.tanh(z), kernel_size=2, stride=2)
+                return self.fc(features.reshape(len(x), -1))
+        """,
+        "imports the learner's modules whole (import convolution) and reshapes instead of flatten",
+    ),
+    Legal(
+        "capstone_conv_init_as_pytorch",
+        "capstone",
+        """
+        import math
+        _DigitNet = DigitNet
+        class DigitNet(_DigitNet):
+            def __init__(self, channels=8, n_classes=10):
+                super().__init__(channels, n_classes)
+                nn.init.kaiming_uniform_(self.conv_weight, a=math.sqrt(5))  # exactly what nn.Conv2d does
+                nn.init.uniform_(self.conv_bias, -1 / 3, 1 / 3)
+        """,
+        "initialises the convolution with nn.init.kaiming_uniform_(a=sqrt(5)), as nn.Conv2d itself does",
+    ),
+    Legal(
+        "capstone_weight_decay_instead_of_penalty",
+        "capstone",
+        """
+        from regularization import weight_decay_for
+        def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+            losses = []
+            for start in range(0, len(images), batch_size):
+                for p in model.parameters():
+                    p.grad = None
+                loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+                loss.backward()
+                sgd_step(model.parameters(), lr, weight_decay=weight_decay_for(l2))
+                losses.append(float(loss))
+            return float(sum(losses) / len(losses))
+        """,
+        "the penalty as SGD's weight decay 2·l2, gradients cleared by hand, float(loss) for each batch",
+    ),
+    Legal(
+        "capstone_mean_loss_in_float32",
+        "capstone",
+        """
+        def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+            losses = []
+            starts = list(range(0, len(images), batch_size))
+            while starts:
+                start = starts.pop(0)
+                x, y = images[start : start + batch_size], labels[start : start + batch_size]
+                model.zero_grad(set_to_none=False)
+                loss = cross_entropy(model(x), y)
+                total = loss + l2 * l2_penalty(model)
+                total.backward()
+                sgd_step(list(model.parameters()), lr=lr)
+                losses.append(loss.detach())
+            return torch.stack(losses).float().mean().item()  # the mean computed in float32
+        """,
+        "keeps the batch losses as tensors and averages them in float32 at the end",
+    ),
+    Legal(
+        "capstone_accuracy_by_counting",
+        "capstone",
+        """
+        def accuracy(model, images, labels):
+            was_training = model.training
+            model.eval()
+            right = 0
+            with torch.inference_mode():
+                for logits, label in zip(model(images), labels):
+                    right += int(logits.argmax()) == int(label)
+            model.train(was_training)
+            return right / len(labels)
+        """,
+        "counts image by image in Python under inference_mode, switching the model to eval and back",
+    ),
 ]

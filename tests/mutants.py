@@ -22,6 +22,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import checks
 from autograder.course import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,15 +86,29 @@ def _calls(module_source: str) -> dict[str, set[str]]:
     return found
 
 
+def run_by_checks(module: str) -> dict[str, set[str]]:
+    """Exercises of ``module`` whose checks also run another of its exercises: the capstone's full
+    training run trains the learner's own ``DigitNet`` with their ``train_epoch`` (a check's ``builder``)."""
+    edges: dict[str, set[str]] = {}
+    for check in checks.for_module(module):
+        builder = getattr(check, "builder", None)
+        if builder:
+            edges.setdefault(check.exercise, set()).add(f"{module}.{builder}")
+    return edges
+
+
 def dependents(target: str, module_source: str | None = None) -> set[str]:
     """Exercise ids of ``target``'s module that call ``target``, directly or not.
 
-    The union of the catalogue's ``uses`` and the calls actually made in ``module_source`` (the
-    submission's module: a solution may call a sibling that the catalogue does not list).
+    The union of the catalogue's ``uses``, the calls actually made in ``module_source`` (the
+    submission's module: a solution may call a sibling that the catalogue does not list) and the
+    exercises whose checks run ``target`` too (``run_by_checks``).
     """
     module = target.split(".", 1)[0]
     ids = [e.id for e in catalogue.EXERCISES if e.module == module]
     edges = {e.id: set(e.uses) for e in catalogue.EXERCISES if e.module == module}
+    for ex, run in run_by_checks(module).items():
+        edges[ex] |= run
     if module_source is not None:
         names = _calls(module_source)
         for ex in ids:
@@ -1031,5 +1046,399 @@ def sensitive_mask(activation, x, min_slope=0.1):
     return slope.abs() >= min_slope
 """,
         "relies on the caller's grad mode: inside torch.no_grad() the activation's output has no graph",
+    ),
+    # --- capstone.py ---------------------------------------------------------------------------
+    Mutant(
+        "capstone_digitnet_pool_before_conv",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3))
+        self.conv_bias = nn.Parameter(torch.empty(channels).uniform_(-1 / 3, 1 / 3))
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        pooled = max_pool2d(x, 2)  # 4x4 input, and padding 1 keeps 4x4: the shapes still fit
+        return self.fc(tanh(conv2d(pooled, self.conv_weight, self.conv_bias, padding=1)).flatten(1))
+""",
+        "a layer in the wrong order: pools the image before the convolution",
+    ),
+    Mutant(
+        "capstone_digitnet_relu",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3))
+        self.conv_bias = nn.Parameter(torch.empty(channels).uniform_(-1 / 3, 1 / 3))
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        features = torch.relu(conv2d(x, self.conv_weight, self.conv_bias, padding=1))
+        return self.fc(max_pool2d(features, 2).flatten(1))
+""",
+        "ReLU instead of tanh",
+    ),
+    Mutant(
+        "capstone_digitnet_no_padding",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3))
+        self.conv_bias = nn.Parameter(torch.empty(channels).uniform_(-1 / 3, 1 / 3))
+        self.fc = nn.Linear(channels * 9, n_classes)
+
+    def forward(self, x):
+        features = max_pool2d(tanh(conv2d(x, self.conv_weight, self.conv_bias)), 2)  # 6x6, then 3x3
+        return self.fc(features.flatten(1))
+""",
+        "no padding: 6x6 feature maps, 3x3 after pooling, and a linear layer sized to match",
+    ),
+    Mutant(
+        "capstone_digitnet_conv_without_bias",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3))
+        self.conv_bias = nn.Parameter(torch.empty(channels).uniform_(-1 / 3, 1 / 3))
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        features = max_pool2d(tanh(conv2d(x, self.conv_weight, padding=1)), 2)
+        return self.fc(features.flatten(1))
+""",
+        "registers the convolution's bias but never adds it",
+    ),
+    Mutant(
+        "capstone_digitnet_plain_tensors",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3)
+        self.conv_bias = torch.empty(channels).uniform_(-1 / 3, 1 / 3)
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        features = max_pool2d(tanh(conv2d(x, self.conv_weight, self.conv_bias, padding=1)), 2)
+        return self.fc(features.flatten(1))
+""",
+        "the convolution's weight and bias as plain tensors, not nn.Parameter: never trained",
+    ),
+    Mutant(
+        "capstone_digitnet_randn_init",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.randn(channels, 1, 3, 3))
+        self.conv_bias = nn.Parameter(torch.zeros(channels))
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        features = max_pool2d(tanh(conv2d(x, self.conv_weight, self.conv_bias, padding=1)), 2)
+        return self.fc(features.flatten(1))
+""",
+        "initial convolution weights from torch.randn and a zero bias, not nn.Conv2d's uniform draw",
+    ),
+    Mutant(
+        "capstone_digitnet_flatten_channels_last",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3))
+        self.conv_bias = nn.Parameter(torch.empty(channels).uniform_(-1 / 3, 1 / 3))
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        features = max_pool2d(tanh(conv2d(x, self.conv_weight, self.conv_bias, padding=1)), 2)
+        return self.fc(features.permute(0, 2, 3, 1).flatten(1))
+""",
+        "flattens pixel by pixel (channels last) instead of channel by channel, as nn.Flatten does",
+    ),
+    Mutant(
+        "capstone_digitnet_torch_tanh",
+        "capstone.DigitNet",
+        """
+class DigitNet(nn.Module):
+    def __init__(self, channels=8, n_classes=10):
+        super().__init__()
+        self.conv_weight = nn.Parameter(torch.empty(channels, 1, 3, 3).uniform_(-1 / 3, 1 / 3))
+        self.conv_bias = nn.Parameter(torch.empty(channels).uniform_(-1 / 3, 1 / 3))
+        self.fc = nn.Linear(channels * 16, n_classes)
+
+    def forward(self, x):
+        features = max_pool2d(torch.tanh(conv2d(x, self.conv_weight, self.conv_bias, padding=1)), 2)
+        return self.fc(features.flatten(1))
+""",
+        "PyTorch's tanh (forbidden here) instead of your own",
+    ),
+    Mutant(
+        "capstone_train_decay_lambda",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        loss.backward()
+        sgd_step(model.parameters(), lr, weight_decay=l2)  # the penalty's gradient is 2·l2·p
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "weight decay λ instead of 2λ",
+    ),
+    Mutant(
+        "capstone_train_no_penalty",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        loss.backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "ignores l2",
+    ),
+    Mutant(
+        "capstone_train_batches_reversed",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in reversed(range(0, len(images), batch_size)):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "takes the batches last to first",
+    ),
+    Mutant(
+        "capstone_train_shuffles",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    images, labels = images[order], labels[order]
+    losses = []
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "shuffles inside the epoch instead of taking the batches in the order given",
+    ),
+    Mutant(
+        "capstone_train_loss_summed",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        x, y = images[start : start + batch_size], labels[start : start + batch_size]
+        loss = cross_entropy(model(x), y, reduction="sum")
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "the loss summed over the batch, not averaged",
+    ),
+    Mutant(
+        "capstone_train_grads_never_cleared",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images), batch_size):
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "forgets to zero the gradients: each batch's .grad adds to the last one's",
+    ),
+    Mutant(
+        "capstone_train_drops_last_batch",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images) - batch_size + 1, batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / max(len(losses), 1)
+""",
+        "skips the smaller last batch",
+    ),
+    Mutant(
+        "capstone_train_mean_over_images",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    total = 0.0
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        x, y = images[start : start + batch_size], labels[start : start + batch_size]
+        loss = cross_entropy(model(x), y)
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        total += loss.item() * len(x)
+    return total / len(images)
+""",
+        "returns the mean over the images, weighting the smaller last batch less",
+    ),
+    Mutant(
+        "capstone_train_penalty_in_returned_loss",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        loss = loss + l2 * l2_penalty(model)
+        loss.backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "returns the mean of the penalised loss",
+    ),
+    Mutant(
+        "capstone_train_last_batch_loss",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+    return loss.item()
+""",
+        "returns the last batch's loss, not the mean over the batches",
+    ),
+    Mutant(
+        "capstone_train_returns_tensor",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    losses = []
+    for start in range(0, len(images), batch_size):
+        model.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        (loss + l2 * l2_penalty(model)).backward()
+        sgd_step(model.parameters(), lr)
+        losses.append(loss.detach())
+    return torch.stack(losses).mean()
+""",
+        "returns a 0-dim tensor instead of a Python float",
+    ),
+    Mutant(
+        "capstone_train_torch_optim",
+        "capstone.train_epoch",
+        """
+def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+    optimiser = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=2 * l2)
+    losses = []
+    for start in range(0, len(images), batch_size):
+        optimiser.zero_grad()
+        loss = cross_entropy(model(images[start : start + batch_size]), labels[start : start + batch_size])
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+""",
+        "uses torch.optim (forbidden) instead of your sgd_step",
+    ),
+    Mutant(
+        "capstone_accuracy_count",
+        "capstone.accuracy",
+        """
+def accuracy(model, images, labels):
+    with torch.no_grad():
+        return int((model(images).argmax(dim=1) == labels).sum())
+""",
+        "counts the right answers instead of taking the fraction",
+    ),
+    Mutant(
+        "capstone_accuracy_percent",
+        "capstone.accuracy",
+        """
+def accuracy(model, images, labels):
+    with torch.no_grad():
+        return 100 * (model(images).argmax(dim=1) == labels).double().mean().item()
+""",
+        "a percentage instead of a fraction",
+    ),
+    Mutant(
+        "capstone_accuracy_error_rate",
+        "capstone.accuracy",
+        """
+def accuracy(model, images, labels):
+    with torch.no_grad():
+        return (model(images).argmax(dim=1) != labels).double().mean().item()
+""",
+        "the error rate: counts the wrong answers",
+    ),
+    Mutant(
+        "capstone_accuracy_argmax_over_batch",
+        "capstone.accuracy",
+        """
+def accuracy(model, images, labels):
+    with torch.no_grad():
+        predicted = model(images).argmax(dim=0)
+    return (predicted[: len(labels)] == labels[: len(predicted)]).double().mean().item()
+""",
+        "takes argmax over the batch dimension, not over the classes",
+    ),
+    Mutant(
+        "capstone_accuracy_first_batch_only",
+        "capstone.accuracy",
+        """
+def accuracy(model, images, labels):
+    with torch.no_grad():
+        predicted = model(images[:32]).argmax(dim=1)
+    return (predicted == labels[:32]).double().mean().item()
+""",
+        "measures only the first 32 images",
+    ),
+    Mutant(
+        "capstone_accuracy_tensor",
+        "capstone.accuracy",
+        """
+def accuracy(model, images, labels):
+    with torch.no_grad():
+        return (model(images).argmax(dim=1) == labels).double().mean()
+""",
+        "returns a 0-dim tensor instead of a Python float",
     ),
 ]

@@ -9,7 +9,8 @@ import pytest
 
 from autograder.course import catalogue
 from autograder.feedback import report
-from autograder.scoring.grader import Limits, grade
+from autograder.scoring.grader import grade
+from autograder.scoring.results import Limits
 from conftest import by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)

@@ -16,7 +16,9 @@ import zipfile
 import pytest
 
 from autograder.course import catalogue
-from autograder.submissions import batch
+from autograder.submissions.cache import content_hash, grader_fingerprint
+from autograder.submissions.discover import discover
+from autograder.submissions.unpack import materialize
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
 pytestmark = pytest.mark.slow
@@ -247,7 +249,7 @@ def test_zip_members_cannot_escape_or_link(tmp_path):
         z.writestr(link, "/etc/passwd")
     into = tmp_path / "into"
     into.mkdir()
-    folder = batch.materialize(archive, into)
+    folder = materialize(archive, into)
     assert (folder / "pooling.py").read_text() == "x = 1\n"
     assert not (folder / "losses.py").exists()
     assert not (tmp_path / "escaped.py").exists() and not (into / "escaped.py").exists()
@@ -260,24 +262,24 @@ def test_wrapper_folders_and_zips_in_a_folder_are_found(tmp_path):
     _zip(SOLUTIONS, outer / "mine.zip", prefix="deep/inside/")
     into = tmp_path / "into"
     into.mkdir()
-    folder = batch.materialize(tmp_path / "upload", into)
+    folder = materialize(tmp_path / "upload", into)
     assert sorted(p.name for p in folder.glob("*.py")) == sorted(p.name for p in SOLUTIONS.glob("*.py"))
 
 
 def test_content_hash_sees_every_change(tmp_path):
     sub = shutil.copytree(SOLUTIONS, tmp_path / "s", ignore=shutil.ignore_patterns("__pycache__"))
-    first = batch.content_hash(sub)
-    assert batch.content_hash(sub) == first
+    first = content_hash(sub)
+    assert content_hash(sub) == first
     (sub / "__pycache__").mkdir()
     (sub / "__pycache__" / "x.pyc").write_bytes(b"cache")
-    assert batch.content_hash(sub) == first  # caches are not content
+    assert content_hash(sub) == first  # caches are not content
     (sub / "losses.py").write_text((sub / "losses.py").read_text() + "\n")
-    assert batch.content_hash(sub) != first
-    assert batch.grader_fingerprint() == batch.grader_fingerprint()
+    assert content_hash(sub) != first
+    assert grader_fingerprint() == grader_fingerprint()
 
 
 def test_same_stem_twice_keeps_both(tmp_path):
     (tmp_path / "alice").mkdir()
     _zip(SOLUTIONS, tmp_path / "alice.zip")
-    names = sorted(s.name for s in batch.discover(tmp_path))
+    names = sorted(s.name for s in discover(tmp_path))
     assert names == ["alice", "alice.zip"]

@@ -27,8 +27,12 @@ import yaml
 from test_adversarial import CASES
 
 from autograder.course import catalogue
-from autograder.scoring.grader import Limits, read_submission
+from autograder.scoring.grader import read_submission
+from autograder.scoring.results import Limits
 from autograder.submissions import batch, cluster
+from autograder.submissions.cache import content_hash
+from autograder.submissions.discover import Submission, discover
+from autograder.submissions.unpack import ZIP_MAX_FILES, SubmissionError, materialize
 from conftest import EXERCISES, ROOT, SOLUTIONS, submission_with
 from test_batch import _notebook
 
@@ -255,7 +259,7 @@ def test_hostile_code_leaves_its_worker_as_it_found_it(tmp_path, dask_client, ca
     worker = sorted(dask_client.scheduler_info(n_workers=-1)["workers"])[0]
 
     def grade(path: Path) -> batch.Graded:
-        packet = cluster.pack(batch.Submission(path.name, path, "directory"))
+        packet = cluster.pack(Submission(path.name, path, "directory"))
         return dask_client.submit(
             cluster.grade_packet, packet, [module], plugin.name, workers=[worker], pure=False
         ).result()["graded"]
@@ -296,7 +300,7 @@ def test_a_worker_with_cuda_runs_the_cuda_checks(tmp_path, dask_client):
     plugin = cluster.GraderPlugin("auto", None, FAST)
     dask_client.register_plugin(plugin, name=plugin.name)
     sub = shutil.copytree(SOLUTIONS, tmp_path / "alice", ignore=shutil.ignore_patterns("__pycache__"))
-    packet = cluster.pack(batch.Submission("alice", sub, "directory"))
+    packet = cluster.pack(Submission("alice", sub, "directory"))
     graded = dask_client.submit(
         cluster.grade_packet, packet, ["pooling"], plugin.name, workers=cuda[:1], pure=False
     ).result()["graded"]
@@ -393,17 +397,17 @@ def test_a_packet_rebuilds_directories_zips_and_notebooks_exactly(tmp_path):
     (tmp_path / "class" / "carol" / "empty-folder").mkdir()  # then ``materialize`` stops: it must travel
     _zip(EXERCISES, tmp_path / "class" / "bob.zip")
     _notebook(tmp_path / "class" / "erin.ipynb")
-    for sub in batch.discover(tmp_path / "class"):
+    for sub in discover(tmp_path / "class"):
         rebuilt = cluster.unpack(cluster.pack(sub), tmp_path / "worker" / sub.name)
         assert rebuilt.name == sub.path.name
-        assert batch.content_hash(rebuilt) == batch.content_hash(sub.path), sub.name
+        assert content_hash(rebuilt) == content_hash(sub.path), sub.name
         if sub.kind == "directory":
             assert _tree(rebuilt) == _tree(sub.path)
             assert sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*")) == sorted(
                 p.relative_to(sub.path) for p in sub.path.rglob("*")
             )
-        there = batch.materialize(rebuilt, tmp_path / "m1" / sub.name)
-        here = batch.materialize(sub.path, tmp_path / "m2" / sub.name)
+        there = materialize(rebuilt, tmp_path / "m1" / sub.name)
+        here = materialize(sub.path, tmp_path / "m2" / sub.name)
         assert read_submission(there) == read_submission(here)
 
 
@@ -418,7 +422,7 @@ def test_links_and_special_files_travel_as_what_they_are_never_as_their_content(
     os.mkfifo(learner / "pooling.py")
     (learner / "folder-link").symlink_to(secret.parent)
     (learner / "dangling.py").symlink_to(tmp_path / "nothing")
-    packet = cluster.pack(batch.Submission("learner", learner, "directory"))
+    packet = cluster.pack(Submission("learner", learner, "directory"))
     assert b"instructor answers" not in b"".join(data for _, _, data in packet["entries"])
     kinds = {rel: kind for rel, kind, _ in packet["entries"]}
     assert (kinds["losses.py"], kinds["pooling.py"], kinds["folder-link"], kinds["dangling.py"]) == (
@@ -437,30 +441,30 @@ def test_a_linked_zip_is_refused_as_locally(tmp_path):
     (tmp_path / "real.zip").write_bytes(b"PK")
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "alice.zip").symlink_to(tmp_path / "real.zip")
-    with pytest.raises(batch.SubmissionError, match="symbolic link"):
-        cluster.pack(batch.discover(tmp_path / "class")[0])
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        cluster.pack(discover(tmp_path / "class")[0])
 
 
 def test_packets_keep_the_zip_limits(tmp_path, monkeypatch):
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(batch.ZIP_MAX_FILES + 1):
+    for i in range(ZIP_MAX_FILES + 1):
         (many / f"f{i}.txt").write_text("x")
-    with pytest.raises(batch.SubmissionError, match=f"more than {batch.ZIP_MAX_FILES} files"):
-        cluster.pack(batch.Submission("many", many, "directory"))
+    with pytest.raises(SubmissionError, match=f"more than {ZIP_MAX_FILES} files"):
+        cluster.pack(Submission("many", many, "directory"))
     big = shutil.copytree(SOLUTIONS, tmp_path / "big", ignore=shutil.ignore_patterns("__pycache__"))
     size = sum(p.stat().st_size for p in big.rglob("*") if p.is_file())
     monkeypatch.setattr(cluster, "ZIP_MAX_BYTES", size - 1)
-    with pytest.raises(batch.SubmissionError, match="larger than"):
-        cluster.pack(batch.Submission("big", big, "directory"))
+    with pytest.raises(SubmissionError, match="larger than"):
+        cluster.pack(Submission("big", big, "directory"))
     monkeypatch.setattr(cluster, "ZIP_MAX_BYTES", size)
-    assert len(cluster.pack(batch.Submission("big", big, "directory"))["entries"]) == len(list(big.rglob("*")))
+    assert len(cluster.pack(Submission("big", big, "directory"))["entries"]) == len(list(big.rglob("*")))
 
 
 @pytest.mark.parametrize("rel", ["../outside.py", "/etc/outside.py", "a/../../outside.py", ""])
 def test_unpacking_refuses_paths_that_leave_the_submission(tmp_path, rel):
     packet = {"label": "alice", "kind": "directory", "entries": [[rel, "file", b"x = 1\n"]]}
-    with pytest.raises(batch.SubmissionError, match="unsafe path"):
+    with pytest.raises(SubmissionError, match="unsafe path"):
         cluster.unpack(packet, tmp_path / "worker")
     assert not list(tmp_path.rglob("outside.py"))
 

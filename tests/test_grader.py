@@ -11,7 +11,8 @@ import pytest
 
 from autograder.course import catalogue
 from autograder.feedback import report
-from autograder.scoring.grader import OUTCOMES, grade
+from autograder.scoring.grader import grade
+from autograder.scoring.results import OUTCOMES
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
 

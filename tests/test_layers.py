@@ -5,6 +5,9 @@ the source (every import, also those inside functions), not from what happens to
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,8 @@ pytestmark = pytest.mark.pure
 
 # Each subpackage is one layer; its folder says which side of the trust boundary it is on.
 UNTRUSTED = "sandbox"  # the worker that imports learner code, its walls and instruments
-SHARED = {"protocol", "course.catalogue", "warmup"}  # the bytes that cross, and the contract
+# the bytes that cross, and the contract (the catalogue and the per-module records it gathers)
+SHARED = {"protocol", "course.catalogue", "course.records", "course.modules", "warmup"}
 SCORER = {"scoring", "checks"}  # references, judging, points: started apart from the learner's side
 LAYERS = {"course", "checks", "protocol", "sandbox", "scoring", "feedback", "submissions", "nbcourse", "packaging"}
 
@@ -113,3 +117,63 @@ def test_no_import_cycles():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+# ----------------------------------------------------------------------------- imports inside functions
+def _says_why(comment: str | None) -> bool:
+    """A comment with words in it, beyond a linter's directive (``# noqa: F401`` alone says nothing)."""
+    text = re.sub(r"noqa(:\s*[A-Z]+[0-9]+(,\s*[A-Z]+[0-9]+)*)?|type:\s*ignore(\[[^\]]*\])?", "", comment or "")
+    return re.search(r"[A-Za-z]{2,}", text) is not None
+
+
+def _unexplained_imports(path: Path) -> list[int]:
+    """Lines of imports inside a function that say nowhere why they are there: neither on their own
+    lines nor on the line above them, or above the block of imports they open together."""
+    text = path.read_text(encoding="utf-8")
+    comments = {
+        t.start[0]: t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.COMMENT
+    }
+    lines = text.splitlines()
+    statements = sorted(
+        {
+            (node.lineno, node.end_lineno or node.lineno)
+            for fn in ast.walk(ast.parse(text))
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for node in ast.walk(fn)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+        }
+    )
+    in_imports = {line for start, end in statements for line in range(start, end + 1)}
+    found = []
+    for start, end in statements:
+        if any(_says_why(comments.get(line)) for line in range(start, end + 1)):
+            continue
+        above = start - 1  # up through blank lines and the block's other imports
+        while above > 0 and (not lines[above - 1].strip() or (above in in_imports and above not in comments)):
+            above -= 1
+        beside = above == start - 1 or above in in_imports or lines[above - 1].lstrip().startswith("#")
+        if not (beside and _says_why(comments.get(above))):  # not a comment on code further up
+            found.append(start)
+    return found
+
+
+def test_every_import_inside_a_function_says_why():
+    """CONTRIBUTING.md's rule: imports go at the top; one inside a function has a comment saying why
+    (a cycle, start-up time, the sandbox's order) on its line or the line above."""
+    unexplained = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in _unexplained_imports(path)
+    ]
+    assert unexplained == [], "move these imports to the top, or say beside each why it cannot be there"
+
+
+def test_the_import_rule_sees_a_silent_import_and_accepts_a_reason(tmp_path):
+    source = tmp_path / "example.py"
+    source.write_text(
+        "def silent():\n    import json  # noqa: F401\n\n\n"
+        "def explained():\n    # slow: only this verb needs it\n    import json\n\n    import csv\n\n\n"
+        "def beside():\n    import json  # the cycle: json imports this module\n\n\n"
+        "def apart():\n    x = 1  # a comment about x\n\n    import json\n"
+    )
+    assert _unexplained_imports(source) == [2, 19]

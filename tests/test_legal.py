@@ -10,7 +10,8 @@ import pytest
 
 from autograder.course import catalogue
 from autograder.scoring import launcher as sandbox
-from autograder.scoring.grader import Grader, Limits
+from autograder.scoring.grader import Grader
+from autograder.scoring.results import Limits
 from conftest import submission_with
 from legal import LEGAL
 

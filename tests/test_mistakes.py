@@ -13,7 +13,8 @@ import pytest
 from autograder import checks
 from autograder.course import mistakes
 from autograder.protocol.encoding import encode
-from autograder.scoring.grader import Unit, diagnose
+from autograder.scoring.judge import diagnose
+from autograder.scoring.results import Unit
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 

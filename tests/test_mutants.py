@@ -88,7 +88,7 @@ def assert_no_hidden_leak(result) -> None:
     """No visible results.json field shows what a hidden check found: its name, its messages (its
     inputs and values), a mistake named from hidden evidence only, or a note from a hidden check.
     Each test's status agrees with the first word of its text."""
-    from autograder.scoring.grader import diagnose
+    from autograder.scoring.judge import diagnose
 
     data = report.results_json(result)
     visible = [t for t in data["tests"] if t["visibility"] == "visible"]

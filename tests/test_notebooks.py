@@ -95,7 +95,11 @@ def test_test_cells_are_worth_the_catalogue_points_and_hide_the_hidden_checks():
 
 
 def test_the_written_questions_are_manually_graded_with_points():
-    for assignment, grade_id in (("05_convolution", "explain-convolution"), ("06_pooling", "explain-maxpool")):
+    for assignment, grade_id in (
+        ("05_convolution", "explain-convolution"),
+        ("06_pooling", "explain-maxpool"),
+        ("08_capstone", "explain-capacity"),
+    ):
         source = _by_id(SOURCE / assignment / f"{assignment[3:]}.ipynb")[grade_id]
         released = _by_id(RELEASE / assignment / f"{assignment[3:]}.ipynb")[grade_id]
         meta = source["metadata"]["nbgrader"]
@@ -328,6 +332,7 @@ def test_source_notebooks_run_clean_and_pass_every_check(tmp_path):
         "05_convolution": 1,
         "06_pooling": 2,
         "07_regularization": 1,
+        "08_capstone": 2,  # the first digits, and the narrow and wide networks' curves
     }
     for name, cells in _execute([nbsource.target(lesson) for lesson in LESSONS], tmp_path, pictures=True).items():
         assert _errors(cells) == {}, name
@@ -513,7 +518,7 @@ def test_the_student_release_has_its_own_readme_and_help(bundle):
     import re
 
     readme = (bundle / "README.md").read_text()
-    for instructor_only in ("make test", "solutions/", ".ci/run", "EXERCISES.md", "make autograde"):
+    for instructor_only in ("make test", "solutions/", ".ci/run", "docs/contract.md", "make autograde"):
         assert instructor_only not in readme, instructor_only
     helped = subprocess.run(["make", "help"], cwd=bundle, capture_output=True, text=True).stdout
     listed = set(re.findall(r"^  make (\S+)", helped, flags=re.M))

@@ -20,7 +20,8 @@ from autograder.feedback import report
 from autograder.protocol import wire
 from autograder.protocol.encoding import encode
 from autograder.scoring.compare import EXACT, STABILITY, SUMMATION, compare
-from autograder.scoring.grader import GradeResult, Limits, judge_exercise
+from autograder.scoring.judge import judge_exercise
+from autograder.scoring.results import GradeResult, Limits
 
 pytestmark = pytest.mark.pure  # no sandbox, no subprocess: `make test-fast` runs these
 

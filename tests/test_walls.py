@@ -22,7 +22,8 @@ import pytest
 from autograder import checks
 from autograder.feedback import report
 from autograder.scoring import launcher as sandbox
-from autograder.scoring.grader import Grader, Limits, read_submission
+from autograder.scoring.grader import Grader, read_submission
+from autograder.scoring.results import Limits
 from conftest import ROOT, SOLUTIONS, by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
@@ -398,7 +399,7 @@ def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grade
 
 
 def test_links_in_a_class_folder_are_never_followed(tmp_path):
-    from autograder.submissions.batch import SubmissionError, materialize
+    from autograder.submissions.unpack import SubmissionError, materialize
 
     outside = tmp_path / "instructor"
     outside.mkdir()

@@ -25,6 +25,7 @@ KIND_MODULES = {
     "autograder.checks.models",
     "autograder.checks.images",
     "autograder.checks.statistics",
+    "autograder.checks.training",
     "autograder.scoring.compare",
 }
 _PACKAGES = ("torch", "numpy")

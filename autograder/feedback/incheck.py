@@ -27,10 +27,13 @@ import torch
 
 from autograder import checks as registry
 from autograder.course import catalogue
+from autograder.feedback import report
 from autograder.protocol import wire
 from autograder.sandbox.recorder import OpRecorder
 from autograder.sandbox.worker import run_unit
 from autograder.scoring import static
+from autograder.scoring.judge import judge_exercise, units_expected
+from autograder.scoring.results import Limits
 
 _GRADER_DIR = str(Path(__file__).resolve().parents[1])  # the whole autograder package
 _TORCH_DIR = str(Path(torch.__file__).resolve().parent)
@@ -120,8 +123,6 @@ def static_message(fn, exercise: catalogue.Exercise) -> str | None:
 
 def grade_function(fn, exercise_id: str, suite: str = "public"):
     """The grader's ``ExerciseResult`` for ``fn`` on the checks of one suite."""
-    from autograder.scoring.grader import Limits, judge_exercise, units_expected
-
     exercise = catalogue.get(exercise_id)
     found = registry.for_exercise(exercise_id, (suite,))
     if not found:
@@ -150,8 +151,6 @@ def check(fn, exercise_id: str, suite: str = "public", *, quiet: bool = False) -
     Raises ``CheckFailed`` (an ``AssertionError``, naming what differs) unless every check
     passed. Returns nothing, so a check cell shows no ``Out[]`` value.
     """
-    from autograder.feedback import report
-
     start = time.monotonic()
     result = grade_function(fn, exercise_id, suite)
     if not quiet:
@@ -170,8 +169,6 @@ def _points(x: float) -> str:
 
 def print_result(result, suite: str, seconds: float, out=None) -> None:
     """The ``make grade`` row of one exercise (points, status), its first failure, and its notes."""
-    from autograder.feedback import report
-
     out = out or sys.stdout
     mark, _ = report.MARKS[result.outcome]
     status = f"{mark} {report.LABELS.get(result.outcome, result.outcome)}"

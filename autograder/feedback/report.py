@@ -1,4 +1,8 @@
-"""What people read: the terminal table after ``make grade`` and Gradescope's results.json."""
+"""What people read: the terminal table after ``make grade`` and Gradescope's results.json.
+
+Importing it loads no torch (``list`` and ``hint`` use its ``console``): the judge and the checks,
+which do, are imported inside the two functions that explain a failure.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from autograder.scoring.grader import GradeResult, diagnose
+from autograder.scoring.results import GradeResult
 
 MARKS = {
     "passed": ("✔", "green"),
@@ -42,8 +46,8 @@ def console(file=None) -> Console:
 
 
 def short_reason(ex) -> str:
-    if ex.outcome in ("passed", "not_started"):
-        return ""
+    if ex.outcome == "passed" or (ex.outcome == "not_started" and ex.message in ("", "not started")):
+        return ""  # a not-started exercise has a reason only when it waits for another one
     if ex.mistake is not None:
         return ex.mistake.name
     message = ex.message.split("] ", 1)[-1] if ex.message.startswith("[") else ex.message
@@ -130,7 +134,7 @@ def details(ex, submission_arg: str = "") -> list[Text]:
         lines.append(Text(f"  {ex.mistake.describe()}", style="yellow"))
     failed = [u for u in ex.units if u.verdict in ("failed",)]
     if failed and failed[0].check.suite == "public":
-        from autograder import checks
+        from autograder import checks  # loads torch: not at import (see the module's docstring)
 
         index = checks.for_exercise(ex.exercise.id, ("public",)).index(failed[0].check)
         where = f" --submission {submission_arg}" if submission_arg else ""
@@ -198,6 +202,8 @@ def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
             )
     elif ex.outcome not in EXERCISE_WIDE:
         lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
+        from autograder.scoring.judge import diagnose  # loads torch: not at import (see the module's docstring)
+
         mistake = diagnose(failed) if failed else None
         if mistake is not None:
             lines.append(mistake.describe())

@@ -22,8 +22,10 @@ import torch
 
 from autograder import checks
 from autograder.course import catalogue
+from autograder.feedback import incheck
 from autograder.protocol import plans as protocols
 from autograder.protocol.encoding import encode
+from autograder.scoring.grader import Grader
 
 
 def _check(exercise_id: str, index: int):
@@ -67,11 +69,7 @@ def graded(exercise_id: str, fn=None, submission: str | Path = "exercises"):
     """The exercise's result on the public checks, as ``make grade`` computes it: in the sandbox
     for a submission folder, in this session for a function ``fn``."""
     if fn is not None:
-        from autograder.feedback import incheck
-
         return incheck.grade_function(fn, exercise_id, "public"), "in this session, no sandbox"
-    from autograder.scoring.grader import Grader
-
     with Grader(suites=("public",)) as grader:
         result = grader.grade(Path(submission), [exercise_id])
     return result.exercises[0], f"as make grade runs it ({grader.box.kind} sandbox)"

@@ -7,6 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 from autograder.course import catalogue
+from autograder.feedback import report
+from autograder.scoring.grader import Grader
 
 
 def _mtimes(submission: Path) -> dict[str, float]:
@@ -21,9 +23,6 @@ def _mtimes(submission: Path) -> dict[str, float]:
 
 def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> int:
     """``rounds``: stop after that many re-grades (for tests); None watches until interrupted."""
-    from autograder.feedback import report
-    from autograder.scoring.grader import Grader
-
     con = report.console()
     submission = submission.resolve()
     if not submission.is_dir():

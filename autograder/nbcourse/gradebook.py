@@ -33,6 +33,7 @@ from sqlalchemy import MetaData, String, Table, delete, insert, select
 from traitlets import Dict, Enum, Unicode
 
 from autograder.course import catalogue
+from autograder.nbcourse.nbsource import exercise_of
 
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
@@ -61,8 +62,6 @@ def _order(name: str) -> tuple:
 
 
 def _exercise(cell_name: str) -> str | None:
-    from autograder.nbcourse.nbsource import exercise_of
-
     return exercise_of(cell_name) if cell_name.startswith("test-") else None
 
 

@@ -14,14 +14,14 @@ import os
 import sys
 from pathlib import Path
 
+from nbgrader.apps import NbGrader
+from nbgrader.auth import Authenticator
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange import ExchangeFactory
+
 
 def publish(folder: Path) -> tuple[Path, list[str]]:
     """Publishes every assignment of ``folder/release`` unless the course has any in the exchange."""
-    from nbgrader.apps import NbGrader
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.exchange import ExchangeFactory
-
     os.chdir(folder)  # nbgrader reads nbgrader_config.py from the working directory
     app = NbGrader()
     app.load_config_file()

@@ -34,9 +34,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nbgrader.api import Gradebook, MissingEntry
+from rich.table import Table
+
 from autograder.course import catalogue
-from autograder.nbcourse import notebooks
+from autograder.feedback import report
+from autograder.nbcourse import notebooks, siblings
 from autograder.nbcourse.nbsource import exercise_of, test_id
+from autograder.scoring.grader import Grader
 
 
 def nbgrader_env() -> dict:
@@ -168,8 +173,6 @@ def _renamed(path: Path, released: Path) -> str:
 
 
 def _nbgrader_grades(root: Path, row: Row) -> None:
-    from nbgrader.api import Gradebook, MissingEntry
-
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
         try:
             submitted = gradebook.find_submission_notebook(row.notebook, row.assignment, row.student)
@@ -192,8 +195,6 @@ def autograde(
     root: Path, chosen: list[str] | None = None, sandbox: str = "auto", out=sys.stdout
 ) -> tuple[list[Row], list[str]]:
     """Runs both graders over every collected notebook; returns the rows and any modified files."""
-    from autograder.scoring.grader import Grader
-
     root = Path(root).resolve()
     chosen = chosen or assignments(root)
     before = checksums(root / "submitted")
@@ -234,6 +235,7 @@ def autograde(
             try:
                 with tempfile.TemporaryDirectory(prefix="notebook-submission-") as folder:
                     notebooks.extract_submission(path, Path(folder))
+                    siblings.extract_beside(path, Path(folder))  # the learner's modules it imports
                     modules = sorted({e.split(".")[0] for e in row.exercises})
                     result = grader.grade(Path(folder), modules or None)
                     notebooks.relocate(result, Path(folder))
@@ -244,8 +246,6 @@ def autograde(
                 row.sandbox_score = round(sum(e.score for e in graded), 4)
                 row.sandbox_passed = [e.exercise.id for e in graded if e.outcome == "passed"]
                 row.sandbox_messages = {e.exercise.id: e.message for e in graded if e.outcome != "passed"}
-                from autograder.feedback import report
-
                 report.write_json(result, root / "sandbox-grades" / row.assignment / f"{row.student}.json")
             row.sandbox_seconds = round(time.monotonic() - start, 2)
     after = checksums(root / "submitted")
@@ -258,10 +258,6 @@ def _points(x) -> str:
 
 
 def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
-    from rich.table import Table
-
-    from autograder.feedback.report import console
-
     table = Table("student", "assignment", "nbgrader", "sandbox (full credit)", "agree", "seconds")
     for row in rows:
         full = None if row.sandbox_score is None else sum(catalogue.get(e).points for e in row.sandbox_passed)
@@ -280,7 +276,7 @@ def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
             agree,
             f"{row.nbgrader_seconds:.1f} + {row.sandbox_seconds:.1f}",
         )
-    console(out).print(table)
+    report.console(out).print(table)
     lines = []
     for row in rows:
         for text in row.problems:

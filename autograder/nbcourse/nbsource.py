@@ -1,4 +1,5 @@
-"""Builds nbgrader's source notebooks (``source/``) from the lessons and the reference solutions.
+"""Builds nbgrader's source notebooks (``source/``), and the README's table of assignments, from the
+lessons and the reference solutions.
 
 One source of truth: a lesson (``lessons/NN_name.md``) holds the teaching text, the pictures'
 code and the order of things; every answer cell is cut out of ``solutions/<module>.py`` with its
@@ -36,6 +37,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # autograder/<subpackage>/<modu
 LESSONS = REPO_ROOT / "lessons"
 SOLUTIONS = REPO_ROOT / "solutions"
 SOURCE = REPO_ROOT / "source"
+README = REPO_ROOT / "README.md"
+TABLE_START = "<!-- assignments: written by `make notebooks` from the catalogue and lessons/ -->"
+TABLE_END = "<!-- /assignments -->"
 
 DIRECTIVE = re.compile(r"^<!--\s*([a-z-]+)\s*(.*?)\s*-->\s*$")
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -198,7 +202,7 @@ def _nbgrader(grade_id: str, *, grade=False, solution=False, locked=False, point
 # ----------------------------------------------------------------------------- building notebooks
 def build(lesson: Lesson, solutions: Path = SOLUTIONS):
     """The source notebook of one lesson (an ``nbformat`` notebook, deterministic to the byte)."""
-    import nbformat
+    import nbformat  # slow (over a second): the graders import this module for exercise_of alone
 
     name = lesson.path.name
     cells = []
@@ -247,7 +251,7 @@ def build(lesson: Lesson, solutions: Path = SOLUTIONS):
 
 
 def render(notebook) -> str:
-    import nbformat
+    import nbformat  # slow: see build
 
     return nbformat.writes(notebook) + "\n"
 
@@ -281,23 +285,63 @@ def generate(lessons_dir=LESSONS, source_dir=SOURCE, solutions=SOLUTIONS, check_
     return stale
 
 
+def _points(x: float) -> str:
+    return f"{x:g}"
+
+
+def assignment_table(lessons_dir=LESSONS) -> str:
+    """The README's table of assignments: each lesson's exercises and written answers with their points."""
+    rows = [
+        "| assignment | exercises (autograded points) | written answers (manual points) | total |",
+        "| --- | --- | --- | --- |",
+    ]
+    for lesson in lessons(lessons_dir):
+        blocks = parse(lesson.path.read_text(encoding="utf-8"), lesson.path.name)
+        exercises = [catalogue.get(b.arg) for b in blocks if b.kind == "check"]
+        written = [b.arg.partition(" points=") for b in blocks if b.kind == "free-response"]
+        auto = sum(e.points for e in exercises)
+        manual = sum(float(points) for _, _, points in written)
+        listed = ", ".join(e.function for e in exercises)
+        answers = ", ".join(f"{gid.strip().replace('-', ' ')} ({_points(float(pts))})" for gid, _, pts in written)
+        rows.append(
+            f"| `{lesson.assignment}` | {listed} ({_points(auto)}) | {answers or '—'} | {_points(auto + manual)} |"
+        )
+    return "\n".join(rows)
+
+
+def update_readme(readme: Path = README, lessons_dir=LESSONS, check_only=False) -> bool:
+    """Rewrites the table between the README's markers; True when it was stale."""
+    text = readme.read_text(encoding="utf-8")
+    before, start, rest = text.partition(TABLE_START)
+    _, end, after = rest.partition(TABLE_END)
+    if not (start and end):
+        raise LessonError(f"{readme.name}: the markers {TABLE_START!r} and {TABLE_END!r} are missing")
+    fresh = f"{before}{TABLE_START}\n{assignment_table(lessons_dir)}\n{TABLE_END}{after}"
+    if fresh == text:
+        return False
+    if not check_only:
+        readme.write_text(fresh, encoding="utf-8")
+    return True
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.nbcourse.nbsource", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when source/ is stale")
     args = parser.parse_args(argv)
     try:
-        stale = generate(check_only=args.check)
+        stale = [f"source/{name}" for name in generate(check_only=args.check)]
+        stale += ["README.md (its assignment table)"] if update_readme(check_only=args.check) else []
     except (LessonError, KeyError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check:
         for name in stale:
-            print(f"stale: source/{name} (run `make notebooks`)", file=sys.stderr)
+            print(f"stale: {name} (run `make notebooks`)", file=sys.stderr)
         return 1 if stale else 0
     for name in stale:
-        print(f"wrote source/{name}")
+        print(f"wrote {name}")
     if not stale:
-        print("source/ already up to date")
+        print("source/ and README.md's assignment table already up to date")
     return 0
 
 

@@ -15,7 +15,7 @@ SENSITIVE, SATURATED = "#cfe8cf", "#f4d6d6"
 
 
 def _plt():
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # slow (about 0.7 s): loaded by the functions that draw, not by the others
 
     return plt
 

@@ -22,6 +22,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from autograder import checks
+from autograder.checks import frozen
+from autograder.course import catalogue
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # autograder/<subpackage>/<module>.py
 
 SHIPPED_FILES = ("Makefile", "pyproject.toml")
@@ -72,10 +76,6 @@ def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
 
 def freeze_public_checks(package: Path) -> None:
     """Replaces the public check modules (their reference code gives answers away) by their data."""
-    from autograder import checks
-    from autograder.checks import frozen
-    from autograder.course import catalogue
-
     found = [c for module in catalogue.MODULES for c in checks.for_module(module, ("public",))]
     (package / frozen.FILE_NAME).write_bytes(frozen.freeze(found))
     for module in package.glob("*.py"):

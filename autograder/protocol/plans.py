@@ -9,11 +9,13 @@ NumPy and this module.
 
 from __future__ import annotations
 
+import inspect
 import io
 import math
 import pickle
+import sys
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,12 +276,14 @@ def raises_protocol(fn, device, call, *, args, kwargs, exception):
     return {"raised": None, "out": out}
 
 
-def model_protocol(fn, device, call, *, model, kwargs, loss_first=False, grad=False, seed=0):
-    """``fn(model)``, or ``fn(data_loss(model), model)``; with ``grad``, the gradients w.r.t. every
-    trainable parameter."""
+def model_protocol(fn, device, call, *, model, kwargs, loss_first=False, grad=False, seed=0, args=(), names=()):
+    """``fn(model, *args, **kwargs)`` (``args``: data such as images and labels, named by ``names``), or
+    ``fn(data_loss(model), model)``; with ``grad``, the gradients w.r.t. every trainable parameter."""
     model = model.to(device)
-    args = (data_loss(model), model) if loss_first else (model,)
-    watch = Watch(lambda: {**({"loss": args[0]} if loss_first else {}), **parameter_state(model)})
+    data = to_device(tuple(args), device)
+    args = (data_loss(model), model) if loss_first else (model, *data)
+    named = dict(zip(names, data))
+    watch = Watch(lambda: {**({"loss": args[0]} if loss_first else {}), **named, **parameter_state(model)})
     out = call(fn, *args, **kwargs)
     result = _report({"out": out}, watch)
     if grad:
@@ -332,12 +336,151 @@ def sgd_protocol(fn, device, call, *, model, grads, lr, weight_decay=None, as_ge
     return _report(result, watch)
 
 
+# ----------------------------------------------------------------------------- modules and training
+def _owned(net) -> tuple[dict, dict]:
+    """The module's parameters by name, and the report of what it owns (names and shapes, sorted)."""
+    owned = dict(net.named_parameters())
+    return owned, {"parameters": sorted(f"{n} {tuple(p.shape)}" for n, p in owned.items())}
+
+
+def _owns_exactly(owned: dict, parameters: dict) -> bool:
+    return {n: tuple(p.shape) for n, p in owned.items()} == {n: tuple(v.shape) for n, v in parameters.items()}
+
+
+def _load(net, parameters: dict, device: str, dtype) -> dict:
+    """Moves ``net`` to ``device`` and ``dtype`` and copies ``parameters``' values into it, by name."""
+    net.to(device=device, dtype=dtype)
+    owned = dict(net.named_parameters())
+    with torch.no_grad():
+        for name, value in parameters.items():
+            owned[name].copy_(value)
+    return owned
+
+
+def module_protocol(
+    fn, device, call, *, init_args, parameters, x=None, dtype=torch.float32, grad=False, seed=0, initial=()
+):
+    """Builds ``fn(*init_args)`` with PyTorch's random numbers seeded (so its initial values are the
+    same on every run); when it owns exactly the parameters named in ``parameters`` (names and
+    shapes), reports the initial values of those listed in ``initial``, loads ``parameters`` into it
+    and, given ``x``, runs it on ``x``: its output and, with ``grad``, the gradients w.r.t. ``x`` and
+    every parameter, in the order of ``parameters``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = fn(*init_args)
+    if not isinstance(net, nn.Module):
+        return {"module": f"an object of type {type(net).__name__}"}
+    owned, result = _owned(net)
+    if not _owns_exactly(owned, parameters):
+        return result
+    if initial:
+        result["initial"] = [owned[name].detach().clone() for name in initial]
+    if x is None:
+        return result
+    owned = _load(net, parameters, device, dtype)
+    x = x.to(device=device, dtype=dtype)
+    leaves = grad and device != "meta"
+    if leaves:
+        x.requires_grad_(True)
+    watch = Watch(lambda: {"x": x})
+    out = call(net, x)
+    result["out"] = out
+    _report(result, watch)
+    if leaves:
+        result["grads"] = gradients(out, [x] + [owned[name] for name in parameters], seed)
+    return result
+
+
+def train_protocol(fn, device, call, *, model, images, labels, calls, dtype):
+    """Calls ``fn(model, images[a:b], labels[a:b], lr, **options)`` for each ``(a, b, lr, options)`` of
+    ``calls`` in turn, on one model; reports what each call returned and the model's parameters after
+    it. The parameters are meant to change; the images and labels each call is given are not."""
+    model = model.to(device=device, dtype=dtype)
+    images, labels = images.to(device=device, dtype=dtype), labels.to(device)
+    returned, after, changed = [], [], []
+    for start, stop, lr, options in calls:
+        x, y = images[start:stop].clone(), labels[start:stop].clone()
+        watch = Watch(lambda: {"images": x, "labels": y})  # noqa: B023 - read within this iteration only
+        with one_thread():
+            returned.append(call(fn, model, x, y, lr, **options))
+        after.append([p.detach().clone() for p in model.parameters()])
+        changed += [name for name in watch.changed() if name not in changed]
+    result: dict[str, Any] = {"returned": returned, "params": after}
+    if changed:
+        result["changed"] = changed
+    return result
+
+
+def beside(fn, name: str):
+    """The definition called ``name`` where ``fn`` was defined: in its module, or in the notebook
+    that defines it (the learner's ``DigitNet`` beside their ``train_epoch``)."""
+    try:
+        inner = inspect.unwrap(fn)
+    except ValueError:  # a cycle of __wrapped__
+        inner = fn
+    namespace = getattr(inner, "__globals__", None)
+    if not isinstance(namespace, dict):
+        module = sys.modules.get(str(getattr(inner, "__module__", "")))
+        namespace = vars(module) if module is not None else {}
+    found = namespace.get(name)
+    if found is None:
+        label = getattr(fn, "__name__", "the function")
+        raise NameError(f"no {name} beside {label}: this check trains your {name} with your {label}")
+    return found
+
+
+def as_images(pixels: torch.Tensor, device: str, dtype, levels: int) -> torch.Tensor:
+    """8-bit pixel counts ``(N, H, W)`` as network input ``(N, 1, H, W)`` of ``dtype``, scaled to [0, 1]."""
+    return pixels.to(device=device, dtype=dtype).div(levels).unsqueeze(1)
+
+
+def fullrun_protocol(
+    fn, device, call, *, builder, init_args, parameters, pixels, labels, orders, test_pixels, levels, lr, options, dtype
+):
+    """Trains the learner's own model class (``builder``, found beside ``fn``) with ``fn``: builds it,
+    loads ``parameters``, then calls ``fn(model, images[order], labels[order], lr, **options)`` once
+    per permutation of ``orders`` (one epoch each); reports what each epoch returned and the model's
+    logits for ``test_pixels``, computed without a graph. The scorer counts the right answers."""
+    net = beside(fn, builder)(*init_args)
+    if not isinstance(net, nn.Module):
+        return {"module": f"an object of type {type(net).__name__}"}
+    owned, result = _owned(net)
+    if not _owns_exactly(owned, parameters):
+        return result
+    _load(net, parameters, device, dtype)
+    images, labels = as_images(pixels, device, dtype, levels), labels.to(device)
+    returned = []
+    with one_thread():
+        for order in orders:
+            order = order.to(device)
+            returned.append(call(fn, net, images[order], labels[order], lr, **options))
+        with torch.no_grad():
+            result["logits"] = call(net, as_images(test_pixels, device, dtype, levels))
+    result["returned"] = returned
+    return result
+
+
+@contextmanager
+def one_thread():
+    """PyTorch on one CPU thread for a while: on batches of 8×8 images, handing work to other threads
+    costs more than it saves, and far more on a machine whose cores are busy (as a grader's are)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 PROTOCOLS: dict[str, Callable[..., dict]] = {
     "call": call_protocol,
     "raises": raises_protocol,
     "model": model_protocol,
     "layers": layers_protocol,
     "sgd": sgd_protocol,
+    "module": module_protocol,
+    "train": train_protocol,
+    "fullrun": fullrun_protocol,
 }
 
 

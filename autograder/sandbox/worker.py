@@ -13,6 +13,8 @@ unread (the scorer parses and validates it).
 from __future__ import annotations
 
 import base64
+import ctypes
+import gc
 import importlib.util
 import json
 import linecache
@@ -244,8 +246,6 @@ def _frame(out_fd: int, header: dict, stream: bytes) -> None:
 
 def _prctl(option: int, value: int) -> None:
     try:
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
     except Exception:  # noqa: BLE001 - not Linux: fall back to process groups only
         pass
@@ -641,8 +641,6 @@ def main() -> int:
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    import gc
-
     gc.freeze()  # children's garbage collections skip everything loaded so far: fewer copy-on-write pages
     os.write(out_fd, b"R")  # ready: torch is loaded
     for line in sys.stdin:

@@ -23,10 +23,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from distributed import WorkerPlugin
+import dask
+from dask_jobqueue import SLURMCluster
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
+from distributed.security import Security
 
 from autograder.submissions import batch
-from autograder.submissions.batch import IGNORED, ZIP_MAX_BYTES, ZIP_MAX_FILES, Submission, SubmissionError
+from autograder.submissions.cache import grader_fingerprint
+from autograder.submissions.discover import IGNORED, Submission
+from autograder.submissions.table import Outcome
+from autograder.submissions.unpack import ZIP_MAX_BYTES, ZIP_MAX_FILES, SubmissionError
 
 PLUGIN = "nn-by-hand-grader"
 WORKERS_TIMEOUT = 120.0  # seconds to wait for the first worker of a running scheduler (every local one)
@@ -42,7 +48,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
 
 
 def pack(sub: Submission) -> dict:
-    """The submission as data, with the limits ``batch`` applies to a zip: at most ``ZIP_MAX_FILES``
+    """The submission as data, with the limits ``unpack`` applies to a zip: at most ``ZIP_MAX_FILES``
     entries and ``ZIP_MAX_BYTES`` in all. Raises ``SubmissionError`` beyond them."""
     path = sub.path
     if sub.kind != "directory":
@@ -137,7 +143,7 @@ def worker_fingerprint() -> str:
     """This process's grader fingerprint, taken once: a long-lived worker whose package was
     upgraded on disk still reports the code it imported (and the client refuses its grades)."""
     if not _FINGERPRINT:
-        _FINGERPRINT.append(batch.grader_fingerprint())
+        _FINGERPRINT.append(grader_fingerprint())
     return _FINGERPRINT[0]
 
 
@@ -175,7 +181,7 @@ class GraderPlugin(WorkerPlugin):
         await asyncio.to_thread(self._start)  # importing torch must not stall the worker's heartbeat
 
     def _start(self):
-        from autograder.scoring.grader import Grader
+        from autograder.scoring.grader import Grader  # loads torch: here, in setup's thread, not at import
 
         self.grader = Grader(self.sandbox, self.suites, self.limits)
         self.started += 1
@@ -210,8 +216,6 @@ class GraderPlugin(WorkerPlugin):
 
 def grade_packet(packet: dict, exercises: list[str] | None, plugin: str) -> dict:
     """The task: grades one packet on this worker's grader of the plugin named ``plugin``."""
-    from distributed import get_worker
-
     found = get_worker().plugins.get(plugin)
     if found is None or not hasattr(found, "lock"):
         raise RuntimeError("this Dask worker has no grader (its worker plugin is not set up)")
@@ -241,15 +245,9 @@ def start_cluster(kind: str, count: int, secure: bool = True):
     task a client sends it, so no client without that certificate may connect; its plain HTTP
     server answers only ``/health`` (no page about workers, tasks or logs)."""
     if kind == "slurm":
-        from dask_jobqueue import SLURMCluster
-
         cluster = SLURMCluster()
         cluster.scale(jobs=count)
         return cluster
-    import dask
-    from distributed import LocalCluster
-    from distributed.security import Security
-
     routes = ["distributed.http.health"] if secure else dask.config.get("distributed.scheduler.http.routes")
     with dask.config.set({"distributed.scheduler.http.routes": routes}):  # no page about the run over HTTP
         return LocalCluster(
@@ -281,8 +279,6 @@ class DaskPool:
         exercises: list[str] | None,
         key: dict,
     ):
-        from distributed import Client
-
         self.exercises, self.key = exercises, key
         self.cluster = self.client = None
         self.futures: dict = {}
@@ -317,9 +313,7 @@ class DaskPool:
             f"({', '.join(hosts)})"
         )
 
-    def results(self, submissions: list[Submission]) -> Iterator[batch.Outcome]:
-        from distributed import as_completed
-
+    def results(self, submissions: list[Submission]) -> Iterator[Outcome]:
         run = uuid.uuid4().hex[:8]
         for i, sub in enumerate(submissions):
             try:

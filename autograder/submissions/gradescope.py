@@ -15,13 +15,25 @@ The zip's root holds ``setup.sh`` and ``run_autograder`` (from ``gradescope/``),
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import pkgutil
 import re
 import shutil
 import sys
 import tempfile
+import tomllib
 import zipfile
 from pathlib import Path
+
+import autograder
+from autograder import checks
+from autograder.cli import SUITES
+from autograder.feedback import report
+from autograder.nbcourse import notebooks
+from autograder.scoring.grader import grade
+from autograder.submissions.cache import write_atomically
+from autograder.submissions.unpack import SubmissionError, materialize
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the autograder package
 ROOT = PACKAGE.parent
@@ -35,8 +47,6 @@ DEFAULT_RESULTS = "/autograder/results/results.json"
 # ----------------------------------------------------------------------------- build
 def requirements(pyproject: Path = ROOT / "pyproject.toml") -> str:
     """requirements.txt from pyproject.toml's dependencies, each of which must be pinned (==)."""
-    import tomllib
-
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     python = project.get("requires-python", "")
     lines = [f"# generated from pyproject.toml by `python -m autograder.submissions.gradescope build`; python {python}"]
@@ -48,11 +58,12 @@ def requirements(pyproject: Path = ROOT / "pyproject.toml") -> str:
 
 
 def package_files() -> list[Path]:
-    """Every source file of the package (checks, hidden ones included), without caches."""
+    """Every source file of the package (checks, hidden ones included) and its data (the capstone's
+    digits), without caches."""
     files = []
     for path in sorted(PACKAGE.rglob("*")):
         rel = path.relative_to(PACKAGE)
-        if path.is_file() and "__pycache__" not in rel.parts and path.suffix in (".py", ".json", ".txt"):
+        if path.is_file() and "__pycache__" not in rel.parts and path.suffix in (".py", ".json", ".txt", ".gz"):
             files.append(path)
     return files
 
@@ -66,8 +77,6 @@ def _add(z: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -
 
 def build(out: Path) -> list[str]:
     """Writes the zip; returns its member names."""
-    from autograder import checks
-
     if "hidden" not in checks.available_suites():
         raise RuntimeError("the hidden checks are not installed here: Gradescope would grade without them")
     out = Path(out)
@@ -92,11 +101,6 @@ def build(out: Path) -> list[str]:
 def _import_everything() -> None:
     """Imports every module of the package now. Where learner code is not contained (no
     bubblewrap), it could otherwise rewrite a module the scorer imports lazily later on."""
-    import importlib
-    import pkgutil
-
-    import autograder
-
     for info in pkgutil.walk_packages(autograder.__path__, "autograder."):
         if info.name.split(".")[-1] in ("__main__", "worker", "watch"):
             continue  # the worker's own entry point, and the learner's file watcher
@@ -119,12 +123,6 @@ def _score_zero(message: str) -> dict:
 
 
 def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "all") -> int:
-    from autograder.cli import SUITES
-    from autograder.feedback import report
-    from autograder.nbcourse import notebooks
-    from autograder.scoring.grader import grade
-    from autograder.submissions import batch
-
     _import_everything()
     results = Path(results).absolute()
     results.parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +130,8 @@ def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "al
     with tempfile.TemporaryDirectory(prefix="gradescope-submission-") as tmp:
         try:
             own: list[str] = []  # a notebook is graded on its own exercises, out of their points
-            folder = batch.materialize(Path(submission), Path(tmp), own)
-        except batch.SubmissionError as exc:
+            folder = materialize(Path(submission), Path(tmp), own)
+        except SubmissionError as exc:
             data = _score_zero(f"Your submission could not be read: {exc}")
             result = None
         else:
@@ -145,7 +143,7 @@ def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "al
                 raise
             data = report.results_json(result)
     _clear(results)  # learner code ran meanwhile; under a plain-process sandbox it could write here
-    batch.write_atomically(data, results)
+    write_atomically(data, results)
     if result is not None:
         report.print_report(result)
     print(f"score {data['score']}/{data.get('max_score', 0)} written to {results}")
