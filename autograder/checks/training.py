@@ -42,6 +42,18 @@ def default_init(g: torch.Generator, shapes: dict[str, tuple[int, ...]]) -> dict
     return values
 
 
+def seeded_model(build, seed: int) -> nn.Module:
+    """``build()``'s model with every parameter drawn as ``default_init`` draws it from ``seed + 1``
+    (the plan's inputs use ``seed`` itself)."""
+    model = build()
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    values = default_init(generator(seed + 1), shapes)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(values[name])
+    return model
+
+
 def _listed(shapes: dict[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items())
 
@@ -233,13 +245,7 @@ class TrainingSteps(Check):
         return self._reference
 
     def model(self) -> nn.Module:
-        model = self.build()
-        shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
-        values = default_init(generator(self.seed + 1), shapes)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(values[name])
-        return model
+        return seeded_model(self.build, self.seed)
 
     def plan(self):
         images, labels = digit_batch(generator(self.seed), max(stop for _, stop, _, _ in self.calls))
@@ -435,13 +441,7 @@ class ModelOnData(Check):
         return self._reference
 
     def model(self) -> nn.Module:
-        model = self.build()
-        shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
-        values = default_init(generator(self.seed + 1), shapes)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(values[name])
-        return model.to(self.dtype)
+        return seeded_model(self.build, self.seed).to(self.dtype)
 
     def plan(self):
         model = self.model()
