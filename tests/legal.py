@@ -311,6 +311,26 @@ LEGAL = [
         "the penalty as SGD's weight decay 2·l2, gradients cleared by hand, float(loss) for each batch",
     ),
     Legal(
+        "capstone_prints_and_logs_while_training",
+        "capstone",
+        """
+        import logging
+        _DigitNet = DigitNet
+        class DigitNet(_DigitNet):
+            def forward(self, x):
+                print("input", x.shape, x[:1])  # a tensor printed inside forward
+                z = conv2d(x, self.conv_weight, self.conv_bias, padding=1)
+                logging.getLogger("digitnet").warning("conv out %s, max %s", tuple(z.shape), z.max())
+                return self.fc(max_pool2d(tanh(z), 2).flatten(1))
+        _train_epoch = train_epoch
+        def train_epoch(model, images, labels, lr, l2=0.0, batch_size=32):
+            mean = _train_epoch(model, images, labels, lr, l2, batch_size)
+            print(f"epoch done: mean loss {mean:.4f}, first weights {next(model.parameters()).flatten()[:3]}")
+            return mean
+        """,
+        "prints tensors and logs inside forward and after each epoch",
+    ),
+    Legal(
         "capstone_mean_loss_in_float32",
         "capstone",
         """

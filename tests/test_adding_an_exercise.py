@@ -164,24 +164,16 @@ def test_the_catalogue_hints_mistakes_and_list_know_the_new_exercise(repo):
     assert "ReLU keeps positive values" in proc.stdout, proc.stdout + proc.stderr
 
 
+def _pytest(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """The copy's own pytest run on ``args``; it must pass."""
+    proc = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], repo, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc
+
+
 def test_the_copy_s_own_fast_tests_pass(repo):
     """The catalogue against the contract, the stubs, the solutions' doctests (the new one too)."""
-    proc = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/test_catalogue.py",
-            "tests/test_stubs.py",
-            "solutions/neurons.py",
-        ],
-        repo,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    _pytest(repo, "tests/test_catalogue.py", "tests/test_stubs.py", "solutions/neurons.py")
 
 
 def test_the_solution_scores_full_marks_and_the_stub_is_not_started(repo):
@@ -195,21 +187,5 @@ def test_the_solution_scores_full_marks_and_the_stub_is_not_started(repo):
 
 
 def test_the_mutant_and_the_named_mistake_are_caught_by_the_copy_s_tests(repo):
-    proc = _run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/test_mutants.py",
-            "tests/test_mistakes.py",
-            "-k",
-            "relu_abs or absolute",
-        ],
-        repo,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    proc = _pytest(repo, "tests/test_mutants.py", "tests/test_mistakes.py", "-k", "relu_abs or absolute")
     assert re.search(r"^2 passed", proc.stdout, re.M), proc.stdout[-2000:]  # the mutant, and the mistake's one variant

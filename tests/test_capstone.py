@@ -99,6 +99,20 @@ def test_a_module_the_capstone_imports_and_the_submission_lacks_is_named(tmp_pat
         assert "imports your convolution.py, which this submission does not hold" in result.message
 
 
+def test_a_submission_without_capstone_py_scores_zero_there_and_keeps_its_other_points(tmp_path, warm_grader):
+    """As the contract says: a submission of the seven earlier modules only (made before the capstone)."""
+    sub = tmp_path / "submission"
+    sub.mkdir()
+    for module in ("convolution", "losses", "neurons", "pooling", "regularization"):
+        (sub / f"{module}.py").write_text((SOLUTIONS / f"{module}.py").read_text())
+    found = by_id(warm_grader.grade(sub, ["capstone", "pooling"]))
+    assert found["pooling.max_pool2d"].outcome == "passed"
+    for name in ("DigitNet", "train_epoch", "accuracy"):
+        result = found[f"capstone.{name}"]
+        assert result.outcome == "error" and result.score == 0, result.message
+        assert "the submission has no capstone.py" in result.message
+
+
 def test_a_correct_float_result_earns_no_host_advice(warm_grader):
     found = by_id(warm_grader.grade(SOLUTIONS, ["capstone"]))
     for result in found.values():

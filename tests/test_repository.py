@@ -147,3 +147,15 @@ def test_light_modules_do_not_import_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
+
+
+def test_the_list_and_hint_verbs_run_without_torch(tmp_path):
+    code = (
+        "import contextlib, io, sys\n"
+        "from autograder import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    cli.main(['list']); cli.main(['hint', 'neurons.tanh', '--submission', {str(tmp_path)!r}])\n"
+        "print('torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.stdout.strip() == "False", proc.stdout + proc.stderr

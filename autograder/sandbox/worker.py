@@ -75,6 +75,8 @@ def _describe_exception(exc: BaseException, submission: str) -> dict:
         "message": message,
         "where": where,
         "not_started": isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where,
+        # the module an import could not find (a capstone beside none of the learner's other modules)
+        "missing_module": exc.name if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str) else None,
     }
 
 

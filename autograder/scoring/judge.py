@@ -4,8 +4,6 @@ messages from what its worker sent (``judge_exercise``), and the named mistake t
 
 from __future__ import annotations
 
-import re
-
 from autograder.course import catalogue, mistakes
 from autograder.course.catalogue import Exercise
 from autograder.protocol import encoding
@@ -176,10 +174,10 @@ def _judge(
             return result
         result.outcome = "error"
         result.message = f"{exercise.module}.py could not be loaded: {error.get('type')}: {error.get('message')}"
-        sibling = re.fullmatch(r"No module named '(\w+)'", str(error.get("message", "")))
-        if error.get("type") == "ModuleNotFoundError" and sibling and sibling.group(1) in catalogue.MODULES:
+        sibling = error.get("missing_module")
+        if isinstance(sibling, str) and sibling in catalogue.MODULES:
             result.message = (
-                f"{exercise.module}.py imports your {sibling.group(1)}.py, which this submission does not hold: "
+                f"{exercise.module}.py imports your {sibling}.py, which this submission does not hold: "
                 f"grade it beside your other modules (a notebook beside your other notebooks)"
             )
         if error.get("where"):
