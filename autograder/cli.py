@@ -43,25 +43,28 @@ HANDED_ON = {
 def _grade(args) -> int:
     # the verb's own imports, here: `--help` and the other verbs start without them (torch, rich)
     from autograder.feedback import report
+    from autograder.nbcourse import notebooks
     from autograder.scoring.grader import grade
     from autograder.scoring.results import Limits
+    from autograder.submissions import unpack
 
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
-    with tempfile.TemporaryDirectory(prefix="notebook-submission-") as extracted:
-        submission, exercises = Path(args.submission), args.exercise or None
+    given = Path(args.notebook or args.submission)
+    with tempfile.TemporaryDirectory(prefix="grade-submission-") as unpacked:
+        # the one way in, as grade-batch and Gradescope: a folder, zip, notebook or single module
+        # file; a notebook or module file is graded on, and out of, its whole assignment
+        own: list[str] = []
+        try:
+            submission = unpack.materialize(given, Path(unpacked), own)
+        except unpack.SubmissionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if args.notebook:
-            from autograder.nbcourse import notebooks, siblings  # only for --notebook
+            from autograder.nbcourse import siblings  # only for --notebook
 
-            submission = notebooks.extract_submission(Path(args.notebook), Path(extracted))
-            siblings.extract_beside(Path(args.notebook), submission)  # the capstone imports your other modules
-            if exercises is None:  # the notebook's own exercises, not the whole course
-                try:
-                    exercises = notebooks.exercises_in(notebooks.read(Path(args.notebook))) or None
-                except Exception:  # noqa: BLE001 - a malformed notebook: grade everything, report errors
-                    exercises = None
-        result = grade(submission, exercises, SUITES[args.suite], args.sandbox, limits)
-        if args.notebook:
-            notebooks.relocate(result, submission)  # messages point at cells, not at generated files
+            siblings.extract_beside(given, submission)  # the capstone imports your other modules
+        result = grade(submission, args.exercise or own or None, SUITES[args.suite], args.sandbox, limits)
+        notebooks.relocate(result, submission)  # a notebook's messages point at cells, not at generated files
     if args.json:
         report.write_json(
             result, Path(args.json), hidden_visibility=args.hidden_visibility, full_details=args.full_details

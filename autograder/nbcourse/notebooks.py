@@ -199,11 +199,48 @@ def relocate(result, folder: Path) -> None:
     def fix(text: str) -> str:
         return _WHERE.sub(lambda m: locate(cell_map, m.group(1), int(m.group(2))) or m.group(0), text)
 
+    missing = missing_answers(folder)
     for ex in result.exercises:
         ex.message = fix(ex.message)
+        if ex.exercise.id in missing and ex.outcome != "passed":  # say so, not "defines no <function>"
+            ex.outcome, ex.score, ex.units = "error", 0.0, []
+            ex.message = (
+                f"the notebook has no answer cell {missing[ex.exercise.id]} (deleted?): 0 of "
+                f"{ex.max_score:g} points; copy the cell back from the released notebook"
+            )
         ex.notes = [fix(n) for n in ex.notes]
         for unit in ex.units:
             unit.message = fix(unit.message)
+
+
+def assignment_of(notebook: dict, name: str = "") -> list[str]:
+    """Every exercise of the modules the notebook is for, in the catalogue's order: what it is graded
+    on and out of, so that deleting an answer cell costs that exercise's points instead of dropping
+    them from the total. The modules are those its cells name (imports, answer and test cells), else
+    the one its file ``name`` names (``losses.ipynb``, ``04_losses.ipynb``)."""
+    named = set()
+    for cell in notebook["cells"]:
+        gid = grade_id(cell)
+        if gid.startswith("imports-") and gid[len("imports-") :] in catalogue.MODULES:
+            named.add(gid[len("imports-") :])
+        elif exercise_of(gid):
+            named.add(str(exercise_of(gid)).split(".")[0])
+    if not named:
+        stem = Path(name).stem.split("_", 1)[-1] if name else ""
+        named = {stem} & set(catalogue.MODULES)
+    return [e.id for e in catalogue.EXERCISES if e.module in named]
+
+
+def missing_answers(folder: Path) -> dict[str, str]:
+    """Per exercise of the modules extracted into ``folder`` whose answer cell the notebook lacks:
+    the id of that cell (from ``cells.json``)."""
+    cell_map = _cell_map(folder)
+    present = {span[3] for spans in cell_map.values() for span in spans}
+    return {
+        e.id: f"answer-{e.module}-{e.function}"
+        for e in catalogue.EXERCISES
+        if e.module in cell_map and f"answer-{e.module}-{e.function}" not in present
+    }
 
 
 def exercises_in(notebook: dict) -> list[str]:

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from autograder.course import catalogue
-from autograder.nbcourse.notebooks import exercises_in, extract_submission
+from autograder.nbcourse.notebooks import assignment_of, extract_submission
 from autograder.nbcourse.notebooks import read as read_notebook
 from autograder.submissions.discover import IGNORED
 
@@ -24,13 +24,16 @@ class SubmissionError(Exception):
 
 def materialize(path: Path, into: Path, notebook_exercises: list[str] | None = None) -> Path:
     """A directory holding the submission's modules: ``path`` itself when it is one, else what a
-    zip or notebook unpacks into ``into`` (a fresh private folder). Never writes into ``path``.
+    zip, notebook or single module file unpacks into ``into`` (a fresh private folder). Never
+    writes into ``path``. The one way in for ``grade``, ``grade-batch``, Gradescope and Dask.
 
     Also resolves what Gradescope's upload folder holds: the modules, a folder of them, one zip
-    or notebooks. ``notebook_exercises``, when given, receives the exercises of the notebooks
-    unpacked (by their answer cells' nbgrader ids, whatever the file is called): what a notebook
-    submission is graded on, and out of."""
+    or notebooks. ``notebook_exercises``, when given, receives the whole assignment of each
+    notebook (or single module file) unpacked: every exercise of its modules, a deleted answer
+    cell's included, which is what such a submission is graded on, and out of."""
     path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise SubmissionError(f"submission not found: {path} (no such file or folder)")
     if path.is_symlink() and path.is_file():
         raise SubmissionError(f"{path.name} is a symbolic link: only regular files are graded")
     if path.is_file():
@@ -38,7 +41,12 @@ def materialize(path: Path, into: Path, notebook_exercises: list[str] | None = N
             return materialize(_unzip(path, into / "unzipped"), into / "inner", notebook_exercises)
         if path.suffix.lower() == ".ipynb":
             return _notebooks([path], into / "extracted", notebook_exercises)
-        raise SubmissionError(f"{path.name} is neither a directory, a zip nor a notebook")
+        if path.name in MODULE_FILES:
+            return _module(path, into / "module", notebook_exercises)
+        raise SubmissionError(
+            f"{path.name} is not a submission: give a folder, a .zip or a notebook, or one of the course's "
+            f"module files ({', '.join(sorted(MODULE_FILES))})"
+        )
     for _ in range(4):  # descend through wrapper folders ("alice/hw1/...")
         if not path.is_dir():
             raise SubmissionError(f"{path} is not a directory")
@@ -86,6 +94,17 @@ def _unzip(archive: Path, into: Path) -> Path:
     return into
 
 
+def _module(path: Path, into: Path, exercises: list[str] | None) -> Path:
+    """A single module file, copied alone into ``into``: graded on its module's exercises."""
+    if path.stat().st_size > ZIP_MAX_BYTES:
+        raise SubmissionError(f"{path.name} is larger than {ZIP_MAX_BYTES >> 20} MiB")
+    into.mkdir(parents=True)
+    shutil.copyfile(path, into / path.name)
+    if exercises is not None:
+        exercises += [e.id for e in catalogue.EXERCISES if f"{e.module}.py" == path.name and e.id not in exercises]
+    return into
+
+
 def _notebooks(notebooks: list[Path], into: Path, exercises: list[str] | None = None) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     result = into
@@ -93,7 +112,7 @@ def _notebooks(notebooks: list[Path], into: Path, exercises: list[str] | None = 
         try:
             result = Path(extract_submission(notebook, into))
             if exercises is not None:
-                exercises += [e for e in exercises_in(read_notebook(notebook)) if e not in exercises]
+                exercises += [e for e in assignment_of(read_notebook(notebook), notebook.name) if e not in exercises]
         except Exception as exc:  # noqa: BLE001 - a malformed notebook is the learner's, not ours
             raise SubmissionError(f"{notebook.name} could not be read: {type(exc).__name__}: {exc}") from None
     return result
