@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from autograder.course import catalogue
 
+INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C or SIGTERM
 SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 
 # verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
@@ -243,8 +246,27 @@ def main(argv=None) -> int:
         module, first, _ = HANDED_ON[argv[0]]
         return importlib.import_module(module).main(first + argv[1:])  # imported only when asked for
     args = parser().parse_args(argv)
+    previous = _unwind_on_sigterm()
     try:
         return args.func(args)
     except (FileNotFoundError, KeyError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every ``with`` and ``finally`` on the way has run
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _unwind_on_sigterm():
+    """SIGTERM unwinds like Ctrl-C, so that the grader's cleanups run (its worker killed, the copies
+    of learner code it made removed); returns the handler it replaced (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)

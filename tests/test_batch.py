@@ -113,17 +113,21 @@ def graded(tmp_path_factory):
     (folder / "dave.zip").write_bytes(b"PK\x03\x04 this is not a zip")
     _notebook(folder / "erin.ipynb")
     (folder / "notes.txt").write_text("not a submission")
+    (folder / "hal.py").write_text((SOLUTIONS / "pooling.py").read_text())  # a loose file, not a module's name
     before = checksums(folder)
     first = grade_batch(folder, out)
     after = checksums(folder)
     return dict(folder=folder, out=out, first=first, before=before, after=after)
 
 
-def test_every_submission_is_graded_or_reported_and_the_run_ends(graded):
+def test_every_entry_is_graded_or_a_row_that_says_why_and_the_run_ends(graded):
     proc = graded["first"]
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one broken zip: reported, not fatal
     rows = read_csv(graded["out"] / "grades.csv")
-    assert sorted(rows) == ["alice", "bob", "carol", "dave", "erin"]
+    assert sorted(rows) == ["alice", "bob", "carol", "dave", "erin", "hal", "notes"]
+    for loose in ("hal", "notes"):
+        assert rows[loose]["status"] == "failed" and "is not a submission: give a folder" in rows[loose]["message"]
+    assert "7 of 7 submissions: 4 graded, 0 unchanged, 3 failed" in proc.stdout
     assert rows["alice"]["status"] == "graded" and float(rows["alice"]["score"]) == FULL
     assert float(rows["alice"]["max_score"]) == FULL
     assert rows["bob"]["status"] == "graded" and float(rows["bob"]["score"]) == 0
@@ -164,7 +168,7 @@ def test_one_results_json_each_in_gradescope_format(graded):
 
     schema = json.loads((ROOT / "gradescope" / "results.schema.json").read_text())
     results = graded["out"] / "results"
-    assert sorted(p.name for p in results.iterdir()) == ["alice", "bob", "carol", "dave", "erin"]
+    assert sorted(p.name for p in results.iterdir()) == ["alice", "bob", "carol", "dave", "erin", "hal", "notes"]
     for folder in results.iterdir():
         assert [p.name for p in folder.iterdir()] == ["results.json"]
         data = json.loads((folder / "results.json").read_text())
@@ -180,7 +184,7 @@ def test_one_results_json_each_in_gradescope_format(graded):
 def test_submissions_are_never_modified(graded):
     assert graded["before"] == graded["after"]
     assert sorted(os.listdir(graded["folder"])) == sorted(
-        ["alice", "bob.zip", "carol", "dave.zip", "erin.ipynb", "notes.txt"]
+        ["alice", "bob.zip", "carol", "dave.zip", "erin.ipynb", "hal.py", "notes.txt"]
     )
 
 
@@ -189,13 +193,13 @@ def test_progress_is_plain_lines_when_not_a_terminal(graded):
     assert "\x1b[" not in out and "\r" not in out
     lines = out.splitlines()
     progress = [line for line in lines if line.startswith("[")]
-    assert len(progress) == 5
-    assert [line.split("]")[0] for line in progress] == [f"[{i}/5" for i in range(1, 6)]
+    assert len(progress) == 7
+    assert [line.split("]")[0] for line in progress] == [f"[{i}/7" for i in range(1, 8)]
     for name in ("alice", "bob", "carol", "dave", "erin"):
         assert sum(f"] {name}: " in line for line in progress) == 1, name
     assert "failed" in progress[-1]
     assert any("ETA" in line for line in progress[:-1])
-    assert any(line.startswith("5 of 5 submissions: ") for line in lines), out
+    assert any(line.startswith("7 of 7 submissions: ") for line in lines), out
 
 
 def test_rerun_skips_unchanged_submissions_unless_forced(graded):
@@ -211,6 +215,8 @@ def test_rerun_skips_unchanged_submissions_unless_forced(graded):
         "carol": "unchanged",
         "dave": "failed",
         "erin": "unchanged" if _notebooks_supported() else "failed",
+        "hal": "failed",
+        "notes": "failed",
     }, again.stdout
     assert float(rows["alice"]["score"]) == FULL and float(rows["carol"]["pooling.max_pool2d"]) == 0
     assert "pooling.max_pool2d: crashed" in rows["carol"]["message"]  # kept from the first grade

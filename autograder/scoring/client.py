@@ -117,17 +117,22 @@ class Worker:
         return self._jobs
 
     def close(self):
+        try:  # first: a thread blocked writing a job to stdin holds its lock until the pipe breaks
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
         try:
             self.stdin.close()
         except OSError:
             pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
         self.proc.wait()
         sandboxes.cleanup(self.box, self.scratch)
-        sandboxes.clear_inbox(self.inbox)
+        for _ in range(3):  # a grading thread may be posting into it meanwhile (an interrupted grade)
+            try:
+                sandboxes.clear_inbox(self.inbox)
+                break
+            except OSError:
+                continue
         shutil.rmtree(self.inbox, ignore_errors=True)
 
 

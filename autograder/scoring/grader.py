@@ -84,12 +84,19 @@ class Grader:
                 f"checks (the default)"
             )
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
+        self.closed = False
         self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}
         self.devices: tuple[str, ...] | None = None
-        self.plans = {e.id: plan_table(registry.for_exercise(e.id, self.suites)) for e in catalogue.EXERCISES}
+        try:
+            self.plans = {e.id: plan_table(registry.for_exercise(e.id, self.suites)) for e in catalogue.EXERCISES}
+        except BaseException:  # interrupted while starting (Ctrl-C, SIGTERM): the worker goes with it
+            self.close()
+            raise
 
-    def close(self):
+    def close(self, final: bool = True):
+        """Stops the worker; ``final``: for good (a grade still running starts no new one)."""
+        self.closed = self.closed or final
         if self.worker:
             self.worker.close()
             self.worker = None
@@ -107,8 +114,10 @@ class Grader:
         pending, jobs = list(exercises), self.limits.jobs
         problems: list[str] = []
         while pending:
+            if self.closed:  # closed meanwhile (Ctrl-C, SIGTERM): no new worker, no new copy of the code
+                break
             if self.worker is None or not self.worker.alive:
-                self.close()
+                self.close(final=False)
                 self.worker = Worker(self.box, self.limits.jobs)
             worker = self.worker
             job_id = worker.submit(files, pending, self.plans, self.limits, self.cuda_hint, jobs)
@@ -116,7 +125,7 @@ class Grader:
                 try:
                     item = worker.events.get(timeout=max(0.01, deadline - time.monotonic()))
                 except queue.Empty:
-                    self.close()
+                    self.close(final=False)
                     for ex in pending:
                         frames.setdefault(
                             ex,
@@ -138,7 +147,7 @@ class Grader:
             pending = [ex for ex in pending if ex not in frames]
             if not pending:
                 break
-            self.close()
+            self.close(final=False)
             if not worker.ready:  # the worker itself could not start: a grader problem, not the learner's
                 problems.append(worker.stderr.decode("utf-8", "replace")[-3000:] or "the worker did not start")
                 for ex in pending:

@@ -24,6 +24,7 @@ nothing changed needs none): torch comes with the grader, imported where one is 
 from __future__ import annotations
 
 import queue
+import shutil
 import socket
 import sys
 import tempfile
@@ -47,6 +48,7 @@ from autograder.submissions.cache import (
     failure_json,
     grader_fingerprint,
     stamp,
+    stored_result,
     write_atomically,
 )
 from autograder.submissions.discover import Submission, discover
@@ -79,12 +81,15 @@ def graded_by(grader, worker: str = "local") -> dict:
     return by
 
 
-def grade_submission(grader, path: Path, exercises: list[str] | None, worker: str = "local") -> Graded:
+def grade_submission(
+    grader, path: Path, exercises: list[str] | None, worker: str = "local", scratch: Path | None = None
+) -> Graded:
     """Grades the submission at ``path`` on a warm ``Grader``: unpacked into a private temporary
-    folder, never modified. Returns a failed ``Graded`` rather than raising."""
+    folder (inside ``scratch``, which its owner removes whatever stops the run), never modified.
+    Returns a failed ``Graded`` rather than raising."""
     start = time.monotonic()
     try:
-        with tempfile.TemporaryDirectory(prefix="grade-batch-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="grade-batch-", dir=scratch) as tmp:
             own: list[str] = []  # a notebook is graded on its own exercises, out of their points
             folder = materialize(path, Path(tmp), own)
             result = grader.grade(folder, exercises or own or None)
@@ -134,15 +139,22 @@ class Pool:
 
     where = ""  # nothing to announce: the local path prints what it always printed
 
-    def __init__(self, jobs: int, make_grader, exercises: list[str] | None, key: dict):
+    def __init__(self, jobs: int, make_grader, exercises: list[str] | None, key: dict, scratch: Path | None = None):
         self.make_grader = make_grader
+        self.scratch = scratch
         self.exercises = exercises
         self.key = key
         self.todo: queue.Queue = queue.Queue()
         self.done: queue.Queue = queue.Queue()
         self.stop = threading.Event()
-        self.graders = [make_grader() for _ in range(jobs)]  # workers start importing torch now
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(jobs)]
+        self.graders: list = []
+        try:
+            for _ in range(jobs):
+                self.graders.append(make_grader())  # workers start importing torch now
+        except BaseException:  # interrupted while starting: no grader outlives the pool
+            self.close()
+            raise
 
     def start(self, submissions: list[Submission]) -> None:
         for sub in submissions:
@@ -176,7 +188,7 @@ class Pool:
             self.graders[index].close()
 
     def _grade(self, index: int, sub: Submission) -> Outcome:
-        graded = grade_submission(self.graders[index], sub.path, self.exercises)
+        graded = grade_submission(self.graders[index], sub.path, self.exercises, scratch=self.scratch)
         if graded.grader_broke:
             self.graders[index].close()  # its state is unknown: start afresh
             self.graders[index] = self.make_grader()
@@ -253,6 +265,23 @@ class Progress:
 
 
 # ----------------------------------------------------------------------------- the command
+def table_rows(submissions: list[Submission], outcomes: list[Outcome], json_dir: Path | None) -> list[Outcome]:
+    """One row per submission: this run's outcome, else the result stored by an earlier run (an
+    interrupted run loses no learner's row), else a row saying it was not graded."""
+    mine = {o.submission.name: o for o in outcomes}
+    rows = []
+    for sub in submissions:
+        if sub.name in mine:
+            rows.append(mine[sub.name])
+            continue
+        stored = stored_result(sub, json_dir)
+        if stored is not None and "error" not in stored.get("extra_data", {}):
+            rows.append(Outcome(sub, "kept", stored, "not re-graded (interrupted): the stored result is kept"))
+        else:
+            rows.append(Outcome(sub, "failed", None, "not graded: the run was interrupted before it"))
+    return rows
+
+
 def main(args, remote=None) -> int:
     """``remote``: the pool class for ``--scheduler`` / ``--cluster`` (``cluster.DaskPool``, passed
     in by the command line, so that this module does not import the Dask side that imports it)."""
@@ -271,7 +300,7 @@ def main(args, remote=None) -> int:
     submissions = discover(folder, exclude=tuple(p for p in (json_dir, csv_path) if p))
     out = sys.stdout
     if not submissions:
-        print(f"no submissions in {folder} (directories, .zip or .ipynb files)", file=out)
+        print(f"no submissions in {folder} (folders, .zip, .ipynb or module files)", file=out)
     outcomes: list[Outcome] = []
     todo: list[Submission] = []
     for sub in submissions:
@@ -284,20 +313,22 @@ def main(args, remote=None) -> int:
 
     started = time.monotonic()
     pool = None
-    if todo:  # a local pool, or a Dask cluster: both yield outcomes as they finish
-        if getattr(args, "scheduler", None) or getattr(args, "cluster", None):
-            if remote is None:
-                raise RuntimeError(
-                    "--scheduler and --cluster need the Dask pool (autograder.submissions.cluster.DaskPool)"
-                )
-            pool = remote(args.scheduler, args.cluster, args.sandbox, suites, limits, args.exercise or None, key)
-        else:
-            jobs = max(1, min(args.jobs, len(todo)))
-            pool = Pool(jobs, lambda: Grader(args.sandbox, suites, limits), args.exercise or None, key)
-        if pool.where:
-            print(pool.where, file=out, flush=True)
+    scratch = Path(tempfile.mkdtemp(prefix="grade-batch-"))  # every unpacked copy, removed below whatever happens
     progress = Progress(len(submissions), out)
+    interrupted = False
     try:
+        if todo:  # a local pool, or a Dask cluster: both yield outcomes as they finish
+            if getattr(args, "scheduler", None) or getattr(args, "cluster", None):
+                if remote is None:
+                    raise RuntimeError(
+                        "--scheduler and --cluster need the Dask pool (autograder.submissions.cluster.DaskPool)"
+                    )
+                pool = remote(args.scheduler, args.cluster, args.sandbox, suites, limits, args.exercise or None, key)
+            else:
+                jobs = max(1, min(args.jobs, len(todo)))
+                pool = Pool(jobs, lambda: Grader(args.sandbox, suites, limits), args.exercise or None, key, scratch)
+            if pool.where:
+                print(pool.where, file=out, flush=True)
         for o in outcomes:
             progress.update(o)
         for o in pool.results(todo) if pool else ():
@@ -305,14 +336,19 @@ def main(args, remote=None) -> int:
                 write_atomically(o.data, json_dir / o.submission.name / RESULTS_NAME)
             outcomes.append(o)
             progress.update(o)
-    except KeyboardInterrupt:
-        print("interrupted: writing what was graded so far", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the command line turns it into one)
+        interrupted = True
+        print("interrupted: the table is rebuilt from every stored result", file=sys.stderr)
     finally:
         progress.close()
         if pool is not None:
             pool.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     if csv_path is not None:
-        write_csv(outcomes, exercises, csv_path)
+        if json_dir is None and interrupted:
+            print(f"no --json-dir to rebuild it from: {csv_path} is left as it was", file=sys.stderr)
+        else:
+            write_csv(table_rows(submissions, outcomes, json_dir), exercises, csv_path)
 
     elapsed = time.monotonic() - started
     graded = sum(o.status == "graded" for o in outcomes)
@@ -332,6 +368,6 @@ def main(args, remote=None) -> int:
         print(f"CSV: {csv_path}", file=out)
     if json_dir is not None:
         print(f"results: {json_dir}/<submission>/{RESULTS_NAME}", file=out)
-    if len(outcomes) < len(submissions):
+    if interrupted or len(outcomes) < len(submissions):
         return 130
     return 1 if failed else 0

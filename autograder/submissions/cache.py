@@ -96,13 +96,22 @@ def write_atomically(data: dict, path: Path) -> None:
         raise
 
 
-def cached_result(sub: Submission, json_dir: Path | None, key: dict) -> dict | None:
+def stored_result(sub: Submission, json_dir: Path | None) -> dict | None:
+    """The results.json an earlier run stored for ``sub`` (whatever graded it), or None."""
     if json_dir is None:
         return None
     try:
         data = json.loads((json_dir / sub.name / RESULTS_NAME).read_text(encoding="utf-8"))
-        extra = data["extra_data"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
+    ok = isinstance(data, dict) and isinstance(data.get("extra_data"), dict) and isinstance(data.get("tests"), list)
+    return data if ok else None
+
+
+def cached_result(sub: Submission, json_dir: Path | None, key: dict) -> dict | None:
+    data = stored_result(sub, json_dir)
+    if data is None:
+        return None
+    extra = data["extra_data"]
     same = extra.get("content_hash") == sub.digest and all(extra.get(k) == v for k, v in key.items())
     return data if same and "error" not in extra and isinstance(data.get("tests"), list) else None

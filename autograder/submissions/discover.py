@@ -1,5 +1,6 @@
-"""Finding a class's submissions: each directory, zip or notebook directly inside a folder is one
-learner's ``Submission``, named as the CSV and the results folder will name it.
+"""Finding a class's submissions: each entry directly inside a folder (a directory, zip, notebook,
+module file, or anything else a learner left there) is one learner's ``Submission``, named as the
+CSV and the results folder will name it; what cannot be graded gets a row that says why.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ IGNORED = {"__pycache__", "__MACOSX", ".ipynb_checkpoints", ".git"}  # never par
 class Submission:
     name: str  # the learner, as the CSV and the results folder name it
     path: Path
-    kind: str  # "directory", "zip" or "notebook"
+    kind: str  # "directory", "zip", "notebook" or "file" (anything else: unpacking says what is wrong)
     digest: str = ""  # content hash of what is graded
 
     @property
@@ -31,7 +32,7 @@ def _kind(path: Path) -> str | None:
         return "zip"
     if path.is_file() and path.suffix.lower() == ".ipynb":
         return "notebook"
-    return None
+    return "file"  # a loose hal.py, a link, a stray file: a row that says why it is not graded
 
 
 def discover(folder: Path, exclude: tuple[Path, ...] = ()) -> list[Submission]:
