@@ -61,8 +61,10 @@ def read_submission(submission: Path) -> tuple[dict[str, str], list[str]]:
             refused.append(f"{path.name} is {NOT_REGULAR}: only regular files are graded")
         elif len(data) > MAX_FILE_BYTES:
             refused.append(f"{path.name} is larger than {MAX_FILE_BYTES // 2**20} MiB")
-        else:
-            files[path.name] = data.decode("utf-8", errors="replace")
+        elif static.undecodable(data):  # PEP 263, as the import decodes it: said plainly, graded 0
+            refused.append(f"{path.name} {static.undecodable(data)}")
+        else:  # its very bytes travel on (a coding cookie decodes them in the scan as in the import)
+            files[path.name] = data.decode("utf-8", "surrogateescape")
     return files, refused
 
 

@@ -237,7 +237,7 @@ def post(inbox: str, name: str, files: dict[str, str]) -> str:
     os.mkdir(folder, 0o755)
     for file_name, text in files.items():
         path = os.path.join(folder, file_name)
-        with open(path, "w", encoding="utf-8") as f:
+        with open(path, "w", encoding="utf-8", errors="surrogateescape") as f:  # the file's own bytes
             f.write(text)
         os.chmod(path, 0o444)
     os.chmod(folder, 0o555)

@@ -105,11 +105,40 @@ def _findings(tree: ast.Module, scan) -> list[Finding]:
     return sorted(found, key=lambda f: f.line)
 
 
+def as_bytes(source: str) -> bytes:
+    """The bytes the import reads: the file's own (``read_submission`` decodes them with
+    ``surrogateescape``, and the inbox gets them back the same way)."""
+    return source.encode("utf-8", "surrogateescape")
+
+
 def _parse(source: str) -> ast.Module | None:
+    """The tree of the code the import will run: parsed from its bytes, so that a PEP 263 coding
+    cookie (``# coding: utf-7`` included) decodes them here exactly as it does there."""
     try:
-        return ast.parse(source)
-    except (SyntaxError, ValueError):
+        return ast.parse(as_bytes(source))
+    except (SyntaxError, ValueError, UnicodeError, LookupError):
         return None  # the worker reports the syntax error with its line
+
+
+def undecodable(data: bytes) -> str | None:
+    """Why Python refuses to decode these bytes as source (PEP 263: UTF-8 unless a coding cookie on
+    one of the first two lines names another encoding), in words a learner can act on; None when it
+    decodes them (an ordinary syntax error is the worker's to report, with its line)."""
+    try:
+        ast.parse(data)  # the import compiles the file's bytes as they are: the same decoding
+        return None
+    except SyntaxError as exc:
+        message, line = str(exc.msg), exc.lineno
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    decoding = ("codec can't decode", "unknown encoding", "encoding problem")
+    if "unicodeescape" in message or not any(words in message for words in decoding):
+        return None
+    where = f" on line {line}" if line else ""
+    return (
+        f"cannot be imported: Python cannot decode it{where} "
+        f"({message.removeprefix('(unicode error) ')}); save the file as UTF-8"
+    )
 
 
 def tampering(source: str) -> list[Finding]:
@@ -160,7 +189,7 @@ def scan(submission: Path, exercise: Exercise) -> str | None:
     try:
         if not path.is_file() or path.is_symlink():
             return None
-        source = path.read_text(encoding="utf-8", errors="replace")
+        source = path.read_bytes().decode("utf-8", "surrogateescape")  # the bytes, as the import reads them
     except OSError:
         return None
     return scan_source(source, exercise)
