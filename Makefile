@@ -12,22 +12,23 @@ PYTEST_ARGS ?=
 
 # Targets of the notebook/nbgrader cycle and of class grading live beside this file.
 -include mk/*.mk
-.PHONY: help venv grade watch hint test test-fast lint stubs check-stubs list bench sandbox clean
+.PHONY: help venv grade watch hint repro test test-fast lint stubs check-stubs list bench sandbox clean
 
 # Targets inside `ifneq ($(wildcard solutions/*.py),)` are the instructor's: a learner's copy (no
 # solutions/) neither has them nor lists them.
-INSTRUCTOR := $(if $(wildcard solutions/*.py),1,0)
+# (not INSTRUCTOR: mk/deploy.mk names the instructor's account so)
+INSTRUCTOR_COPY := $(if $(wildcard solutions/*.py),1,0)
 
 help: ## list every target with one line each
-	@awk -v instructor=$(INSTRUCTOR) 'BEGIN {FS = ":.*## "} /^ifneq .*solutions/ {skip = !instructor} \
+	@awk -v instructor=$(INSTRUCTOR_COPY) 'BEGIN {FS = ":.*## "} /^ifneq .*solutions/ {skip = !instructor} \
 		/^endif/ {skip = 0} !skip && /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  JSON=results.json$(if $(filter 1,$(INSTRUCTOR)),  SUITE=all|public|hidden)"
+	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  N=check  JSON=results.json$(if $(filter 1,$(INSTRUCTOR_COPY)),  SUITE=all|public|hidden)"
 
 # A learner's copy installs what grading and the notebooks need; the instructor's adds the tests' tools.
 $(VENV)/.installed: pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PY=/path/to/python3.11)")'
 	$(PY) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".$(if $(filter 1,$(INSTRUCTOR)),[test])"
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".$(if $(filter 1,$(INSTRUCTOR_COPY)),[test])"
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv from pyproject.toml (automatic on first use)
@@ -43,6 +44,10 @@ watch: $(VENV)/.installed ## re-grade a module of SUBMISSION each time you save 
 hint: $(VENV)/.installed ## print the next hint for EX (e.g. make hint EX=convolution.conv2d)
 	@test -n "$(EX)" || { echo "usage: make hint EX=module.function"; exit 2; }
 	@$(PYTHON) -m autograder hint $(EX) --submission $(SUBMISSION)
+
+repro: $(VENV)/.installed ## re-run check N of EX on your code, then show your values (as `make grade` prints it)
+	@test -n "$(EX)" -a -n "$(N)" || { echo "usage: make repro EX=module.function N=check (make grade prints both)"; exit 2; }
+	@$(PYTHON) -m autograder repro $(EX) $(N) --submission $(SUBMISSION)
 
 list: $(VENV)/.installed ## list exercises, points and forbidden operations
 	$(PYTHON) -m autograder list

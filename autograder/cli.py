@@ -5,6 +5,7 @@ exercises, ``hint``, ``repro``, ``watch``; and the instructor's verbs (``stubs``
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import signal
 import sys
@@ -108,7 +109,10 @@ def _hint(args) -> int:
     number, text = hints.next_hint(submission, args.exercise)
     console().print(f"hint {number}/{len(listed)} for {args.exercise}: {text}")
     if number == len(listed):
-        console().print("that was the last hint; `python -m autograder repro` re-runs a failing check for you")
+        console().print(
+            f"that was the last hint; make repro EX={args.exercise} N=<check> re-runs a failing check "
+            f"(make grade prints its N under the failure)"
+        )
     return 0
 
 
@@ -134,6 +138,11 @@ def _list(args) -> int:
     from autograder.feedback.report import console
 
     t = Table("exercise", "points", "reference", "forbidden")
+    names = t.columns[0]  # what a learner types is never cut nor wrapped; the other columns wrap
+    names.no_wrap, names.min_width = True, max(len(e.id) for e in catalogue.EXERCISES)
+    t.columns[1].no_wrap = True
+    for column in t.columns[2:]:
+        column.overflow = "fold"  # a long name is folded onto the next line, never cut to "…"
     for e in catalogue.EXERCISES:
         forbidden = ", ".join(e.forbidden + ((e.forbidden_pattern,) if e.forbidden_pattern else ()) + e.forbidden_names)
         t.add_row(e.id, str(e.points), e.reference, forbidden or "—")
@@ -248,9 +257,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     previous = _unwind_on_sigterm()
     try:
+        _check_names(args)  # before anything heavy loads: a typo is answered at once
         return args.func(args)
-    except (FileNotFoundError, KeyError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (FileNotFoundError, KeyError, RuntimeError, IndexError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every ``with`` and ``finally`` on the way has run
         print("interrupted", file=sys.stderr)
@@ -258,6 +268,30 @@ def main(argv=None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def unknown_name(name: str, modules: bool = True) -> str | None:
+    """Why ``name`` names no exercise (or module, when ``modules``), with the closest that does; None
+    when it names one. Reads the catalogue only: no torch."""
+    known = [*catalogue.BY_ID, *(catalogue.MODULES if modules else ())]
+    if name in known:
+        return None
+    what = "exercise or module" if modules else "exercise"
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    if not close:  # a function's name alone (nll_loss): its exercise
+        close = [e.id for e in catalogue.EXERCISES if e.function == name.rsplit(".", 1)[-1]][:1]
+    return f"unknown {what} {name!r}" + (f"; did you mean {close[0]}?" if close else "") + " (make list shows them all)"
+
+
+def _check_names(args) -> None:
+    named = getattr(args, "exercise", None)
+    if named is None:
+        return
+    single = isinstance(named, str)  # hint and repro take one exercise; grade takes modules too
+    for name in [named] if single else named:
+        problem = unknown_name(name, modules=not single)
+        if problem:
+            raise KeyError(problem)
 
 
 def _interrupt(signum, frame):

@@ -197,7 +197,9 @@ def print_result(result, suite: str, seconds: float, out=None) -> None:
                 print(f"  … and {len(shown) - 3} more failing checks", file=out)
             if result.mistake is not None:
                 print(f"  {result.mistake.describe()}", file=out)
-        print(f"  hint: make hint EX={result.exercise.id}", file=out)
+        hints = result.exercise.hints  # in a notebook (and its feedback) no `make` runs: the hint itself
+        if hints:
+            print(f"  hint: {hints[0]}", file=out)
     notes = result.notes
     if suite == "hidden":  # a placement note quotes a check's error: it may show a hidden input
         notes = [n for n in notes if n not in {u.message for u in result.units}]

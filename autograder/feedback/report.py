@@ -17,6 +17,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from autograder.course import catalogue
 from autograder.scoring.results import GradeResult
 
 MARKS = {
@@ -54,6 +55,15 @@ def short_reason(ex) -> str:
     return message
 
 
+def module_error(exercises: list) -> str | None:
+    """The one message every exercise of a module failed with (a syntax error, a module that cannot
+    be loaded or crashes at import): said once for the module, not once per exercise."""
+    if len(exercises) < 2 or any(e.outcome in ("passed", "not_started") for e in exercises):
+        return None
+    messages = {(e.outcome, e.message) for e in exercises}
+    return exercises[0].message if len(messages) == 1 and exercises[0].message else None
+
+
 def table(result: GradeResult) -> Table:
     """One row per exercise in teaching order, grouped under a row per module with its subtotal.
     Names, points and status keep their full width; the first failure wraps in its own column."""
@@ -75,8 +85,14 @@ def table(result: GradeResult) -> Table:
         modules.setdefault(ex.exercise.module, []).append(ex)
     for module, exercises in modules.items():
         earned, possible = sum(e.score for e in exercises), sum(e.max_score for e in exercises)
+        shared = module_error(exercises)
         t.add_row(
-            Text(f"{module}.py", style="bold"), Text(f"{_points(earned)}/{_points(possible)}", style="bold"), "", ""
+            Text(f"{module}.py", style="bold"),
+            Text(f"{_points(earned)}/{_points(possible)}", style="bold"),
+            Text(f"{MARKS[exercises[0].outcome][0]} every exercise", style=MARKS[exercises[0].outcome][1])
+            if shared
+            else "",
+            Text(shared or "", overflow="fold"),
         )
         for ex in exercises:
             mark, style = MARKS[ex.outcome]
@@ -85,7 +101,7 @@ def table(result: GradeResult) -> Table:
                 f"  {ex.exercise.function}",
                 f"{_points(ex.score)}/{_points(ex.max_score)}",
                 status,
-                Text(short_reason(ex), overflow="fold"),
+                Text("" if shared else short_reason(ex), overflow="fold"),
             )
     t.add_section()
     t.add_row(
@@ -116,12 +132,21 @@ def progress(result: GradeResult) -> Text:
 
 def next_up(result: GradeResult) -> Text | None:
     for ex in result.exercises:
+        module = [e for e in result.exercises if e.exercise.module == ex.exercise.module]
+        if ex.outcome != "passed" and module_error(module):  # the module's own error comes first
+            return Text(f"next up: fix {ex.exercise.module}.py — make grade EX={ex.exercise.module}", style="bold")
         if ex.outcome != "passed":
             text = Text("next up: ", style="bold")
             text.append(f"{ex.exercise.id} — make grade EX={ex.exercise.id}")
             if ex.outcome != "not_started":
                 text.append(f" · stuck? make hint EX={ex.exercise.id}")
             return text
+    if len(result.exercises) < len(catalogue.EXERCISES):
+        return Text(
+            f"every exercise graded here passes ({len(result.exercises)} of {len(catalogue.EXERCISES)}; "
+            f"make grade grades them all)",
+            style="bold green",
+        )
     return Text("all exercises pass — well done!", style="bold green")
 
 
@@ -137,8 +162,8 @@ def details(ex, submission_arg: str = "") -> list[Text]:
         from autograder import checks  # loads torch: not at import (see the module's docstring)
 
         index = checks.for_exercise(ex.exercise.id, ("public",)).index(failed[0].check)
-        where = f" --submission {submission_arg}" if submission_arg else ""
-        lines.append(Text(f"  reproduce: python -m autograder repro {ex.exercise.id} {index}{where}", style="dim"))
+        where = f" SUBMISSION={submission_arg}" if submission_arg else ""
+        lines.append(Text(f"  reproduce: make repro EX={ex.exercise.id} N={index}{where}", style="dim"))
     lines.append(Text(f"  hint: make hint EX={ex.exercise.id}", style="dim"))
     for note in ex.notes:
         lines.append(Text(f"  note: {note}", style="dim"))
@@ -152,9 +177,23 @@ def print_report(result: GradeResult, out=None, submission_arg: str = "") -> Non
     suites = " + ".join(result.suites)
     con.print(Text(f"checks: {suites} · sandbox: {result.sandbox} · {result.execution_time:.1f} s", style="dim"))
     failing = [ex for ex in result.exercises if ex.outcome not in ("passed", "not_started")]
+    modules: dict[str, list] = {}
+    for ex in result.exercises:
+        modules.setdefault(ex.exercise.module, []).append(ex)
+    shared = {m: module_error(exercises) for m, exercises in modules.items()}
+    said: set[str] = set()
     if failing:
         con.print(Text("\nfailures in detail", style="bold"))
         for ex in failing[:MAX_DETAILS]:
+            module = ex.exercise.module
+            if shared.get(module):  # one story for the module, told once
+                if module not in said:
+                    said.add(module)
+                    mark, style = MARKS[ex.outcome]
+                    con.print(Text(f"{mark} {module}.py (every exercise of it)", style=f"bold {style}"))
+                    con.print(Padding(Text(str(shared[module])), (0, 0, 0, 2)), overflow="fold")
+                    con.print(Text(f"  fix it, then: make grade EX={module}", style="dim"), soft_wrap=True)
+                continue
             for line in details(ex, submission_arg):
                 # commands stay on one line (soft wrap) so they can be copied and pasted
                 if line.plain.lstrip().startswith(("reproduce:", "hint:")):
