@@ -105,3 +105,15 @@ def test_every_make_target_named_in_a_printed_message_exists():
     sources = [ROOT / "autograder" / "feedback" / "report.py", ROOT / "autograder" / "cli.py"]
     named = {m for path in sources for m in re.findall(r"make ([a-z][a-z-]+)", path.read_text())}
     assert named and named <= targets, named - targets
+
+
+def test_no_agreement_is_claimed_when_nbgrader_graded_nothing():
+    from autograder.nbcourse import nbcycle  # loads the grader (torch): only for this test
+
+    row = nbcycle.Row("ann", "01_outliers", "outliers", ["outliers.iqr"], max_score=1.0, sandbox_score=1.0)
+    row.nbgrader_error = nbcycle.ORDER_HINT
+    buf = io.StringIO()
+    nbcycle.print_report([row], [], out=buf)
+    text = buf.getvalue()
+    assert "agree on every exercise" not in text and "nothing was compared" in text
+    assert "run `make release` first" in text

@@ -147,6 +147,12 @@ def _failures(log: str) -> dict[str, str]:
     return failures
 
 
+ORDER_HINT = (
+    "nbgrader does not know this assignment yet (no assignment with this ID in its database): "
+    "run `make release` first, then `make autograde` again"
+)
+
+
 def _submitted(root: Path, chosen: list[str]) -> list[tuple[str, str, Path]]:
     """(student, assignment, notebook) for every collected notebook."""
     found = []
@@ -224,9 +230,10 @@ def autograde(
         proc = nbgrader(root, "autograde", assignment, "--force")
         seconds = (time.monotonic() - start) / len({row.student for row in mine})
         failed = _failures(proc.stdout + proc.stderr)
+        unknown = ORDER_HINT if "exists in the database" in proc.stdout + proc.stderr else ""
         for row in mine:
             row.nbgrader_seconds = round(seconds, 2)
-            row.nbgrader_error = failed.get(row.student, "")
+            row.nbgrader_error = failed.get(row.student, "") or unknown
             _nbgrader_grades(root, row)
     print("grading the same notebooks in the sandbox…", file=out, flush=True)
     with Grader(sandbox) as grader:
@@ -295,6 +302,8 @@ def print_report(rows: list[Row], modified: list[str], out=sys.stdout) -> None:
             sep="\n",
             file=out,
         )
+    elif not any(r.nbgrader_score is not None and r.sandbox_score is not None and not r.nbgrader_error for r in rows):
+        print("nothing was compared: nbgrader and the sandbox did not both grade any submission.", file=out)
     else:
         print("nbgrader and the sandbox agree on every exercise they both graded.", file=out)
     if modified:
