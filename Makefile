@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 # Targets of the notebook/nbgrader cycle and of class grading live beside this file.
 -include mk/*.mk
-.PHONY: help venv grade watch hint repro test test-fast lint stubs check-stubs list bench sandbox clean
+.PHONY: help venv grade watch hint repro test test-fast lint stubs check-stubs list bench bench-watch sandbox clean
 
 # Targets inside `ifneq ($(wildcard solutions/*.py),)` are the instructor's: a learner's copy (no
 # solutions/) neither has them nor lists them.
@@ -72,6 +72,9 @@ check-stubs: $(VENV)/.installed ## fail when exercises/ is stale
 
 bench: $(VENV)/.installed ## time a full grade against a bare `import torch`
 	$(PYTHON) bench/grade_speed.py
+
+bench-watch: $(VENV)/.installed ## time make watch from a save to the complete table (the README's figure)
+	$(PYTHON) bench/watch_latency.py
 endif
 
 sandbox: ## install bubblewrap (Debian/Ubuntu, as root) for the contained sandbox
