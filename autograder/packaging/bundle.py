@@ -18,6 +18,7 @@ Usage: ``python -m autograder.packaging.bundle dist/student``
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -52,6 +53,26 @@ c.Exchange.assignment_dir = os.environ.get("NBGRADER_ASSIGNMENT_DIR", os.path.jo
 '''
 
 
+# The learner's JupyterLab, as deploy/setup_course.py makes it for a hub's learners: no instructor
+# menus or panels, no news prompt over the notebook. `make lab` puts the copy's folder on
+# JUPYTER_CONFIG_PATH, where JupyterLab reads labconfig/page_config.json and the server its config.
+LEARNER_LAB_OFF = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyterlab/apputils-extension:announcements",
+)
+LEARNER_SERVER_OFF = ("nbgrader.server_extensions.formgrader",)
+
+
+def write_learner_lab_config(dest: Path) -> None:
+    """``labconfig/page_config.json`` and ``jupyter_server_config.json`` of a learner's copy."""
+    (dest / "labconfig").mkdir(parents=True, exist_ok=True)
+    page = {"disabledExtensions": {name: True for name in LEARNER_LAB_OFF}}
+    (dest / "labconfig" / "page_config.json").write_text(json.dumps(page, indent=2) + "\n")
+    server = {"ServerApp": {"jpserver_extensions": {name: False for name in LEARNER_SERVER_OFF}}}
+    (dest / "jupyter_server_config.json").write_text(json.dumps(server, indent=2) + "\n")
+
+
 def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
     """Writes the bundle into ``dest`` (replaced if it exists) and, with ``archive``, ``dest.zip``."""
     dest, root = Path(dest).resolve(), Path(root).resolve()
@@ -64,6 +85,7 @@ def build(dest: Path, root: Path = REPO_ROOT, archive: bool = True) -> Path:
         shutil.copy2(root / name, dest / name)
     shutil.copy2(root / LEARNER_README, dest / "README.md")
     (dest / "nbgrader_config.py").write_text(LEARNER_NBGRADER_CONFIG)
+    write_learner_lab_config(dest)
     for name in SHIPPED_FOLDERS:
         shutil.copytree(root / name, dest / name, ignore=NEVER)
     if (dest / "autograder" / "checks" / "hidden").exists():  # belt and braces
