@@ -392,7 +392,10 @@ def bundle(tmp_path_factory):
 
 def test_student_release_ships_what_a_learner_needs_and_nothing_else(bundle):
     assert sorted(p.name for p in bundle.iterdir()) == sorted(
-        ["Makefile", "README.md", "pyproject.toml", "nbgrader_config.py", "exercises", "release", "mk", "autograder"]
+        [
+            *["Makefile", "README.md", "pyproject.toml", "nbgrader_config.py", "exercises", "release", "mk"],
+            *["autograder", "labconfig", "jupyter_server_config.json"],  # the learner's JupyterLab settings
+        ]
     )
     assert not (bundle / "autograder" / "checks" / "hidden").exists()
     public = bundle / "autograder" / "checks" / "public"
