@@ -74,7 +74,7 @@ def _grade(args) -> int:
             result, Path(args.json), hidden_visibility=args.hidden_visibility, full_details=args.full_details
         )
     if not args.quiet:
-        shown = "" if args.notebook or args.submission == "exercises" else args.submission
+        shown = "" if given == Path("exercises") else str(given)  # a notebook's too: make repro unpacks it
         report.print_report(result, submission_arg=shown)
     return 0
 
@@ -119,8 +119,15 @@ def _hint(args) -> int:
 def _repro(args) -> int:
     # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.feedback import repro
+    from autograder.submissions import unpack
 
-    repro.rerun(args.exercise, args.index, submission=args.submission)
+    with tempfile.TemporaryDirectory(prefix="repro-submission-") as unpacked:
+        try:  # the one way in, as grade: the command printed under a zip's or notebook's failure works
+            folder = unpack.materialize(Path(args.submission), Path(unpacked))
+        except unpack.SubmissionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        repro.rerun(args.exercise, args.index, submission=folder)
     return 0
 
 

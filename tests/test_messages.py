@@ -117,3 +117,22 @@ def test_no_agreement_is_claimed_when_nbgrader_graded_nothing():
     text = buf.getvalue()
     assert "agree on every exercise" not in text and "nothing was compared" in text
     assert "run `make release` first" in text
+
+
+def test_the_reproduce_command_printed_for_a_zip_works(tmp_path):
+    import zipfile
+
+    source = (ROOT / "solutions" / "losses.py").read_text(encoding="utf-8")
+    wrong = source.replace("def log_softmax(", "def _right_log_softmax(", 1)
+    wrong += "\n\ndef log_softmax(logits, dim=-1):\n    return logits.softmax(dim)\n"
+    archive = tmp_path / "mine.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("hw/losses.py", wrong)  # the modules in one sub-folder
+    graded = run("grade", "--submission", str(archive), "--exercise", "losses.log_softmax", COLUMNS="200")
+    line = next(row for row in graded.stdout.splitlines() if "reproduce:" in row)
+    command = line.split("reproduce:", 1)[1].split()
+    assert command[:2] == ["make", "repro"] and f"SUBMISSION={archive}" in command, line
+    values = dict(word.split("=", 1) for word in command[2:])
+    proc = run("repro", values["EX"], values["N"], "--submission", values["SUBMISSION"])
+    assert proc.returncode == 0, proc.stderr
+    assert "verdict:" in proc.stdout and "pytorch['out']" in proc.stdout, proc.stdout
