@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -120,8 +121,6 @@ def test_no_agreement_is_claimed_when_nbgrader_graded_nothing():
 
 
 def test_the_reproduce_command_printed_for_a_zip_works(tmp_path):
-    import zipfile
-
     source = (ROOT / "solutions" / "losses.py").read_text(encoding="utf-8")
     wrong = source.replace("def log_softmax(", "def _right_log_softmax(", 1)
     wrong += "\n\ndef log_softmax(logits, dim=-1):\n    return logits.softmax(dim)\n"

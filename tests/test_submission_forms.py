@@ -6,6 +6,7 @@ assignment's full points, with a line saying what is missing."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -165,3 +166,10 @@ def test_grade_takes_a_zip_with_a_sub_folder_and_a_single_module_file(tmp_path):
         data = json.loads(out.read_text())
         assert data["score"] == POINTS, given.name
     assert data["max_score"] == POINTS  # the single module file: out of its module's points
+
+
+@pytest.mark.pure
+def test_a_fifo_in_a_class_folder_is_a_row_that_says_why(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(SubmissionError, match="pipe is not a submission: not a regular file, nor a folder"):
+        materialize(tmp_path / "pipe", tmp_path / "out")

@@ -49,7 +49,7 @@ def materialize(path: Path, into: Path, notebook_exercises: list[str] | None = N
         )
     for _ in range(4):  # descend through wrapper folders ("alice/hw1/...")
         if not path.is_dir():
-            raise SubmissionError(f"{path} is not a directory")
+            raise SubmissionError(f"{path.name} is not a submission: not a regular file, nor a folder")
         entries = [e for e in path.iterdir() if not e.name.startswith(".") and e.name not in IGNORED]
         if any(e.name in MODULE_FILES and e.is_file() for e in entries):
             return path
