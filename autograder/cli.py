@@ -37,6 +37,11 @@ HANDED_ON = {
         "write what a learner receives into DIR (default dist/student)",
     ),
     "gradescope": ("autograder.submissions.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
+    "class-report": (
+        "autograder.feedback.classreport",
+        [],
+        "what a class got wrong, from grade-batch's results (and the gradebook): one HTML page and a JSON summary",
+    ),
 }
 
 
