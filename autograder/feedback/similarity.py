@@ -26,7 +26,8 @@ K = 12  # tokens per k-gram: shorter matches are noise
 WINDOW = 8  # any match of K + WINDOW - 1 = 19 tokens or more is certain to be seen
 THRESHOLD = 0.5  # flagged: at least half of the smaller side's own fingerprints are in the other
 MIN_SHARED = 8  # ...and at least this many fingerprints shared (a tiny answer matches by chance)
-COMMON = 0.5  # a fingerprint in more than this share of the class's copies of a module is common code
+COMMON = 0.2  # a fingerprint in more than this share of the class's copies of a module (and in more than
+COMMON_FLOOR = 3  # three) is common code: the class shares it, two learners did not copy it from each other
 _FALLBACK = re.compile(r"\w+|[^\s\w]")
 _KEPT = {"torch", "np", "numpy", "F", "nn", "math", "self", "True", "False", "None"}
 
@@ -146,7 +147,7 @@ def compare_module(
     fps = {name: fp_of(text) for name, text in sources.items()}
     starter = set().union(*(fp_of(text).prints for text in boilerplate)) if boilerplate else set()
     frequency = Counter(h for fp in fps.values() for h in fp.prints)
-    limit = max(2, int(common * len(fps)))
+    limit = max(COMMON_FLOOR, int(common * len(fps)))
     shared_code = {h for h, n in frequency.items() if n > limit}
     own = {name: set(fp.prints) - starter - shared_code for name, fp in fps.items()}
     index: dict[int, list[str]] = {}
