@@ -425,7 +425,7 @@ def charts(summary: dict) -> dict[str, str]:
     if summary["assignments"]:
         fig, ax = plt.subplots(figsize=(6, 0.45 * len(summary["assignments"]) + 0.8))
         data = [[100 * s for s in a["shares"]] for a in summary["assignments"]][::-1]
-        ax.boxplot(data, vert=False, tick_labels=[a["name"] for a in summary["assignments"]][::-1])
+        ax.boxplot(data, orientation="horizontal", tick_labels=[a["name"] for a in summary["assignments"]][::-1])
         ax.set_xlabel("points per assignment (%)")
         ax.set_xlim(-2, 102)
         out["assignments"] = _svg(fig)

@@ -1,0 +1,284 @@
+"""The class report (``python -m autograder class-report``): a synthetic class's known facts stated
+exactly, the planted copy flagged and no honest pair, every learner string inert, stable pseudonyms.
+
+The class (``tests/synthetic_class.py``) is written as stored results, without grading; one test grades
+a small class through the real ``grade-batch`` and reports on what it stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import synthetic_class
+from classmates import OWN_A, OWN_C, disguise, own_module
+from conftest import ROOT
+from mutants import build_submission
+
+from autograder.feedback import classreport, similarity
+
+pure = pytest.mark.pure
+
+
+def _report(root: Path, *extra: str) -> tuple[dict, str]:
+    out = root / "out"
+    rc = classreport.main(
+        [
+            "--json-dir",
+            str(root / "results"),
+            "--submissions",
+            str(root / "submissions"),
+            "--roster",
+            str(root / "roster.txt"),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+    assert rc == 0
+    return (
+        json.loads((out / "class-report.json").read_text(encoding="utf-8")),
+        (out / "class-report.html").read_text(encoding="utf-8"),
+    )
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("class")
+    synthetic_class.write(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(synthetic) -> tuple[dict, str]:
+    return _report(synthetic)
+
+
+def _exercise(summary: dict, exercise: str) -> dict:
+    return next(x for x in summary["exercises"] if x["id"] == exercise)
+
+
+# ----------------------------------------------------------------------------- the facts
+@pure
+def test_the_class_at_a_glance_counts_graded_not_gradable_and_missing(report):
+    counts = report[0]["counts"]
+    assert (counts["graded"], counts["not_gradable"], counts["missing"]) == (
+        synthetic_class.FACTS["graded"],
+        synthetic_class.FACTS["not_gradable"],
+        synthetic_class.FACTS["missing"],
+    )
+    assert report[0]["missing"] == ["lou"]
+
+
+@pure
+def test_every_named_mistake_is_counted_once_per_learner_who_made_it(report):
+    found = {(x["id"], m["name"]): m["learners"] for x in report[0]["exercises"] for m in x["mistakes"]}
+    assert found == synthetic_class.FACTS["mistakes"]
+
+
+@pure
+def test_learner_output_that_imitates_a_diagnosis_is_not_counted(report):
+    weights = next(m for m in _exercise(report[0], "losses.nll_loss")["mistakes"] if m["name"] == "class weights ignored")
+    assert "eve" not in weights["who"] and sorted(weights["who"]) == ["bo", "cy"]
+
+
+@pure
+def test_timeouts_and_forbidden_findings_are_counted_per_exercise(report):
+    for exercise, n in synthetic_class.FACTS["timeouts"].items():
+        assert _exercise(report[0], exercise)["timeouts"] == n
+    for exercise, n in synthetic_class.FACTS["forbidden"].items():
+        assert _exercise(report[0], exercise)["forbidden"] == n
+
+
+@pure
+def test_the_exercise_the_class_struggled_with_most_comes_first(report):
+    shares = [x["mean_share"] for x in report[0]["exercises"]]
+    assert shares == sorted(shares)
+    assert report[0]["exercises"][0]["id"] == "losses.log_softmax"
+
+
+@pure
+def test_public_and_hidden_failures_and_the_checks_failed_most(report):
+    nll = _exercise(report[0], "losses.nll_loss")
+    assert (nll["public_failures"], nll["hidden_failures"]) == (3, 3)
+    assert nll["checks_failed"][0] == {"check": "nll_loss_small (public)", "learners": 3}
+
+
+# ----------------------------------------------------------------------------- similarity
+@pure
+def test_the_planted_copy_is_flagged_and_no_honest_pair_is(report):
+    flagged = {(p["a"], p["b"]) for p in report[0]["similarity"]["flagged"]}
+    assert flagged == synthetic_class.FACTS["copied"]
+
+
+@pure
+def test_renamed_variables_and_reordered_functions_still_match():
+    a, c = own_module(OWN_A), own_module(OWN_C)
+    stub = (ROOT / "exercises" / "losses.py").read_text(encoding="utf-8")
+    pairs, _ = similarity.compare_module("losses", {"a": a, "copy": disguise(a), "c": c}, [stub])
+    scores = {(p.a, p.b): p.score for p in pairs}
+    assert scores[("a", "copy")] > 0.9
+    assert scores.get(("a", "c"), 0.0) < 0.2
+
+
+@pure
+def test_starter_code_never_counts():
+    stub = (ROOT / "exercises" / "losses.py").read_text(encoding="utf-8")
+    pairs, left = similarity.compare_module("losses", {"x": stub, "y": stub + "\n# mine\n"}, [stub])
+    assert pairs == [] and left["starter"] > 0
+
+
+@pure
+def test_code_that_does_not_tokenize_is_still_compared():
+    broken = own_module(OWN_A) + "\ndef oops(:\n    '''unterminated\n"
+    pairs, _ = similarity.compare_module("losses", {"a": broken, "b": broken.replace("result", "r")})
+    assert pairs and pairs[0].flagged
+
+
+@pure
+def test_the_page_shows_flagged_pairs_side_by_side_with_the_matching_lines(report):
+    page = report[1]
+    assert "reason to look, not a verdict" in page
+    assert "<details class='side'><summary>losses.py: hal and ivy" in page
+    assert page.count('class="hit"') > 20
+
+
+@pure
+def test_without_the_submissions_the_page_says_similarity_was_not_computed(synthetic, tmp_path):
+    rc = classreport.main(["--json-dir", str(synthetic / "results"), "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "class-report.json").read_text(encoding="utf-8"))
+    assert rc == 0 and summary["similarity"]["available"] is False
+    assert "was not computed" in (tmp_path / "class-report.html").read_text(encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- inert and private
+@pure
+def test_a_hostile_name_and_printed_html_are_escaped_everywhere(report):
+    page = report[1]
+    assert synthetic_class.HOSTILE not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;&lt;svg onload=alert(2)&gt;" in page
+    assert "<script" not in page.lower() and "onerror=" not in page.replace("onerror=alert(1)&gt;", "")
+    assert "script-src 'none'" in page and "default-src 'none'" in page
+
+
+@pure
+def test_the_page_is_self_contained(report):
+    page = report[1]
+    assert "http://" not in page and "https://" not in page
+    assert page.count('src="data:image/svg+xml;base64,') == 4  # totals, assignments, exercises, mistakes
+
+
+@pure
+def test_anonymize_gives_stable_pseudonyms_and_no_real_name(synthetic, tmp_path):
+    key = tmp_path / "key"
+    first = _report(synthetic, "--anonymize", "--key-file", str(key))
+    second = _report(synthetic, "--anonymize", "--key-file", str(key))
+    names = [x["name"] for x in first[0]["learners"]]
+    assert names == [x["name"] for x in second[0]["learners"]]
+    assert all(n.startswith("learner-") for n in names) and len(set(names)) == len(names)
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    text = json.dumps(first[0]) + first[1]
+    for real in ("reference", "ivy", "jon", "kim", "lou", "onerror"):
+        assert real not in text.replace("reference solution", ""), real
+    other = _report(synthetic, "--anonymize", "--key-file", str(tmp_path / "another"))
+    assert set(names).isdisjoint(x["name"] for x in other[0]["learners"])
+
+
+@pure
+def test_a_module_that_is_a_link_is_never_read(tmp_path):
+    secret = tmp_path / "instructor-secret.txt"
+    secret.write_text("def leaked():\n    return 'the course secret 7f3a'\n" * 20)
+    subs, results = tmp_path / "subs", tmp_path / "results"
+    for name in ("x", "y"):
+        (subs / name).mkdir(parents=True)
+        (subs / name / "losses.py").symlink_to(secret)
+        (results / name).mkdir(parents=True)
+        (results / name / "results.json").write_text(json.dumps(synthetic_class.results({})))
+    out = tmp_path / "out"
+    assert classreport.main(["--json-dir", str(results), "--submissions", str(subs), "--out", str(out)]) == 0
+    assert "7f3a" not in (out / "class-report.html").read_text(encoding="utf-8")
+
+
+@pure
+def test_malformed_results_are_reported_not_gradable(tmp_path):
+    for name, text in {
+        "a": "not json",
+        "b": "[1, 2]",
+        "c": json.dumps({"tests": [{"exercise": 3}, "x", {"exercise": "losses.nll_loss", "score": "NaN"}]}),
+        "d": json.dumps({"extra_data": {"status": "not_gradable"}, "tests": []}),
+    }.items():
+        (tmp_path / "r" / name).mkdir(parents=True)
+        (tmp_path / "r" / name / "results.json").write_text(text)
+    assert classreport.main(["--json-dir", str(tmp_path / "r"), "--out", str(tmp_path / "o")]) == 0
+    summary = json.loads((tmp_path / "o" / "class-report.json").read_text(encoding="utf-8"))
+    assert summary["counts"] == {"submissions": 4, "graded": 1, "not_gradable": 3, "missing": 0}
+
+
+def test_the_gradebook_gives_per_exercise_points(tmp_path, monkeypatch):
+    """Not pure: nbgrader runs alembic, from the environment's bin/, to create a gradebook."""
+    from nbgrader.api import Gradebook  # nbgrader's own API builds the gradebook make autograde would
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    db = tmp_path / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}") as gb:
+        gb.add_assignment("04_losses")
+        gb.add_notebook("losses", "04_losses")
+        gb.add_grade_cell("test-losses-nll_loss", "losses", "04_losses", max_score=4, cell_type="code")
+        for student, score in (("ann", 4.0), ("ben", 1.0)):
+            gb.add_student(student)
+            gb.add_submission("04_losses", student)
+            gb.find_grade("test-losses-nll_loss", "losses", "04_losses", student).auto_score = score
+        gb.add_student("cas")  # never submitted
+        gb.db.commit()
+    roster = tmp_path / "roster.txt"
+    roster.write_text("ann\nben\ncas\n")
+    out = tmp_path / "out"
+    assert classreport.main(["--gradebook", str(db), "--roster", str(roster), "--out", str(out)]) == 0
+    summary = json.loads((out / "class-report.json").read_text(encoding="utf-8"))
+    nll = _exercise(summary, "losses.nll_loss")
+    assert (nll["learners"], nll["mean_points"], nll["share_passing"]) == (2, 2.5, 0.5)
+    assert summary["counts"]["missing"] == 1 and summary["missing"] == ["cas"]
+
+
+@pure
+def test_no_input_is_an_error(tmp_path, capsys):
+    assert classreport.main(["--out", str(tmp_path)]) == 2
+    assert "--json-dir" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- end to end
+MUTANT_MISTAKES = {"nll_no_weights": "class weights ignored", "log_softmax_returns_softmax": "softmax returned instead of log-softmax"}
+
+
+@pytest.mark.slow
+def test_a_class_graded_by_grade_batch_reports_its_named_mistakes(tmp_path):
+    """The real path: grade-batch grades losses.py of five learners, class-report reads what it stored."""
+    from mutants import MUTANTS  # the zoo's sources, spliced as tests/test_mutants.py does
+
+    zoo = {m.name: m for m in MUTANTS}
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for learner, mutant in (("ann", "nll_no_weights"), ("ben", "nll_no_weights"), ("cas", "log_softmax_returns_softmax")):
+        build_submission(subs / learner, zoo[mutant].target, zoo[mutant].source)
+    build_submission(subs / synthetic_class.HOSTILE, "losses.log_softmax", OWN_A["log_softmax"])
+    (subs / "dan.zip").write_bytes(b"not a zip")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    graded = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade-batch", str(subs), "--exercise", "losses", "--json-dir", str(tmp_path / "results")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert graded.returncode in (0, 1), graded.stdout + graded.stderr
+    made = subprocess.run(
+        [sys.executable, "-m", "autograder", "class-report", "--json-dir", str(tmp_path / "results"), "--submissions", str(subs), "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    summary = json.loads((tmp_path / "out" / "class-report.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["graded"] == 4 and summary["counts"]["not_gradable"] == 1
+    found = {m["name"]: m["learners"] for x in summary["exercises"] for m in x["mistakes"]}
+    assert found.get("class weights ignored") == 2 and found.get("softmax returned instead of log-softmax") == 1
+    assert synthetic_class.HOSTILE not in (tmp_path / "out" / "class-report.html").read_text(encoding="utf-8")
