@@ -105,7 +105,7 @@ def test_the_exercise_the_class_struggled_with_most_comes_first(report):
 def test_public_and_hidden_failures_and_the_checks_failed_most(report):
     nll = _exercise(report[0], "losses.nll_loss")
     assert (nll["public_failures"], nll["hidden_failures"]) == (3, 3)
-    assert nll["checks_failed"][0] == {"check": "nll_loss_small (public)", "learners": 3}
+    assert {"check": "nll_loss_small (public)", "learners": 3} in nll["checks_failed"][:2]
 
 
 # ----------------------------------------------------------------------------- similarity

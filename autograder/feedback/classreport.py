@@ -259,7 +259,7 @@ def summarize(entries: list[Entry], names: Names, missing: list[str]) -> dict:
         who: dict[str, list[str]] = {}
         checks: Counter = Counter()
         for e, tests in rows:
-            for m in mistakes_in(ex, tests):
+            for m in sorted(mistakes_in(ex, tests)):
                 who.setdefault(m, []).append(names(e.name))
             failed_checks = set()
             for t in tests:
@@ -290,7 +290,9 @@ def summarize(entries: list[Entry], names: Names, missing: list[str]) -> dict:
                 "errors": outcomes["error"],
                 "not_started": outcomes["not_started"],
                 "mistakes": mistakes,
-                "checks_failed": [{"check": c, "learners": n} for c, n in checks.most_common(10)],
+                "checks_failed": [
+                    {"check": c, "learners": n} for c, n in sorted(checks.items(), key=lambda cn: (-cn[1], cn[0]))[:10]
+                ],
             }
         )
     exercises.sort(key=lambda x: (x["mean_share"], x["share_passing"], order.index(x["id"])))
