@@ -19,6 +19,7 @@ from mutants import SOLUTIONS, splice
 OWN_A = {
     "log_softmax": '''
 def log_softmax(logits, dim=-1):
+    # </pre><script>document.title = "pwned"</script><img src=x onerror="document.title = 'pwned'">
     biggest = torch.max(logits, dim=dim, keepdim=True).values.detach()
     centred = logits - biggest
     normaliser = torch.log(torch.sum(torch.exp(centred), dim=dim, keepdim=True))

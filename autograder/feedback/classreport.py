@@ -462,7 +462,7 @@ table{border-collapse:collapse;margin:.5em 0} td,th{padding:.25em .6em;border-bo
 th{background:#f6f6f6} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;gap:1em;flex-wrap:wrap} .card{background:#f6f8fa;border-radius:6px;padding:.6em 1.2em}
 .card b{display:block;font-size:1.6em} .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:.5em} pre{margin:0;font-size:12px;overflow:auto;
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:.5em} pre{margin:0;font-size:12px;overflow:auto;
 max-height:30em;background:#fafafa;border:1px solid #eee} pre span{display:block;white-space:pre}
 pre span.hit{background:#ffe08a} details{margin:.3em 0} img{max-width:100%} .dim{color:#777}
 """
@@ -574,11 +574,15 @@ def render(summary: dict, pictures: dict[str, str], pairs: list, sources: dict, 
     else:
         out.append(
             f"<p class='dim'>{e(sim['method'])}. Flagged: score ≥ {sim['threshold']:g} and at least "
-            f"{sim['min_shared']} fingerprints shared. {len(sim['pairs'])} pairs compared above zero; "
-            f"{len(sim['flagged'])} flagged.</p>"
+            f"{sim['min_shared']} fingerprints shared; {len(sim['flagged'])} flagged.</p>"
+        )
+        near = [p for p in sim["pairs"] if p["score"] >= sim["threshold"] / 2 and p["shared"] >= sim["min_shared"] / 2]
+        out.append(
+            f"<p class='dim'>{len(sim['pairs'])} pairs share some own code; listed: those within half the "
+            "threshold of it, at most 30.</p>"
         )
         out.append("<table><tr><th>module</th><th>submission</th><th>submission</th><th>score</th><th>shared</th></tr>")
-        for p in sim["pairs"][:30]:
+        for p in near[:30]:
             mark = " ⚑" if p["flagged"] else ""
             out.append(
                 f"<tr><td>{e(p['module'])}</td><td>{e(p['a'])}</td><td>{e(p['b'])}</td>"
