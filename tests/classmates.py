@@ -102,7 +102,7 @@ def disguise(source: str) -> str:
     defined = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     defined |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args + n.kwonlyargs}
     defined -= {"torch", "np", "F", "nn"}
-    names = {name: f"{name[::-1]}_v{i}" for i, name in enumerate(sorted(defined))}
+    names = {name: f"v{i}_{name[::-1]}" for i, name in enumerate(sorted(defined))}
     tokens = []
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.NAME and tok.string in names and not keyword.iskeyword(tok.string):

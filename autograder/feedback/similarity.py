@@ -25,7 +25,8 @@ from itertools import combinations
 K = 12  # tokens per k-gram: shorter matches are noise
 WINDOW = 8  # any match of K + WINDOW - 1 = 19 tokens or more is certain to be seen
 THRESHOLD = 0.5  # flagged: at least half of the smaller side's own fingerprints are in the other
-MIN_SHARED = 8  # ...and at least this many fingerprints shared (a tiny answer matches by chance)
+MIN_SHARED = 20  # ...and at least this many shared: about a dozen lines of own code (a short answer
+# written alike, or two learners deleting the same docstring, is no evidence)
 COMMON = 0.2  # a fingerprint in more than this share of the class's copies of a module (and in more than
 COMMON_FLOOR = 3  # three) is common code: the class shares it, two learners did not copy it from each other
 _FALLBACK = re.compile(r"\w+|[^\s\w]")
@@ -105,7 +106,7 @@ class Pair:
     b: str
     score: float  # shared / the smaller side's own fingerprints
     shared: int
-    lines_a: list[int]  # 1-based lines of a that match b
+    lines_a: list[int]  # 1-based lines of a that match b (for a flagged pair)
     lines_b: list[int]
 
     @property
@@ -160,9 +161,11 @@ def compare_module(
             counts.update(combinations(names, 2))
     pairs = []
     for (a, b), shared in counts.items():
-        smaller = min(len(own[a]), len(own[b])) or 1
-        both = own[a] & own[b]
-        pairs.append(Pair(module, a, b, shared / smaller, shared, _lines(fps[a], both, k), _lines(fps[b], both, k)))
+        pair = Pair(module, a, b, shared / (min(len(own[a]), len(own[b])) or 1), shared, [], [])
+        if pair.flagged:  # only a flagged pair is shown side by side: its matching lines
+            both = own[a] & own[b]
+            pair.lines_a, pair.lines_b = _lines(fps[a], both, k), _lines(fps[b], both, k)
+        pairs.append(pair)
     pairs.sort(key=lambda p: (-p.score, -p.shared, p.a, p.b))
     left_out = {"starter": len(starter), "common": len(shared_code), "submissions": len(fps)}
     return pairs, left_out
