@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import synthetic_class  # noqa: E402  (the known-facts class of the tests)
 from classmates import OWN_A, OWN_C, disguise, own_module  # noqa: E402
-from legal import LEGAL  # noqa: E402
-from mutants import MUTANTS, SOLUTIONS, splice  # noqa: E402
 
 from autograder.course import catalogue  # noqa: E402
 from autograder.feedback import classreport, similarity  # noqa: E402
+from legal import LEGAL  # noqa: E402
+from mutants import MUTANTS, SOLUTIONS, splice  # noqa: E402
 
 
 def make_class(root: Path, count: int, copies: int, seed: int = 25) -> dict:
@@ -141,7 +141,12 @@ def compare(work: Path) -> None:
     pairs, _ = similarity.compare_module("losses", sources, [stub])
     seconds = time.perf_counter() - start
     scores = {frozenset((p.a, p.b)): p.score for p in pairs}
-    verdict("winnowing (ours, stubs + common code left out)", scores, {frozenset((p.a, p.b)) for p in pairs if p.flagged}, seconds)
+    verdict(
+        "winnowing (ours, stubs + common code left out)",
+        scores,
+        {frozenset((p.a, p.b)) for p in pairs if p.flagged},
+        seconds,
+    )
     try:
         import numpy as np
         from copydetect import CodeFingerprint, compare_files
@@ -186,17 +191,23 @@ def main() -> int:
     try:
         start = time.perf_counter()
         made = make_class(work / "class", args.count, args.copies)
-        print(f"class: {args.count} submissions x {len(catalogue.MODULES)} modules, {args.copies} disguised copies "
-              f"(written in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"class: {args.count} submissions x {len(catalogue.MODULES)} modules, {args.copies} disguised copies "
+            f"(written in {time.perf_counter() - start:.1f} s)"
+        )
         timed = time_report(work / "class", work / "report")
         flagged = {(p["a"], p["b"], p["module"]) for p in timed["summary"]["similarity"]["flagged"]}
         planted = {frozenset((a, b)) for a, b, _ in made["planted"]}
         found = sum(frozenset((a, b)) in planted for a, b, _ in flagged)
         own = {frozenset((a, b)) for a, b, _ in made["planted"][:2]}
-        print(f"similarity: {sum(frozenset((a, b)) in own for a, b, _ in flagged)} of {len(own)} copies of a learner's own "
-              "losses.py flagged")
+        print(
+            f"similarity: {sum(frozenset((a, b)) in own for a, b, _ in flagged)} of {len(own)} copies of a "
+            "learner's own "
+            "losses.py flagged"
+        )
         twins = sum(  # learners handed the same mutant or legal case hand in the same code: flagged, rightly
-            frozenset((a, b)) not in planted and bool(made["mutant"].get((a, m), set()) & made["mutant"].get((b, m), set()))
+            frozenset((a, b)) not in planted
+            and bool(made["mutant"].get((a, m), set()) & made["mutant"].get((b, m), set()))
             for a, b, m in flagged
         )
         print(f"class-report: {args.count} submissions in {timed['seconds']:.1f} s (aim < 30 s)")

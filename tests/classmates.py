@@ -17,7 +17,7 @@ from mutants import SOLUTIONS, splice
 
 # A learner who writes loops and explicit names (the one whose work is copied).
 OWN_A = {
-    "log_softmax": '''
+    "log_softmax": """
 def log_softmax(logits, dim=-1):
     # </pre><script>document.title = "pwned"</script><img src=x onerror="document.title = 'pwned'">
     biggest = torch.max(logits, dim=dim, keepdim=True).values.detach()
@@ -25,8 +25,8 @@ def log_softmax(logits, dim=-1):
     normaliser = torch.log(torch.sum(torch.exp(centred), dim=dim, keepdim=True))
     result = centred - normaliser
     return result
-''',
-    "nll_loss": '''
+""",
+    "nll_loss": """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     allowed = ["none", "sum", "mean"]
     if reduction not in allowed:
@@ -48,24 +48,24 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
         return total
     denominator = per_class.sum()
     return total / denominator
-''',
-    "cross_entropy": '''
+""",
+    "cross_entropy": """
 def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
     log_p = log_softmax(logits, dim=1)
     answer = nll_loss(log_p, target, weight=weight, reduction=reduction, ignore_index=ignore_index)
     return answer
-''',
+""",
 }
 
 # A learner who thinks in masks and one-hot vectors (written apart from A).
 OWN_C = {
-    "log_softmax": '''
+    "log_softmax": """
 def log_softmax(logits, dim=-1):
     m = logits.detach().amax(dim, keepdim=True)
     lse = m + (logits - m).exp().sum(dim, keepdim=True).log()
     return logits - lse
-''',
-    "nll_loss": '''
+""",
+    "nll_loss": """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
     if reduction not in {"none", "mean", "sum"}:
         raise ValueError(f"bad reduction: {reduction}")
@@ -80,11 +80,11 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
     wt = (onehot * w.view(1, -1, *([1] * (log_probs.dim() - 2)))).sum(1) * keep
     out = -(onehot * log_probs).sum(1) * wt
     return {"none": lambda: out, "sum": lambda: out.sum(), "mean": lambda: out.sum() / wt.sum()}[reduction]()
-''',
-    "cross_entropy": '''
+""",
+    "cross_entropy": """
 def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
     return nll_loss(log_softmax(logits, 1), target, weight, reduction, ignore_index)
-''',
+""",
 }
 
 

@@ -15,10 +15,10 @@ import textwrap
 from pathlib import Path
 
 from classmates import OWN_A, OWN_C, disguise, own_module
-from legal import LEGAL
-from mutants import MUTANTS, SOLUTIONS, splice
 
 from autograder.course import catalogue
+from legal import LEGAL
+from mutants import MUTANTS, SOLUTIONS, splice
 
 HOSTILE = "<img src=x onerror=alert(1)><svg onload=alert(2)>"  # a learner's chosen folder name
 MISTAKE_OF = {  # the zoo's mutant -> the named mistake the grader gives it
@@ -52,7 +52,10 @@ def results(failures: dict[str, tuple[str, str]], exercises=None, printed: str =
         points = catalogue.get(ex).points
         outcome, named = failures.get(ex, ("passed", ""))
         if outcome == "passed":
-            tests += [_test(ex, "public", points / 2, points / 2, "passed", "passed"), _test(ex, "hidden", points / 2, points / 2, "passed", "passed\nhidden checks: 4 of 4 passed")]
+            tests += [
+                _test(ex, "public", points / 2, points / 2, "passed", "passed"),
+                _test(ex, "hidden", points / 2, points / 2, "passed", "passed\nhidden checks: 4 of 4 passed"),
+            ]
             continue
         if outcome == "failed":
             lines = ["failed", f"- [{ex.split('.')[1]}_small] (cpu) values differ at index (0, 1)"]
@@ -66,7 +69,10 @@ def results(failures: dict[str, tuple[str, str]], exercises=None, printed: str =
             ]
             continue
         text = f"{outcome}: {'a check ran longer than 10 s' if outcome == 'timeout' else 'called log_softmax'}"
-        tests += [_test(ex, "public", 0.0, points / 2, outcome, text), _test(ex, "hidden", 0.0, points / 2, outcome, text)]
+        tests += [
+            _test(ex, "public", 0.0, points / 2, outcome, text),
+            _test(ex, "hidden", 0.0, points / 2, outcome, text),
+        ]
     return {
         "score": sum(t["score"] for t in tests),
         "max_score": sum(t["max_score"] for t in tests),
@@ -88,18 +94,44 @@ def learners() -> dict[str, tuple[str, dict]]:
     own_a = own_module(OWN_A)
     cls = {
         "reference": (ref, results({})),
-        "ada": (mutant("log_softmax_no_shift"), results({"losses.log_softmax": ("failed", MISTAKE_OF["log_softmax_no_shift"][1]), "losses.cross_entropy": ("failed", "log-softmax without the max shift")})),
+        "ada": (
+            mutant("log_softmax_no_shift"),
+            results(
+                {
+                    "losses.log_softmax": ("failed", MISTAKE_OF["log_softmax_no_shift"][1]),
+                    "losses.cross_entropy": ("failed", "log-softmax without the max shift"),
+                }
+            ),
+        ),
         "bo": (mutant("nll_no_weights"), results({"losses.nll_loss": ("failed", "class weights ignored")})),
         "cy": (mutant("nll_ignored_in_denominator"), results({"losses.nll_loss": ("failed", "class weights ignored")})),
-        "dee": (mutant("log_softmax_returns_softmax"), results({"losses.log_softmax": ("failed", "softmax returned instead of log-softmax")})),
+        "dee": (
+            mutant("log_softmax_returns_softmax"),
+            results({"losses.log_softmax": ("failed", "softmax returned instead of log-softmax")}),
+        ),
         # learner output that imitates the grader's words is never read as a diagnosis
-        "eve": (mutant("nll_mean_by_n"), results({"losses.nll_loss": ("failed", "")}, printed=mistake("losses.nll_loss", "class weights ignored").describe())),
+        "eve": (
+            mutant("nll_mean_by_n"),
+            results(
+                {"losses.nll_loss": ("failed", "")},
+                printed=mistake("losses.nll_loss", "class weights ignored").describe(),
+            ),
+        ),
         "fay": (mutant("ce_dim0"), results({"losses.cross_entropy": ("timeout", "")})),
-        "gus": (ref + "\n" + textwrap.dedent(next(iter(legal.values())).source), results({"losses.log_softmax": ("forbidden", "")})),
+        "gus": (
+            ref + "\n" + textwrap.dedent(next(iter(legal.values())).source),
+            results({"losses.log_softmax": ("forbidden", "")}),
+        ),
         "hal": (own_a, results({})),
         "ivy": (disguise(own_a), results({})),
         "jon": (own_module(OWN_C), results({})),
-        HOSTILE: (mutant("log_softmax_ignores_dim"), results({"losses.log_softmax": ("failed", "log-softmax without the max shift")}, printed="<script>alert(3)</script>")),
+        HOSTILE: (
+            mutant("log_softmax_ignores_dim"),
+            results(
+                {"losses.log_softmax": ("failed", "log-softmax without the max shift")},
+                printed="<script>alert(3)</script>",
+            ),
+        ),
     }
     return cls
 
@@ -131,12 +163,16 @@ def write(root: Path, copies: int = 1) -> tuple[Path, Path, Path]:
             names.append(label)
             (results_dir / label).mkdir(parents=True, exist_ok=True)
             extra = {"submission": label, "source": label, "kind": "directory", "content_hash": "0" * 64}
-            (results_dir / label / "results.json").write_text(json.dumps({**data, "extra_data": extra}), encoding="utf-8")
+            (results_dir / label / "results.json").write_text(
+                json.dumps({**data, "extra_data": extra}), encoding="utf-8"
+            )
             (subs / label).mkdir(parents=True, exist_ok=True)
             (subs / label / "losses.py").write_text(code, encoding="utf-8")
     (results_dir / "kim").mkdir(parents=True, exist_ok=True)
     failed = {"score": 0.0, "execution_time": 0.0, "output": "could not be graded: kim.zip is not a zip", "tests": []}
-    (results_dir / "kim" / "results.json").write_text(json.dumps({**failed, "extra_data": {"error": "kim.zip is not a zip"}}))
+    (results_dir / "kim" / "results.json").write_text(
+        json.dumps({**failed, "extra_data": {"error": "kim.zip is not a zip"}})
+    )
     roster = root / "roster.txt"
     roster.write_text("\n".join(names + ["kim", "lou"]) + "\n", encoding="utf-8")
     return results_dir, subs, roster

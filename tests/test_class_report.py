@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import synthetic_class
 from classmates import OWN_A, OWN_C, disguise, own_module
-from conftest import ROOT
-from mutants import build_submission
 
 from autograder.feedback import classreport, similarity
+from conftest import ROOT
+from mutants import build_submission
 
 pure = pytest.mark.pure
 
@@ -82,7 +82,9 @@ def test_every_named_mistake_is_counted_once_per_learner_who_made_it(report):
 
 @pure
 def test_learner_output_that_imitates_a_diagnosis_is_not_counted(report):
-    weights = next(m for m in _exercise(report[0], "losses.nll_loss")["mistakes"] if m["name"] == "class weights ignored")
+    weights = next(
+        m for m in _exercise(report[0], "losses.nll_loss")["mistakes"] if m["name"] == "class weights ignored"
+    )
     assert "eve" not in weights["who"] and sorted(weights["who"]) == ["bo", "cy"]
 
 
@@ -252,7 +254,10 @@ def test_no_input_is_an_error(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- end to end
-MUTANT_MISTAKES = {"nll_no_weights": "class weights ignored", "log_softmax_returns_softmax": "softmax returned instead of log-softmax"}
+MUTANT_MISTAKES = {
+    "nll_no_weights": "class weights ignored",
+    "log_softmax_returns_softmax": "softmax returned instead of log-softmax",
+}
 
 
 @pytest.mark.slow
@@ -263,19 +268,52 @@ def test_a_class_graded_by_grade_batch_reports_its_named_mistakes(tmp_path):
     zoo = {m.name: m for m in MUTANTS}
     subs = tmp_path / "subs"
     subs.mkdir()
-    for learner, mutant in (("ann", "nll_no_weights"), ("ben", "nll_no_weights"), ("cas", "log_softmax_returns_softmax")):
+    for learner, mutant in (
+        ("ann", "nll_no_weights"),
+        ("ben", "nll_no_weights"),
+        ("cas", "log_softmax_returns_softmax"),
+    ):
         build_submission(subs / learner, zoo[mutant].target, zoo[mutant].source)
     build_submission(subs / synthetic_class.HOSTILE, "losses.log_softmax", OWN_A["log_softmax"])
     (subs / "dan.zip").write_bytes(b"not a zip")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     graded = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade-batch", str(subs), "--exercise", "losses", "--json-dir", str(tmp_path / "results")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "grade-batch",
+            str(subs),
+            "--exercise",
+            "losses",
+            "--json-dir",
+            str(tmp_path / "results"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert graded.returncode in (0, 1), graded.stdout + graded.stderr
     made = subprocess.run(
-        [sys.executable, "-m", "autograder", "class-report", "--json-dir", str(tmp_path / "results"), "--submissions", str(subs), "--out", str(tmp_path / "out")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "class-report",
+            "--json-dir",
+            str(tmp_path / "results"),
+            "--submissions",
+            str(subs),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert made.returncode == 0, made.stdout + made.stderr
     summary = json.loads((tmp_path / "out" / "class-report.json").read_text(encoding="utf-8"))
@@ -296,7 +334,11 @@ def page_of(report, synthetic, tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's Chromium, /usr/bin/chromium (make browser-deps)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
-    shots = ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
+    shots = (
+        ROOT / "docs" / "screenshots"
+        if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+        else tmp_path_factory.mktemp("shots")
+    )
     url = (synthetic / "out" / "class-report.html").as_uri()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])

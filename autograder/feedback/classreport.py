@@ -88,11 +88,13 @@ def read_entry(name: str, path: Path) -> Entry:
         return Entry(name, "not_gradable", error=f"results.json unreadable: {type(exc).__name__}")
     if not isinstance(data, dict):
         return Entry(name, "not_gradable", error="results.json is not an object")
-    extra = data.get("extra_data") if isinstance(data.get("extra_data"), dict) else {}
+    extra: dict = data["extra_data"] if isinstance(data.get("extra_data"), dict) else {}
     tests = [t for t in data.get("tests") or [] if isinstance(t, dict) and isinstance(t.get("exercise"), str)]
     error = extra.get("error")
-    if error or str(extra.get("status", "")) in ("failed", "not_gradable", "error") or (
-        not tests and str(data.get("output", "")).startswith("could not be graded")
+    if (
+        error
+        or str(extra.get("status", "")) in ("failed", "not_gradable", "error")
+        or (not tests and str(data.get("output", "")).startswith("could not be graded"))
     ):
         return Entry(name, "not_gradable", error=str(error or data.get("output") or "could not be graded"))
     score = _number(data.get("score"), sum(_number(t.get("score")) for t in tests))
@@ -248,7 +250,7 @@ def summarize(entries: list[Entry], names: Names, missing: list[str]) -> dict:
         for ex, tests in mine.items():
             by_exercise.setdefault(ex, []).append((e, tests))
     order = [e.id for e in catalogue.EXERCISES] + sorted(set(by_exercise) - set(catalogue.BY_ID))
-    exercises = []
+    exercises: list[dict] = []
     for ex in (x for x in order if x in by_exercise):
         rows = by_exercise[ex]
         points = [sum(_number(t.get("score")) for t in tests) for _, tests in rows]
@@ -264,8 +266,8 @@ def summarize(entries: list[Entry], names: Names, missing: list[str]) -> dict:
             failed_checks = set()
             for t in tests:
                 for line in _grader_text(t):
-                    if m := _CHECK_LINE.match(line):
-                        failed_checks.add(f"{m.group(1)} ({_suite(t)})")
+                    if c := _CHECK_LINE.match(line):
+                        failed_checks.add(f"{c.group(1)} ({_suite(t)})")
                     elif (h := _HIDDEN_LINE.match(line)) and int(h.group(1)) < int(h.group(2)):
                         failed_checks.add("hidden checks (inputs not shown)")
             checks.update(failed_checks)
@@ -412,11 +414,13 @@ def charts(summary: dict) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # after choosing the Agg backend: no display is needed
 
     plt.rcParams.update({"svg.fonttype": "path", "text.parse_math": False, "svg.hashsalt": "class-report"})
     out: dict[str, str] = {}
-    totals = [100 * s["score"] / s["max_score"] for s in summary["learners"] if s["status"] == "graded" and s["max_score"]]
+    totals = [
+        100 * s["score"] / s["max_score"] for s in summary["learners"] if s["status"] == "graded" and s["max_score"]
+    ]
     fig, ax = plt.subplots(figsize=(6, 2.6))
     ax.hist(totals, bins=list(range(0, 105, 5)), color="#4c72b0", edgecolor="white")
     ax.set_xlabel("total (% of the points graded)")
@@ -448,7 +452,7 @@ def charts(summary: dict) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(6, 0.35 * len(ranked) + 0.8))
         ax.barh([label[:70] for _, label in ranked][::-1], [n for n, _ in ranked][::-1], color="#c44e52")
         ax.set_xlabel("learners who made it")
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator's
         out["mistakes"] = _svg(fig)
         plt.close(fig)
     return out
@@ -462,8 +466,9 @@ table{border-collapse:collapse;margin:.5em 0} td,th{padding:.25em .6em;border-bo
 th{background:#f6f6f6} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;gap:1em;flex-wrap:wrap} .card{background:#f6f8fa;border-radius:6px;padding:.6em 1.2em}
 .card b{display:block;font-size:1.6em} .note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
-.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:.5em} pre{margin:0;font-size:12px;overflow:auto;
-max-height:30em;background:#fafafa;border:1px solid #eee} pre span{display:block;white-space:pre}
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:.5em}
+pre{margin:0;font-size:12px;overflow:auto;max-height:30em;background:#fafafa;border:1px solid #eee}
+pre span{display:block;white-space:pre}
 pre span.hit{background:#ffe08a} details{margin:.3em 0} img{max-width:100%} .dim{color:#777}
 """
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'none'; form-action 'none'"
@@ -539,7 +544,8 @@ def render(summary: dict, pictures: dict[str, str], pairs: list, sources: dict, 
     for x in summary["exercises"]:
         out.append(
             f"<tr><td><a href='#ex-{e(x['id'])}'>{e(x['id'])}</a></td><td class='n'>{x['learners']}</td>"
-            f"<td class='n'>{x['mean_points']:.2f}/{x['max_points']:g}</td><td class='n'>{_pct(x['share_passing'])}</td>"
+            f"<td class='n'>{x['mean_points']:.2f}/{x['max_points']:g}</td>"
+            f"<td class='n'>{_pct(x['share_passing'])}</td>"
             + "".join(
                 f"<td class='n'>{x[k]}</td>"
                 for k in ("public_failures", "hidden_failures", "timeouts", "crashes", "forbidden", "not_started")
@@ -641,7 +647,7 @@ def build(args) -> dict:
     }
     sources: dict = {}
     pairs: list = []
-    sim = {
+    sim: dict = {
         "available": False,
         "why_not": "no --submissions folder given: the similarity of the code was not computed",
         "method": "winnowed token fingerprints (autograder/feedback/similarity.py)",

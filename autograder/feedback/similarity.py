@@ -74,8 +74,10 @@ def tokens(source: str) -> tuple[list[str], list[tuple[int, int]]]:
             kinds.append(kind)
             spans.append((start, end))
     except (tokenize.TokenError, IndentationError, SyntaxError):  # not Python: compare its words
-        kinds = ["V" if m.group().isidentifier() and not keyword.iskeyword(m.group()) else m.group()
-                 for m in _FALLBACK.finditer(source)]
+        kinds = [
+            "V" if m.group().isidentifier() and not keyword.iskeyword(m.group()) else m.group()
+            for m in _FALLBACK.finditer(source)
+        ]
         spans = [m.span() for m in _FALLBACK.finditer(source)]
     return kinds, spans
 
