@@ -61,6 +61,8 @@ def make_class(root: Path, count: int, copies: int, seed: int = 25) -> dict:
                 m = rng.choice(zoo[module])
                 text = splice(text, m.function, m.source)
                 chosen.setdefault((name, module), set()).add(m.name)
+            else:  # the reference's code unchanged: what every such learner hands in alike
+                chosen.setdefault((name, module), set()).add("the reference")
             if legal.get(module) and rng.random() < 0.1:
                 case = rng.choice(legal[module])
                 text += "\n" + textwrap.dedent(case.source)
@@ -160,19 +162,22 @@ def compare(work: Path) -> None:
         paths[name] = folder / f"s{i}.py"
         paths[name].write_text(code, encoding="utf-8")
     (folder / "stub.py").write_text(stub, encoding="utf-8")
-    start = time.perf_counter()
-    boiler = np.array(sorted(CodeFingerprint(str(folder / "stub.py"), 25, 1).hashes))
-    fps = {name: CodeFingerprint(str(path), 25, 1, boilerplate=boiler) for name, path in paths.items()}
-    scores, flagged = {}, set()
-    names = sorted(fps)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            _, (s1, s2), _ = compare_files(fps[a], fps[b])
-            scores[frozenset((a, b))] = float(max(s1, s2))
-            if min(s1, s2) >= 0.5:  # copydetect's own default display threshold
-                flagged.add(frozenset((a, b)))
-    seconds = time.perf_counter() - start
-    verdict("copydetect 0.5.0 (k=25, win=1, stubs as boilerplate)", scores, flagged, seconds)
+    (folder / "reference.py").write_text((SOLUTIONS / "losses.py").read_text(encoding="utf-8"), encoding="utf-8")
+    names = sorted(paths)
+    for given in (("stub.py",), ("stub.py", "reference.py")):
+        start = time.perf_counter()
+        boiler = np.array(sorted(set().union(*(CodeFingerprint(str(folder / g), 25, 1).hashes for g in given))))
+        fps = {name: CodeFingerprint(str(path), 25, 1, boilerplate=boiler) for name, path in paths.items()}
+        scores, flagged = {}, set()
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                _, (s1, s2), _ = compare_files(fps[a], fps[b])
+                scores[frozenset((a, b))] = float(max(s1, s2))
+                if min(s1, s2) >= 0.5:  # copydetect's own default display threshold
+                    flagged.add(frozenset((a, b)))
+        seconds = time.perf_counter() - start
+        label = "stubs" if len(given) == 1 else "stubs and the reference solution"
+        verdict(f"copydetect 0.5.0 (k=25, win=1, {label} as boilerplate)", scores, flagged, seconds)
     per_pair = seconds / max(1, len(names) * (len(names) - 1) // 2)
     print(f"copydetect, all pairs of 300 learners x 8 modules at this rate: ~{per_pair * 300 * 299 / 2 * 8:.0f} s")
 
@@ -205,7 +210,7 @@ def main() -> int:
             "learner's own "
             "losses.py flagged"
         )
-        twins = sum(  # learners handed the same mutant or legal case hand in the same code: flagged, rightly
+        twins = sum(  # learners handed the same mutant, legal case or the reference hand in the same code
             frozenset((a, b)) not in planted
             and bool(made["mutant"].get((a, m), set()) & made["mutant"].get((b, m), set()))
             for a, b, m in flagged
@@ -213,7 +218,8 @@ def main() -> int:
         print(f"class-report: {args.count} submissions in {timed['seconds']:.1f} s (aim < 30 s)")
         print(
             f"similarity: {found} of {len(planted)} planted copies flagged; {twins} pairs flagged that hold the "
-            f"same mutant of the zoo or legal case (identical code); {len(flagged) - found - twins} other pairs flagged"
+            f"same mutant of the zoo, legal case or unchanged reference (identical code); "
+            f"{len(flagged) - found - twins} other pairs flagged"
         )
         print(f"report: {work / 'report' / 'class-report.html'}")
         if args.compare:

@@ -135,6 +135,31 @@ def test_starter_code_never_counts():
 
 
 @pure
+def test_provided_code_never_counts(tmp_path):
+    """``--boilerplate DIR``: a helper every learner was given, pasted into two modules, is not a match."""
+    given = tmp_path / "given"
+    given.mkdir()
+    helper = own_module(OWN_C).split("def log_softmax", 1)[1]
+    (given / "losses.py").write_text("def log_softmax" + helper)
+    stub = (ROOT / "exercises" / "losses.py").read_text(encoding="utf-8")
+    sources = {"x": stub + "\ndef log_softmax" + helper, "y": stub + "\ndef log_softmax" + helper.replace("m", "mm")}
+    boilerplate = classreport.starter_code(ROOT / "exercises", [given])
+    assert not any(p.flagged for p in similarity.compare_module("losses", sources, boilerplate["losses"])[0])
+    assert similarity.compare_module("losses", sources, [stub])[0][0].flagged  # without it: flagged
+
+
+@pure
+def test_code_most_of_the_class_shares_is_common_not_copied():
+    a = own_module(OWN_A)
+    ring = {f"r{i}": a for i in range(4)}  # four copies: more than three, and more than a fifth of 12
+    honest = {f"h{i}": own_module(OWN_C) + f"\nX{i} = {i}\n" for i in range(8)}
+    pairs, left = similarity.compare_module("losses", {**ring, **honest})
+    assert not [p for p in pairs if p.flagged] and left["common"] > 0
+    pairs, _ = similarity.compare_module("losses", {"r0": a, "r1": a, **honest})  # a pair stands out
+    assert [(p.a, p.b) for p in pairs if p.flagged] == [("r0", "r1")]
+
+
+@pure
 def test_code_that_does_not_tokenize_is_still_compared():
     broken = own_module(OWN_A) + "\ndef oops(:\n    '''unterminated\n"
     pairs, _ = similarity.compare_module("losses", {"a": broken, "b": broken.replace("result", "r")})
@@ -189,6 +214,19 @@ def test_anonymize_gives_stable_pseudonyms_and_no_real_name(synthetic, tmp_path)
         assert real not in text.replace("reference solution", ""), real
     other = _report(synthetic, tmp_path / "3", "--anonymize", "--key-file", str(tmp_path / "another"))
     assert set(names).isdisjoint(x["name"] for x in other[0]["learners"])
+
+
+@pure
+def test_the_pseudonyms_key_is_kept_beside_the_results(tmp_path):
+    results = tmp_path / "results"
+    (results / "ann").mkdir(parents=True)
+    (results / "ann" / "results.json").write_text(json.dumps(synthetic_class.results({})))
+    runs = []
+    for out in ("a", "b"):
+        assert classreport.main(["--json-dir", str(results), "--anonymize", "--out", str(tmp_path / out)]) == 0
+        runs.append(json.loads((tmp_path / out / "class-report.json").read_text(encoding="utf-8"))["learners"])
+    assert runs[0] == runs[1] and runs[0][0]["name"].startswith("learner-")
+    assert (results / ".class-report-key").stat().st_mode & 0o077 == 0
 
 
 @pure
@@ -321,6 +359,21 @@ def test_a_class_graded_by_grade_batch_reports_its_named_mistakes(tmp_path):
     found = {m["name"]: m["learners"] for x in summary["exercises"] for m in x["mistakes"]}
     assert found.get("class weights ignored") == 2 and found.get("softmax returned instead of log-softmax") == 1
     assert synthetic_class.HOSTILE not in (tmp_path / "out" / "class-report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_on_a_small_class():
+    proc = subprocess.run(
+        [sys.executable, "bench/class_report.py", "--count", "24", "--copies", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^class-report: 24 submissions in [0-9.]+ s", proc.stdout, re.M), proc.stdout
+    assert "2 of 2 copies of a learner's own losses.py flagged" in proc.stdout, proc.stdout
+    assert re.search(r"; 0 other pairs flagged$", proc.stdout, re.M), proc.stdout
 
 
 # ----------------------------------------------------------------------------- in a browser
