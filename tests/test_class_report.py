@@ -7,11 +7,13 @@ a small class through the real ``grade-batch`` and reports on what it stored.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -198,6 +200,38 @@ def test_the_page_is_self_contained(report):
     page = report[1]
     assert "http://" not in page and "https://" not in page
     assert page.count('src="data:image/svg+xml;base64,') == 4  # totals, assignments, exercises, mistakes
+
+
+@pure
+def test_the_charts_hold_no_text_and_no_script(report):
+    """Every chart is drawn as paths: no learner text can reach one, no markup runs in one."""
+    charts = re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', report[1])
+    assert len(charts) == 4
+    for data in charts:
+        svg = base64.b64decode(data).decode("utf-8")
+        assert "<text" not in svg and "<script" not in svg and "<foreignObject" not in svg and " on" not in svg
+
+
+@pure
+def test_a_zipped_submission_is_compared_like_a_folder(tmp_path):
+    subs, results = tmp_path / "subs", tmp_path / "results"
+    subs.mkdir()
+    with zipfile.ZipFile(subs / "zed.zip", "w") as z:
+        z.writestr("hw/losses.py", own_module(OWN_A))
+    (subs / "amy").mkdir()
+    (subs / "amy" / "losses.py").write_text(disguise(own_module(OWN_A)))
+    for name in ("zed", "amy"):
+        (results / name).mkdir(parents=True)
+        (results / name / "results.json").write_text(json.dumps(synthetic_class.results({})))
+    outside = tmp_path / "elsewhere" / "mallory"
+    outside.mkdir(parents=True)
+    (outside / "results.json").write_text(json.dumps(synthetic_class.results({})))
+    (results / "mallory").symlink_to(outside)  # a results folder that is a link is not read
+    out = tmp_path / "out"
+    assert classreport.main(["--json-dir", str(results), "--submissions", str(subs), "--out", str(out)]) == 0
+    summary = json.loads((out / "class-report.json").read_text(encoding="utf-8"))
+    assert [(p["a"], p["b"]) for p in summary["similarity"]["flagged"]] == [("amy", "zed")]
+    assert summary["counts"]["submissions"] == 2
 
 
 @pure
