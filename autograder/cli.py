@@ -38,7 +38,7 @@ HANDED_ON = {
     ),
     "gradescope": ("autograder.submissions.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
     "class-report": (
-        "autograder.feedback.classreport",
+        "autograder.submissions.classreport",
         [],
         "what a class got wrong, from grade-batch's results (and the gradebook): one HTML page and a JSON summary",
     ),

@@ -35,7 +35,7 @@ import synthetic_class  # noqa: E402  (the known-facts class of the tests)
 from classmates import OWN_A, OWN_C, disguise, own_module  # noqa: E402
 
 from autograder.course import catalogue  # noqa: E402
-from autograder.feedback import classreport, similarity  # noqa: E402
+from autograder.submissions import classreport, similarity  # noqa: E402
 from legal import LEGAL  # noqa: E402
 from mutants import MUTANTS, SOLUTIONS, splice  # noqa: E402
 

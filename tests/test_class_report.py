@@ -20,7 +20,7 @@ import pytest
 import synthetic_class
 from classmates import OWN_A, OWN_C, disguise, own_module
 
-from autograder.feedback import classreport, similarity
+from autograder.submissions import classreport, similarity
 from conftest import ROOT
 from mutants import build_submission
 

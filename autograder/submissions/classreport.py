@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import catalogue
-from autograder.feedback import similarity
+from autograder.submissions import similarity
 from autograder.submissions.discover import discover
 from autograder.submissions.unpack import SubmissionError, materialize
 
@@ -650,7 +650,7 @@ def build(args) -> dict:
     sim: dict = {
         "available": False,
         "why_not": "no --submissions folder given: the similarity of the code was not computed",
-        "method": "winnowed token fingerprints (autograder/feedback/similarity.py)",
+        "method": "winnowed token fingerprints (autograder/submissions/similarity.py)",
         "threshold": similarity.THRESHOLD,
         "min_shared": similarity.MIN_SHARED,
         "pairs": [],
