@@ -113,20 +113,22 @@ def read_json_dir(folder: Path) -> list[Entry]:
     return entries
 
 
-def read_gradebook(path: Path) -> list[Entry]:
-    """nbgrader's gradebook: one entry per learner, one test per autograded exercise cell."""
+def read_gradebook(path: Path) -> tuple[list[Entry], list[str]]:
+    """nbgrader's gradebook: one entry per learner, one test per autograded exercise cell; and the
+    learners it knows who submitted nothing."""
     # nbgrader and SQLAlchemy take a second to import: only this option needs them
     from nbgrader.api import Gradebook
 
     from autograder.nbcourse.gradebook import grade_columns, learner_rows
 
-    entries = []
+    entries, absent = [], []
     with Gradebook(f"sqlite:///{path.resolve()}") as gb:
         assignments = sorted(gb.assignments, key=lambda a: a.name)
         students = sorted(gb.students, key=lambda s: s.id)
         for row in learner_rows(gb, assignments, students):
             if len(row.not_submitted) == len(assignments):
-                continue  # missing: counted through the roster
+                absent.append(row.student_id)
+                continue
             tests = []
             for assignment in assignments:
                 for column in grade_columns(assignment):
@@ -146,7 +148,7 @@ def read_gradebook(path: Path) -> list[Entry]:
                         }
                     )
             entries.append(Entry(row.student_id, "graded", row.total, row.max_total, tests, source="nbgrader"))
-    return entries
+    return entries, absent
 
 
 # ----------------------------------------------------------------------------- pseudonyms
@@ -618,6 +620,7 @@ def build(args) -> dict:
     """Reads what is stored, writes the HTML page and the JSON summary; returns the summary."""
     started = time.monotonic()
     entries: list[Entry] = []
+    roster: list[str] = []  # who should have submitted
     sources_used = []
     if args.json_dir:
         folder = Path(args.json_dir)
@@ -628,13 +631,13 @@ def build(args) -> dict:
     if args.gradebook:
         if not Path(args.gradebook).is_file():
             raise FileNotFoundError(f"gradebook not found: {args.gradebook}")
-        entries += read_gradebook(Path(args.gradebook))
+        found, roster = read_gradebook(Path(args.gradebook))  # the learners it knows who submitted nothing
+        entries += found
         sources_used.append("nbgrader gradebook")
-    roster = []
     if args.roster:
-        roster = [line.strip() for line in Path(args.roster).read_text(encoding="utf-8").splitlines() if line.strip()]
+        roster += [line.strip() for line in Path(args.roster).read_text(encoding="utf-8").splitlines() if line.strip()]
     present = {x.name for x in entries}
-    missing = [n for n in roster if n not in present]
+    missing = sorted({n for n in roster if n not in present})
     key = None
     if args.anonymize:
         key = load_key(Path(args.key_file) if args.key_file else Path(args.json_dir or args.out) / KEY_NAME)
