@@ -41,6 +41,11 @@ HANDED_ON = {
         "write what a learner receives into DIR (default dist/student)",
     ),
     "gradescope": ("autograder.submissions.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
+    "class-report": (
+        "autograder.submissions.classreport",
+        [],
+        "what a class got wrong, from grade-batch's results (and the gradebook): one HTML page and a JSON summary",
+    ),
 }
 
 
