@@ -4,8 +4,8 @@ feedback on mistakes it was not tuned on.
 Method: for each topic, the misconceptions that course forums, FAQs and textbook exercise notes list
 for it (operator precedence in normalisation, ``view`` after ``transpose``, the ½ of ½‖w‖², Tukey's
 hinges for quartiles, ``zero_grad`` in the wrong place, channels-last flattening, a percentage for an
-accuracy, ...), each written once as a learner would, without looking at which relation or named mistake
-could explain it. Entries the zoo already holds were left out. ``tests/test_diagnosis.py`` grades every
+accuracy, ...), each written once as a learner would (one misconception each, the rest of the function as the contract
+asks, its argument checks included), without looking at which relation or named mistake could explain it. Entries the zoo already holds were left out. ``tests/test_diagnosis.py`` grades every
 entry once (a session fixture) and requires each to lose points; ``python tests/diagnosis.py`` prints
 the shares named before and after the generic relations.
 """
@@ -51,6 +51,8 @@ def log_softmax(logits, dim=-1):
         "losses.nll_loss",
         """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
     n, c = log_probs.shape
     w = weight if weight is not None else log_probs.new_ones(c)
     keep = target != ignore_index
@@ -67,6 +69,8 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
         "losses.nll_loss",
         """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
     n, c = log_probs.shape
     w = weight if weight is not None else log_probs.new_ones(c)
     keep = target != ignore_index
@@ -85,6 +89,8 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
         "losses.nll_loss",
         """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
     n, c = log_probs.shape
     w = weight if weight is not None else log_probs.new_ones(c)
     keep = target != ignore_index
@@ -101,6 +107,8 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
         "losses.nll_loss",
         """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
     n, c = log_probs.shape
     w = weight if weight is not None else log_probs.new_ones(c)
     keep = target != ignore_index
@@ -119,6 +127,8 @@ def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100
         "losses.nll_loss",
         """
 def nll_loss(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
+    if reduction not in ("none", "sum", "mean"):
+        raise ValueError(f"reduction must be 'none', 'sum' or 'mean', not {reduction!r}")
     n, c = log_probs.shape
     w = weight if weight is not None else log_probs.new_ones(c)
     w = w.repeat(n // c + 1)[:n]

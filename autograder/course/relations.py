@@ -221,7 +221,13 @@ def _relations() -> Iterator[Relation]:
         "add the values up without dividing by how many there are",
         _output(lambda t, args: t / _count(t, args)),
     )
-    yield Relation("zeros", "zeros everywhere", "the result is never filled in: compute it", _output(lambda t, _: 0 * t))
+    yield Relation(
+        "zeros",
+        "0 where PyTorch's value is not",
+        "the result stays 0: check that the computation reaches it (a comparison that never holds, a term that "
+        "vanishes, a buffer never filled in)",
+        _output(lambda t, _: 0 * t),
+    )
     yield Relation(
         "detached",
         "PyTorch's values with no gradient",
@@ -294,6 +300,152 @@ RELATIONS: tuple[Relation, ...] = tuple(_relations())
 # ----------------------------------------------------------------------------- options forced
 
 
+def _spec(check) -> dict:
+    """The check's call as data (its plan's inputs and options), or nothing when it has no plan."""
+    try:
+        return dict(check.plan().spec)
+    except Exception:  # noqa: BLE001 - a check without a plan of its own (frozen, or not a call)
+        return {}
+
+
+def _options(check) -> list[tuple[int | str, str, Any]]:
+    """Where each option of the check's call sits (a position or a keyword), its name and value: the
+    keyword options passed, the reference's defaults left out, and the positional arguments that are
+    not tensors (a padding, a size)."""
+    spec = _spec(check)
+    args, kwargs = tuple(spec.get("args", ())), dict(spec.get("kwargs") or {})
+    names = tuple(spec.get("names", ()))
+    options: list[tuple[int | str, str, Any]] = [
+        (i, names[i] if i < len(names) else f"argument {i + 1}", a)
+        for i, a in enumerate(args)
+        if not isinstance(a, torch.Tensor) and type(a) in (int, float, bool, str, tuple)
+    ]
+    options += [(k, k, v) for k, v in kwargs.items()]
+    try:
+        signature = inspect.signature(check.reference())
+    except (TypeError, ValueError):
+        return options
+    first = 2 if spec.get("loss_first") else 1 if "model" in spec else len(args)
+    for i, (name, p) in enumerate(signature.parameters.items()):
+        if i >= first and p.default is not inspect.Parameter.empty and name not in kwargs:
+            options.append((name, name, p.default))
+    return options
+
+
+def _same(value, _) -> Any:
+    return value
+
+
+def _alternatives(name: str, value) -> list[tuple[str, str, Callable[[Any], Any]]]:
+    """What a learner's code may use instead of the option's value, as ``(key, words, change)``: a
+    constant it assumes (another reduction, the other flag, another dim, no tensor), or the value changed
+    (a number doubled, halved or ignored, an int off by one, a pair swapped or half used)."""
+    if isinstance(value, bool):
+        return [(f"{name}={not value!r}", f"as if {name}={not value!r}, whatever it is given", lambda v, c=not value: c)]
+    if isinstance(value, str):
+        others = [v for v in ("mean", "sum", "none") if v != value] if value in ("mean", "sum", "none") else []
+        return [(f"{name}={v!r}", f"as if {name}={v!r}, whatever it is given", lambda _, c=v: c) for v in others]
+    if isinstance(value, int) and ("dim" in name or "axis" in name):
+        return [
+            (f"{name}={d}", f"as if {name}={d}, whatever it is given", lambda _, c=d: c)
+            for d in (-1, 0, 1, 2)
+            if d != value
+        ]
+    if isinstance(value, torch.Tensor):
+        return [(f"{name}=None", f"as if {name} were not given", lambda _: None)]
+    if _is_number(value) or _is_pair(value):
+        found = [
+            (f"{name}:doubled", f"with {name} doubled", _each(lambda v: 2 * v)),
+            (f"{name}:halved", f"with {name} halved", _each(lambda v: v / 2 if isinstance(v, float) else v // 2)),
+            (f"{name}:ignored", f"as if {name} were 0: {name} is ignored", _each(lambda v: 0 * v)),
+        ]
+        if not isinstance(value, float):
+            found += [
+                (f"{name}:one", f"as if {name} were 1, whatever it is given", _each(lambda v: 1)),
+                (f"{name}:plus1", f"with {name} one larger", _each(lambda v: v + 1)),
+                (f"{name}:minus1", f"with {name} one smaller", _each(lambda v: v - 1)),
+                (f"{name}:swapped", f"with the two values of {name} swapped", _pair(lambda a, b: (b, a))),
+                (f"{name}:first_only", f"with only the first value of {name} used (the second taken as 0)",
+                 _pair(lambda a, b: (a, 0))),
+                (f"{name}:second_only", f"with only the second value of {name} used (the first taken as 0)",
+                 _pair(lambda a, b: (0, b))),
+                (f"{name}:first_twice", f"with the first value of {name} used for both", _pair(lambda a, b: (a, a))),
+                (f"{name}:second_twice", f"with the second value of {name} used for both", _pair(lambda a, b: (b, b))),
+            ]
+        return found
+    return []
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)
+
+
+def _is_pair(v) -> bool:
+    return type(v) in (tuple, list) and len(v) == 2 and all(type(x) is int for x in v)
+
+
+def _each(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``f`` applied to a number, or to each of a pair's numbers."""
+
+    def change(v):
+        if _is_number(v):
+            return f(v)
+        if _is_pair(v):
+            return type(v)(f(x) for x in v)
+        raise ValueError("not a number")
+
+    return change
+
+
+def _pair(f: Callable[[Any, Any], tuple]) -> Callable[[Any], Any]:
+    """``f`` applied to a pair (an int stands for the pair of it twice, as PyTorch reads it)."""
+
+    def change(v):
+        if type(v) is int:
+            return f(v, v)
+        if _is_pair(v):
+            return type(v)(f(*v))
+        raise ValueError("not a pair")
+
+    return change
+
+
+def _forced(where: int | str, change: Callable[[Any], Any]) -> Callable[[Callable], Callable]:
+    """A wrapper whose variant calls the reference with the option at ``where`` changed (each call's own
+    value: the one passed, else the reference's default)."""
+
+    def wrap(reference: Callable) -> Callable:
+        try:
+            p = inspect.signature(reference).parameters.get(str(where))
+        except (TypeError, ValueError):
+            p = None
+        default = p.default if p is not None and p.default is not inspect.Parameter.empty else None
+
+        def variant(*args, **kwargs):
+            if isinstance(where, int):
+                if where >= len(args):
+                    raise ValueError("no such argument")
+                return reference(*args[:where], change(args[where]), *args[where + 1 :], **kwargs)
+            value = kwargs.get(where, default)
+            return reference(*args, **{**kwargs, where: change(value)})
+
+        return variant
+
+    return wrap
+
+
+def _option_relations(check) -> list[Relation]:
+    found = []
+    for where, name, value in _options(check):
+        for key, words, change in _alternatives(name, value):
+            if name == "reduction":
+                fix = "follow the reduction argument: 'mean', 'sum' or 'none'"
+            else:
+                fix = f"use {name} exactly as the contract says"
+            found.append(Relation(key, f"PyTorch's value {words}", fix, _forced(where, change)))
+    return found
+
+
 def _made(check):
     """The check's inputs (``Inputs``), when it is a call made from a seed."""
     make = getattr(check, "make", None)
@@ -307,22 +459,6 @@ def _made(check):
         return None
 
 
-def _options(check) -> dict[str, Any]:
-    """The keyword options the check's call passes (and those the reference's signature has)."""
-    made = _made(check)
-    if made is None:
-        return {}
-    options = dict(made.kwargs)
-    try:
-        signature = inspect.signature(check.reference())
-    except (TypeError, ValueError):
-        return options
-    for i, (name, p) in enumerate(signature.parameters.items()):
-        if i >= len(made.args) and p.default is not inspect.Parameter.empty and name not in options:
-            options[name] = p.default
-    return options
-
-
 def _argument(index: int, change: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[Callable], Callable]:
     def wrap(reference: Callable) -> Callable:
         def variant(*args, **kwargs):
@@ -333,6 +469,12 @@ def _argument(index: int, change: Callable[[torch.Tensor], torch.Tensor]) -> Cal
         return variant
 
     return wrap
+
+
+def _first_channel_only(t: torch.Tensor) -> torch.Tensor:
+    keep = torch.zeros(t.shape[1], dtype=t.dtype, device=t.device)
+    keep[0] = 1
+    return t * keep.reshape(1, -1, *[1] * (t.dim() - 2))
 
 
 def _argument_relations(check) -> list[Relation]:
@@ -362,6 +504,15 @@ def _argument_relations(check) -> list[Relation]:
                     _argument(i, lambda t: t.transpose(-1, -2)),
                 )
             )
+        if a.dim() >= 3 and a.shape[1] > 1:
+            found.append(
+                Relation(
+                    f"first_channel:{name}",
+                    f"PyTorch's value from the first channel of {name} alone",
+                    f"use every channel of {name} (axis 1), not only the first",
+                    _argument(i, _first_channel_only),
+                )
+            )
         if a.dim() >= 1:
             found.append(
                 Relation(
@@ -372,40 +523,6 @@ def _argument_relations(check) -> list[Relation]:
                 )
             )
     return found
-
-
-def _alternatives(name: str, value) -> list:
-    if isinstance(value, bool):
-        return [not value]
-    if isinstance(value, str) and value in ("mean", "sum", "none"):
-        return [v for v in ("mean", "sum", "none") if v != value]
-    if isinstance(value, int) and ("dim" in name or "axis" in name):
-        return [d for d in (-1, 0, 1, 2) if d != value]
-    if isinstance(value, torch.Tensor):
-        return [None]
-    return []
-
-
-def _forced(name: str, value) -> Callable[[Callable], Callable]:
-    def wrap(reference: Callable) -> Callable:
-        def variant(*args, **kwargs):
-            return reference(*args, **{**kwargs, name: value})
-
-        return variant
-
-    return wrap
-
-
-def _option_relation(name: str, value) -> Relation:
-    shown = "None" if value is None else repr(value)
-    what = f"{name}={shown}"
-    if name == "reduction":
-        fix = "follow the reduction argument: 'mean', 'sum' or 'none'"
-    elif value is None:
-        fix = f"use {name} when it is given"
-    else:
-        fix = f"follow the {name} argument instead of assuming {shown}"
-    return Relation(f"{name}={shown}", f"PyTorch's value for {what}, whatever {name} is given", fix, _forced(name, value))
 
 
 # ----------------------------------------------------------------------------- naming
@@ -440,10 +557,10 @@ def _float64_data(tree) -> Iterator[torch.Tensor]:
 
 
 def _candidates(evidence) -> list[Relation]:
-    """The library, and every option of the first failing call forced to each other value it may take."""
-    options = _options(evidence[0][0])
-    forced = [_option_relation(name, alt) for name, value in options.items() for alt in _alternatives(name, value)]
-    return [*RELATIONS, *forced, *_argument_relations(evidence[0][0])]
+    """The library; every option of the first failing call forced to each other value it may take; each of
+    its tensor arguments changed. A relation must reproduce the other failing calls too."""
+    check = evidence[0][0]
+    return [*RELATIONS, *_option_relations(check), *_argument_relations(check)]
 
 
 def identify(evidence: list[tuple[Any, dict | None, str | None]]) -> Mistake | None:
