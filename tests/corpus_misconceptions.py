@@ -687,7 +687,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     for a in range(k_h):
         for b in range(k_w):
             window = padded[..., a : a + span_h : sh, b : b + span_w : sw]
-            out = out + torch.einsum("nchw,co->nohw", window, weight[:, :, a, b].T.reshape(weight.shape[1], weight.shape[0]))
+            out = out + torch.einsum("nchw,co->nohw", window, weight[:, :, a, b].reshape(weight.shape[1], weight.shape[0]))
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return out
