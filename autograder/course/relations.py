@@ -556,6 +556,20 @@ def _float64_data(tree) -> Iterator[torch.Tensor]:
                 yield from _float64_data(tree[key])
 
 
+def _holds_floats(tree) -> bool:
+    """Some value of the result is a floating-point number (a float tensor or array, a Python float)."""
+    if not isinstance(tree, dict):
+        return False
+    kind = tree.get("t")
+    if kind in ("tensor", "ndarray"):
+        return str(tree.get("dtype", "")).startswith(("float", "bfloat"))
+    if kind in ("py", "npscalar"):
+        return type(tree.get("value")) is float
+    if kind in ("tuple", "list"):
+        return any(_holds_floats(i) for i in tree.get("items", []))
+    return any(_holds_floats(v) for k, v in tree.items() if k in ("out", "params"))
+
+
 def _candidates(evidence) -> list[Relation]:
     """The library; every option of the first failing call forced to each other value it may take; each of
     its tensor arguments changed. A relation must reproduce the other failing calls too."""
@@ -566,8 +580,12 @@ def _candidates(evidence) -> list[Relation]:
 def identify(evidence: list[tuple[Any, dict | None, str | None]]) -> Mistake | None:
     """The first relation that reproduces every failing result (``(check, learner's value, exception)``
     triples, as ``mistakes.identify`` takes): a relation that explains only part of the evidence is not
-    named, nor is any when the learner's code raised."""
+    named, nor is any when the learner's code raised or returned no floating-point value (a boolean mask
+    or an int matches a wrong relation by coincidence too easily)."""
     if not evidence or any(got is None or raised for _, got, raised in evidence):
+        return None
+    # a mask, a count or an index carries too little to tell one relation from a coincidence
+    if not all(_holds_floats(got) for _, got, _ in evidence):
         return None
     if any(not hasattr(check, "reference") or "recorded" in check.__dict__ for check, _, _ in evidence):
         return None
