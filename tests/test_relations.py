@@ -174,3 +174,35 @@ def test_every_exercise_with_float64_inputs_catches_and_names_a_float32_computat
     assert failures, f"{exercise}: a float32 computation of its float64 inputs passes every check"
     named = diagnose(failures)
     assert named is not None and "float32" in named.name, named
+
+
+def test_the_first_hint_after_a_named_diagnosis_is_the_one_for_it(tmp_path):
+    """A grade that names a mistake puts it first among the exercise's hints; a pass forgets it."""
+    from types import SimpleNamespace
+
+    from autograder.course import hints
+    from autograder.course.records import Mistake
+
+    exercise = catalogue.BY_ID["losses.nll_loss"]
+    hints.next_hint(tmp_path, exercise.id)  # one of the exercise's own hints already seen
+    named = Mistake("the loss is the sum over the batch: PyTorch takes the mean", "divide by the weights' sum")
+    failing = SimpleNamespace(exercises=[SimpleNamespace(exercise=exercise, outcome="failed", mistake=named)])
+    hints.remember(tmp_path, failing)
+    assert hints.next_hint(tmp_path, exercise.id) == (1, named.describe())
+    assert hints.next_hint(tmp_path, exercise.id) == (2, exercise.hints[0])
+    assert hints.listed(tmp_path, exercise.id) == (named.describe(), *exercise.hints)
+    hints.remember(tmp_path, failing)  # the same diagnosis again: the hints go on where they were
+    assert hints.next_hint(tmp_path, exercise.id)[0] == 3
+    passing = SimpleNamespace(exercises=[SimpleNamespace(exercise=exercise, outcome="passed", mistake=None)])
+    hints.remember(tmp_path, passing)
+    assert hints.listed(tmp_path, exercise.id) == exercise.hints
+
+
+def test_a_passing_grade_writes_no_hint_state(tmp_path):
+    from types import SimpleNamespace
+
+    from autograder.course import hints
+
+    exercise = catalogue.BY_ID["losses.nll_loss"]
+    hints.remember(tmp_path, SimpleNamespace(exercises=[SimpleNamespace(exercise=exercise, outcome="passed", mistake=None)]))
+    assert not (tmp_path / hints.STATE_FILE).exists()
