@@ -3,9 +3,10 @@ feedback on mistakes it was not tuned on.
 
 Method: for each topic, the misconceptions that course forums, FAQs and textbook exercise notes list
 for it (operator precedence in normalisation, ``view`` after ``transpose``, the ½ of ½‖w‖², Tukey's
-hinges for quartiles, ``zero_grad`` in the wrong place, channels-last flattening, a percentage for an
-accuracy, ...), each written once as a learner would (one misconception each, the rest of the function as the contract
-asks, its argument checks included), without looking at which relation or named mistake could explain it. Entries the zoo already holds were left out. ``tests/test_diagnosis.py`` grades every
+hinges for quartiles, ``zero_grad`` in the wrong place, softmax before cross-entropy, an eps by habit,
+...), each written once as a learner would: one misconception each, the rest of the function as the
+contract asks (its argument checks included), without looking at which relation or named mistake could
+explain it. Misconceptions the zoo already holds were left out. ``tests/test_diagnosis.py`` grades every
 entry once (a session fixture) and requires each to lose points; ``python tests/diagnosis.py`` prints
 the shares named before and after the generic relations.
 """
@@ -506,7 +507,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     out_w = (width + 2 * p_w - k_w) // s_w + 1
     if out_h < 1 or out_w < 1:
         raise ValueError("kernel does not fit")
-    padded = torch.full((*x.shape[:-2], height + 2 * p_h, width + 2 * p_w), float("-inf"), dtype=x.dtype, device=x.device)
+    shape = (*x.shape[:-2], height + 2 * p_h, width + 2 * p_w)
+    padded = torch.full(shape, float("-inf"), dtype=x.dtype, device=x.device)
     padded[..., p_h : p_h + height, p_w : p_w + width] = x
     span_h = s_h * (out_h - 1) + 1
     span_w = s_w * (out_w - 1) + 1
@@ -553,7 +555,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     out_w = (width + 2 * p_w - k_w) // s_w + 1
     if out_h < 1 or out_w < 1 or 2 * p_h > k_h or 2 * p_w > k_w:
         raise ValueError("bad sizes")
-    padded = torch.full((*x.shape[:-2], height + 2 * p_h, width + 2 * p_w), float("-inf"), dtype=x.dtype, device=x.device)
+    shape = (*x.shape[:-2], height + 2 * p_h, width + 2 * p_w)
+    padded = torch.full(shape, float("-inf"), dtype=x.dtype, device=x.device)
     padded[..., p_h : p_h + height, p_w : p_w + width] = x
     span_h = s_h * (out_h - 1) + 1
     span_w = s_w * (out_w - 1) + 1
@@ -687,7 +690,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     for a in range(k_h):
         for b in range(k_w):
             window = padded[..., a : a + span_h : sh, b : b + span_w : sw]
-            out = out + torch.einsum("nchw,co->nohw", window, weight[:, :, a, b].reshape(weight.shape[1], weight.shape[0]))
+            read_as = weight[:, :, a, b].reshape(weight.shape[1], weight.shape[0])
+            out = out + torch.einsum("nchw,co->nohw", window, read_as)
     if bias is not None:
         out = out + bias.reshape(1, -1, 1, 1)
     return out

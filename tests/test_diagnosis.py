@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from corpus_misconceptions import CORPUS
 from diagnosis import measure
+
 from mutants import MUTANTS
 
 pytestmark = pytest.mark.slow

@@ -43,8 +43,9 @@ def _named(exercise: str, fn, suites=("public",)):
 
 def test_a_loss_summed_where_pytorch_takes_the_mean_is_named_in_the_exercises_words():
     def nll_always_sum(log_probs, target, weight=None, reduction="mean", ignore_index=-100):
-        return F.nll_loss(log_probs, target, weight, reduction="sum" if reduction == "mean" else reduction,
-                          ignore_index=ignore_index)
+        return F.nll_loss(
+            log_probs, target, weight, reduction="sum" if reduction == "mean" else reduction, ignore_index=ignore_index
+        )
 
     named = _named("losses.nll_loss", nll_always_sum)
     assert named is not None and "sum over the batch" in named.name, named
@@ -204,5 +205,7 @@ def test_a_passing_grade_writes_no_hint_state(tmp_path):
     from autograder.course import hints
 
     exercise = catalogue.BY_ID["losses.nll_loss"]
-    hints.remember(tmp_path, SimpleNamespace(exercises=[SimpleNamespace(exercise=exercise, outcome="passed", mistake=None)]))
+    hints.remember(
+        tmp_path, SimpleNamespace(exercises=[SimpleNamespace(exercise=exercise, outcome="passed", mistake=None)])
+    )
     assert not (tmp_path / hints.STATE_FILE).exists()

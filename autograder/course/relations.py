@@ -92,6 +92,10 @@ def _count(out: torch.Tensor, args) -> float:
     return first.numel() // out.numel()
 
 
+def _times(c: float) -> Callable[[torch.Tensor, tuple], torch.Tensor]:
+    return lambda t, _: c * t
+
+
 def _grad_scaled(c: float) -> Callable[[Callable], Callable]:
     """The forward value unchanged, its gradient multiplied by ``c``."""
     return _output(lambda t, _: t.detach() + c * (t - t.detach()) if t.requires_grad else t)
@@ -196,7 +200,7 @@ def _relations() -> Iterator[Relation]:
         ("times:0.5", 0.5, "half PyTorch's value", "look for a factor ½ or a division by 2 the formula has not"),
         ("times:-1", -1.0, "PyTorch's value with the opposite sign", "check the sign of each term"),
     ):
-        yield Relation(key, name, fix, _output(lambda t, _, c=c: c * t))
+        yield Relation(key, name, fix, _output(_times(c)))
     yield Relation(
         "times:batch",
         "PyTorch's value times the batch size",
@@ -332,22 +336,18 @@ def _options(check) -> list[tuple[int | str, str, Any]]:
     return options
 
 
-def _same(value, _) -> Any:
-    return value
-
-
 def _alternatives(name: str, value) -> list[tuple[str, str, Callable[[Any], Any]]]:
     """What a learner's code may use instead of the option's value, as ``(key, words, change)``: a
     constant it assumes (another reduction, the other flag, another dim, no tensor), or the value changed
     (a number doubled, halved or ignored, an int off by one, a pair swapped or half used)."""
     if isinstance(value, bool):
-        return [(f"{name}={not value!r}", f"as if {name}={not value!r}, whatever it is given", lambda v, c=not value: c)]
+        return [(f"{name}={not value!r}", f"as if {name}={not value!r}, whatever it is given", _constant(not value))]
     if isinstance(value, str):
         others = [v for v in ("mean", "sum", "none") if v != value] if value in ("mean", "sum", "none") else []
-        return [(f"{name}={v!r}", f"as if {name}={v!r}, whatever it is given", lambda _, c=v: c) for v in others]
+        return [(f"{name}={v!r}", f"as if {name}={v!r}, whatever it is given", _constant(v)) for v in others]
     if isinstance(value, int) and ("dim" in name or "axis" in name):
         return [
-            (f"{name}={d}", f"as if {name}={d}, whatever it is given", lambda _, c=d: c)
+            (f"{name}={d}", f"as if {name}={d}, whatever it is given", _constant(d))
             for d in (-1, 0, 1, 2)
             if d != value
         ]
@@ -365,15 +365,25 @@ def _alternatives(name: str, value) -> list[tuple[str, str, Callable[[Any], Any]
                 (f"{name}:plus1", f"with {name} one larger", _each(lambda v: v + 1)),
                 (f"{name}:minus1", f"with {name} one smaller", _each(lambda v: v - 1)),
                 (f"{name}:swapped", f"with the two values of {name} swapped", _pair(lambda a, b: (b, a))),
-                (f"{name}:first_only", f"with only the first value of {name} used (the second taken as 0)",
-                 _pair(lambda a, b: (a, 0))),
-                (f"{name}:second_only", f"with only the second value of {name} used (the first taken as 0)",
-                 _pair(lambda a, b: (0, b))),
+                (
+                    f"{name}:first_only",
+                    f"with only the first value of {name} used (the second taken as 0)",
+                    _pair(lambda a, b: (a, 0)),
+                ),
+                (
+                    f"{name}:second_only",
+                    f"with only the second value of {name} used (the first taken as 0)",
+                    _pair(lambda a, b: (0, b)),
+                ),
                 (f"{name}:first_twice", f"with the first value of {name} used for both", _pair(lambda a, b: (a, a))),
                 (f"{name}:second_twice", f"with the second value of {name} used for both", _pair(lambda a, b: (b, b))),
             ]
         return found
     return []
+
+
+def _constant(value) -> Callable[[Any], Any]:
+    return lambda _: value
 
 
 def _is_number(v) -> bool:
@@ -471,6 +481,11 @@ def _argument(index: int, change: Callable[[torch.Tensor], torch.Tensor]) -> Cal
     return wrap
 
 
+def _reversed(k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Its last ``k`` axes reversed (a kernel's spatial axes: 1 for conv1d's, 2 for conv2d's)."""
+    return lambda t: t.flip(tuple(range(-k, 0)))
+
+
 def _first_channel_only(t: torch.Tensor) -> torch.Tensor:
     keep = torch.zeros(t.shape[1], dtype=t.dtype, device=t.device)
     keep[0] = 1
@@ -519,7 +534,7 @@ def _argument_relations(check) -> list[Relation]:
                     f"reversed:{name}",
                     f"PyTorch's value for {name} reversed along its last axes",
                     f"use {name} as it is given, without reversing it",
-                    _argument(i, lambda t, k=min(2, max(1, a.dim() - 2)): t.flip(tuple(range(-k, 0)))),
+                    _argument(i, _reversed(min(2, max(1, a.dim() - 2)))),
                 )
             )
     return found
@@ -533,7 +548,7 @@ def _reproduces(relation: Relation, check, got: dict) -> bool:
         want = {k: encode(v) for k, v in check.run(relation.wrap(check.reference()), "cpu").items()}
     except Exception:  # noqa: BLE001 - the relation does not apply to this call
         return False
-    tol = relation.tol or getattr(check, "tol", EXACT)
+    tol: Tol = relation.tol or getattr(check, "tol", None) or EXACT
     if set(got) != set(want) or not all(compare(got[k], want[k], tol) is None for k in want):
         return False
     return relation.key != "float32" or _rounded_to_float32(got)
@@ -590,6 +605,6 @@ def identify(evidence: list[tuple[Any, dict | None, str | None]]) -> Mistake | N
     if any(not hasattr(check, "reference") or "recorded" in check.__dict__ for check, _, _ in evidence):
         return None
     for relation in _candidates(evidence):
-        if all(_reproduces(relation, check, got) for check, got, _ in evidence):
+        if all(got is not None and _reproduces(relation, check, got) for check, got, _ in evidence):
             return relation.mistake(evidence[0][0].exercise)
     return None

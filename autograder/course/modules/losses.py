@@ -90,7 +90,10 @@ _REDUCTION_WORDS = {
         "one loss per sample: PyTorch reduces them to one number",
         "with reduction='mean' or 'sum', reduce the per-sample losses to a 0-dim tensor",
     ),
-    "times:-1": ("the loss with the opposite sign", "the negative log-likelihood is −log p of the target: keep the minus"),
+    "times:-1": (
+        "the loss with the opposite sign",
+        "the negative log-likelihood is −log p of the target: keep the minus",
+    ),
     "weight=None": ("class weights ignored", "multiply each sample's loss by weight[target] when weight is given"),
 }
 
