@@ -171,3 +171,36 @@ def test_a_passing_grade_writes_no_hint_state(tmp_path):
         tmp_path, SimpleNamespace(exercises=[SimpleNamespace(exercise=exercise, outcome="passed", mistake=None)])
     )
     assert not (tmp_path / hints.STATE_FILE).exists()
+
+
+def test_every_wording_in_a_record_names_a_relation_that_exists():
+    """An exercise's ``relations`` words a library relation (by key), an option's (``reduction='sum'``,
+    ``l2:doubled``: the option is the exercise's) or an argument's (``zero:b``)."""
+    import inspect
+    import re
+
+    library = {r.key for r in relations.RELATIONS}
+    option_kinds = {
+        "doubled",
+        "halved",
+        "ignored",
+        "one",
+        "plus1",
+        "minus1",
+        "swapped",
+        "first_only",
+        "second_only",
+        "first_twice",
+        "second_twice",
+    }
+    for exercise in catalogue.EXERCISES:
+        for key, (name, fix) in exercise.relations.items():
+            assert name.strip() and fix.strip(), (exercise.id, key)
+            if key in library:
+                continue
+            option = re.fullmatch(r"(\w+)(?:=(.+)|:(\w+))", key)
+            assert option, (exercise.id, key)
+            if option.group(3):
+                assert option.group(3) in option_kinds, (exercise.id, key)
+            parameters = inspect.signature(checks.for_exercise(exercise.id)[0].reference()).parameters
+            assert option.group(1) in parameters, (exercise.id, key, list(parameters))
