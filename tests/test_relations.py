@@ -204,3 +204,19 @@ def test_every_wording_in_a_record_names_a_relation_that_exists():
                 assert option.group(3) in option_kinds, (exercise.id, key)
             parameters = inspect.signature(checks.for_exercise(exercise.id)[0].reference()).parameters
             assert option.group(1) in parameters, (exercise.id, key, list(parameters))
+
+
+def test_a_diagnosis_that_rests_on_hidden_evidence_is_not_remembered_as_a_hint(tmp_path):
+    from types import SimpleNamespace
+
+    from autograder.course import hints
+    from autograder.course.records import Mistake
+
+    exercise = catalogue.BY_ID["losses.nll_loss"]
+    hidden = SimpleNamespace(check=SimpleNamespace(suite="hidden"), verdict="failed")
+    named = Mistake("the loss with the opposite sign", "keep the minus")
+    result = SimpleNamespace(
+        exercises=[SimpleNamespace(exercise=exercise, outcome="failed", mistake=named, units=[hidden])]
+    )
+    hints.remember(tmp_path, result)
+    assert hints.listed(tmp_path, exercise.id) == exercise.hints

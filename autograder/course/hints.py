@@ -55,12 +55,15 @@ def listed(submission: Path, exercise_id: str) -> tuple[str, ...]:
 
 def remember(submission: Path, result) -> None:
     """After a grade: each failing exercise's named mistake becomes its next hint (a new diagnosis starts
-    the exercise's hints over, with it first); an exercise that passes or has none forgets its old one."""
+    the exercise's hints over, with it first); an exercise that passes, has none, or fails a hidden check
+    (whose findings are not shown) forgets its old one."""
     state = _load(submission)
     before = json.dumps(state, sort_keys=True)
     diagnosed = dict(state.get(DIAGNOSED, {}))
     for ex in result.exercises:
-        named = ex.mistake.describe() if ex.mistake is not None and ex.outcome != "passed" else None
+        # only a diagnosis from public evidence: a hint file must not tell what a hidden check found
+        hidden = any(u.check.suite != "public" and u.verdict != "passed" for u in getattr(ex, "units", ()))
+        named = ex.mistake.describe() if ex.mistake is not None and ex.outcome != "passed" and not hidden else None
         if named != diagnosed.get(ex.exercise.id):
             state.pop(ex.exercise.id, None)
         if named:
