@@ -220,3 +220,18 @@ def test_a_diagnosis_that_rests_on_hidden_evidence_is_not_remembered_as_a_hint(t
     )
     hints.remember(tmp_path, result)
     assert hints.listed(tmp_path, exercise.id) == exercise.hints
+
+
+def test_no_relation_is_named_from_a_boolean_mask():
+    """A strict threshold's mask equals the mask for min_slope doubled on these inputs by coincidence: a mask
+    carries too little to tell a relation from chance, so none is named (the catalogue's mistake may be)."""
+
+    def sensitive_mask(activation, x, min_slope=0.1):
+        x = x.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            (slope,) = torch.autograd.grad(activation(x).sum(), x)
+        return slope.abs() > min_slope
+
+    failures = _failures("neurons.sensitive_mask", sensitive_mask, ("public", "hidden"))
+    assert failures
+    assert relations.identify([(u.check, u.got, u.raised) for u in failures]) is None
