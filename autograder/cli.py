@@ -78,6 +78,10 @@ def _grade(args) -> int:
         report.write_json(
             result, Path(args.json), hidden_visibility=args.hidden_visibility, full_details=args.full_details
         )
+    if not args.notebook:  # the next hint follows the diagnosis (a notebook's folder is a temporary one)
+        from autograder.course import hints  # only for a grade of a folder: `--help` starts without it
+
+        hints.remember(Path(args.submission), result)
     if not args.quiet:
         shown = "" if given == Path("exercises") else str(given)  # a notebook's too: make repro unpacks it
         report.print_report(result, submission_arg=shown)
@@ -106,7 +110,7 @@ def _hint(args) -> int:
         hints.reset(submission, args.exercise)
         print(f"hints for {args.exercise} start over")
         return 0
-    listed = hints.HINTS[args.exercise]
+    listed = hints.listed(submission, args.exercise)
     if args.all:
         for i, text in enumerate(listed[: max(1, hints.shown(submission, args.exercise))], 1):
             console().print(f"hint {i}/{len(listed)} for {args.exercise}: {text}")

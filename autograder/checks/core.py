@@ -17,7 +17,7 @@ import torch
 
 from autograder.protocol import plans as protocols
 from autograder.protocol.encoding import describe, encode
-from autograder.protocol.plans import Plan, generator, plain_call
+from autograder.protocol.plans import TRAINING_MODE, Plan, generator, plain_call
 from autograder.scoring.compare import EXACT, Tol, compare
 
 CPU_ONLY = ("cpu",)
@@ -195,6 +195,11 @@ def changed_arguments(got: dict) -> str | None:
     if not isinstance(changed, dict) or changed.get("t") != "list" or not changed.get("items"):
         return None
     names = [str(i.get("value")) for i in changed["items"] if isinstance(i, dict) and i.get("t") == "py"]
+    if TRAINING_MODE in names:  # model.eval() (or .train()) left behind: the caller's loop would run in it
+        return (
+            "your function changed the model's training mode (model.eval() or model.train()) and left it so: "
+            "note was_training = model.training first and restore it with model.train(was_training)"
+        )
     grads = [n for n in names if n.endswith(".grad")]
     if grads and len(grads) == len(names):
         return (

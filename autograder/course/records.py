@@ -69,6 +69,8 @@ class Exercise:
     uses: tuple[str, ...] = field(default=())  # other exercises the reference solution calls
     hints: tuple[str, ...] = ()  # progressive: a nudge first, the nearly-answer last
     mistakes: tuple[Mistake, ...] = ()  # named wrong answers, each with variants that reproduce it
+    # what a generic relation (course/relations.py, by its key) means for this function: key -> (name, fix)
+    relations: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self):
         # a mistake is written inside its exercise's record; it learns the exercise's id here

@@ -234,6 +234,22 @@ def parameter_state(model: nn.Module, values: bool = True) -> dict[str, Any]:
     return state
 
 
+TRAINING_MODE = "the model's training mode"  # the watch's name for every submodule's .training flag
+
+
+def training_modes(model: nn.Module) -> list[bool]:
+    """Each submodule's ``.training`` flag, in ``modules()`` order: what ``model.eval()`` would change."""
+    return [bool(m.training) for m in model.modules()]
+
+
+def seed_grads_(model: nn.Module, seed: int) -> None:
+    """A seeded ``.grad`` on every trainable parameter that has none (the state a training loop leaves)."""
+    g = generator(seed + 104729)
+    for p in model.parameters():
+        if p.requires_grad and p.grad is None:
+            p.grad = torch.randn(tuple(p.shape), generator=g, dtype=torch.float64).to(dtype=p.dtype, device=p.device)
+
+
 def _report(result: dict, watch: Watch) -> dict:
     changed = watch.changed()
     if changed:
@@ -283,7 +299,15 @@ def model_protocol(fn, device, call, *, model, kwargs, loss_first=False, grad=Fa
     data = to_device(tuple(args), device)
     args = (data_loss(model), model) if loss_first else (model, *data)
     named = dict(zip(names, data))
-    watch = Watch(lambda: {**({"loss": args[0]} if loss_first else {}), **named, **parameter_state(model)})
+    seed_grads_(model, seed)  # a non-trivial start: a function that clears or zeroes .grad shows
+    watch = Watch(
+        lambda: {
+            **({"loss": args[0]} if loss_first else {}),
+            **named,
+            **parameter_state(model),
+            TRAINING_MODE: training_modes(model),
+        }
+    )
     out = call(fn, *args, **kwargs)
     result = _report({"out": out}, watch)
     if grad:

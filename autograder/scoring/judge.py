@@ -4,7 +4,7 @@ messages from what its worker sent (``judge_exercise``), and the named mistake t
 
 from __future__ import annotations
 
-from autograder.course import catalogue, mistakes
+from autograder.course import catalogue, mistakes, relations
 from autograder.course.catalogue import Exercise
 from autograder.protocol import encoding
 from autograder.scoring import cleantext
@@ -263,6 +263,7 @@ def diagnose(failures: list[Unit]):
     named = None
     if cpu and all(u.got is not None or u.raised for u in cpu):
         named = mistakes.identify([(u.check, u.got, u.raised) for u in cpu])
+        named = named or relations.identify([(u.check, u.got, u.raised) for u in cpu])  # issue 24
     return named or mistakes.from_evidence({fact for u in failures for fact in u.facts})
 
 

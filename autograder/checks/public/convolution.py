@@ -16,7 +16,7 @@ from autograder.checks.images import (
     zero_on_constant,
     zero_on_horizontal_step,
 )
-from autograder.scoring.compare import SUMMATION
+from autograder.scoring.compare import EXACT, PRECISE, SUMMATION
 
 
 def _pair(value):
@@ -41,12 +41,13 @@ def _blur_reference(size=3):
     return torch.full((1, 1, size, size), 1.0 / size**2, dtype=torch.float32)
 
 
-def pad2d_case(dtype, x, padding, *, grad=False):
+def pad2d_case(dtype, x, padding, *, grad=False, tol=EXACT, note=""):
     def make(g):
         return Inputs((randn(g, x, dtype), padding), names=("x", "padding"))
 
     name = f"{dtype_name(dtype)}, {dims(x)} input, padding {padding}" + (", gradients" if grad else "")
-    return call_check("convolution.pad2d", _pad_reference)(name, make, grad=grad)
+    name += f"; {note}" if note else ""
+    return call_check("convolution.pad2d", _pad_reference)(name, make, grad=grad, tol=tol)
 
 
 def size_case(size, kernel, padding=None, stride=None, *, positional=False, note=""):
@@ -122,6 +123,7 @@ f32, f64 = torch.float32, torch.float64
 CHECKS = [
     pad2d_case(f32, (2, 3, 4, 5), 1),
     pad2d_case(f64, (1, 2, 3, 4), (2, 1), grad=True),
+    pad2d_case(f64, (2, 2, 3, 3), 1, tol=PRECISE, note="exact: a copy keeps every float64 digit"),
     size_case(32, 3),
     size_case(32, 3, padding=1),
     size_case(7, 3, stride=2),

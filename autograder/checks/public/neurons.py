@@ -11,7 +11,7 @@ from torch import nn
 from autograder.checks.core import Inputs, NoGradCall, call_check, dtype_name
 from autograder.checks.models import LinearLayersForward, ModelCall, frozen_first_layer, linear, mlp
 from autograder.protocol.plans import source
-from autograder.scoring.compare import EXACT, STABILITY, SUMMATION
+from autograder.scoring.compare import EXACT, PRECISE, STABILITY, SUMMATION
 
 f32, f64 = torch.float32, torch.float64
 
@@ -166,6 +166,7 @@ CHECKS = [
     tanh_case("(2, 3, 4) values", f64, spread((2, 3, 4), 2.0), grad=True),
     tanh_case("|x| up to 1e4 stays finite and exact", f32, huge, tol=STABILITY),
     tanh_case("|x| up to 1e4 and x = 0 (slope 1)", f64, huge, grad=True),
+    tanh_case("(30,) values, to float64's precision", f64, spread((30,), 1.5), tol=PRECISE),
     neuron_case(f32, 4, 3, 2),
     neuron_case(f64, 5, 4, 3, grad=True),
     neuron_case(f64, None, 4, 2, grad=True),

@@ -7,11 +7,12 @@ import torch.nn.functional as F
 
 from autograder.checks.core import Inputs, call_check, dims, dtype_name, raises_check
 from autograder.checks.images import distinct
+from autograder.scoring.compare import EXACT, PRECISE
 
 _LEFT_OUT = object()  # stride not passed at all: it must default to kernel_size
 
 
-def pool_case(dtype, x, kernel, *, stride=_LEFT_OUT, padding=None, negative=False, grad=False, note=""):
+def pool_case(dtype, x, kernel, *, stride=_LEFT_OUT, padding=None, negative=False, grad=False, note="", tol=EXACT):
     """``negative``: every input below 0, so padding with zeros instead of −inf shows."""
     options = {} if stride is _LEFT_OUT else {"stride": stride}
     if padding is not None:
@@ -31,7 +32,7 @@ def pool_case(dtype, x, kernel, *, stride=_LEFT_OUT, padding=None, negative=Fals
     )
     name += f", padding {padding}" if padding is not None else ""
     name += (", gradients" if grad else "") + (f"; {note}" if note else "")
-    return call_check("pooling.max_pool2d", F.max_pool2d)(name, make, grad=grad)
+    return call_check("pooling.max_pool2d", F.max_pool2d)(name, make, grad=grad, tol=tol)
 
 
 def padding_error(kernel, padding):
@@ -48,5 +49,6 @@ CHECKS = [
     pool_case(f32, (2, 3, 6, 8), 2),
     pool_case(f64, (2, 2, 7, 6), 3, stride=2, padding=1, grad=True),
     pool_case(f64, (1, 3, 5, 8), (2, 3), stride=(1, 2), padding=(1, 1), grad=True),
+    pool_case(f64, (2, 2, 6, 6), 2, tol=PRECISE, note="exact: a maximum keeps every float64 digit"),
     padding_error(3, 2),
 ]

@@ -192,6 +192,15 @@ EXERCISES = (
         "train_epoch",
         4,
         "the same loop with F.cross_entropy and torch.optim.SGD(lr, weight_decay=2·l2)",
+        relations={
+            "l2:ignored": ("training without the L2 penalty", "back-propagate cross_entropy + l2 · l2_penalty(model)"),
+            "l2:doubled": (
+                "the L2 penalty counted twice",
+                "penalise once: either l2 · l2_penalty(model) in the loss, or weight_decay = 2 · l2 in the step",
+            ),
+            "lr:doubled": ("steps twice as long as PyTorch's", "each step is p ← p − lr · grad, once per batch"),
+            "lr:halved": ("steps half as long as PyTorch's", "each step is p ← p − lr · grad, with lr as given"),
+        },
         forbidden=_CROSS_ENTROPY.forbidden,
         forbidden_names=_SGD_STEP.forbidden_names,
         advice="use your own cross_entropy and sgd_step (from your losses and regularization modules)",

@@ -76,6 +76,27 @@ def _cross_entropy_dim0(logits, target, weight=None, reduction="mean", ignore_in
     return F.nll_loss(F.log_softmax(logits, 0), target, weight, reduction=reduction, ignore_index=ignore_index)
 
 
+# what the generic relations (course/relations.py) mean for a loss with a reduction option
+_REDUCTION_WORDS = {
+    "reduction='sum'": (
+        "the loss is the sum over the batch: PyTorch takes the mean",
+        "with reduction='mean', divide the summed losses by the sum of the weights of the samples not ignored",
+    ),
+    "reduction='mean'": (
+        "the loss is the mean over the batch: PyTorch adds the losses up (or keeps one per sample)",
+        "follow the reduction argument: 'sum' adds the per-sample losses, 'none' returns them all",
+    ),
+    "reduction='none'": (
+        "one loss per sample: PyTorch reduces them to one number",
+        "with reduction='mean' or 'sum', reduce the per-sample losses to a 0-dim tensor",
+    ),
+    "times:-1": (
+        "the loss with the opposite sign",
+        "the negative log-likelihood is −log p of the target: keep the minus",
+    ),
+    "weight=None": ("class weights ignored", "multiply each sample's loss by weight[target] when weight is given"),
+}
+
 EXERCISES = (
     Exercise(
         "losses",
@@ -116,6 +137,7 @@ EXERCISES = (
         "F.nll_loss",
         forbidden=LOSS_OPS,
         advice="pick log_probs[i, target[i]] with gather or indexing",
+        relations=_REDUCTION_WORDS,
         hints=(
             "Pick each sample's log-probability of its target: log_probs.gather(1, target.unsqueeze(1)).",
             "Replace ignored targets by a valid class before gathering (torch.where), then zero their loss.",
@@ -142,6 +164,7 @@ EXERCISES = (
         "F.cross_entropy",
         forbidden=LOG_SOFTMAX_OPS + LOSS_OPS,
         advice="combine your own log_softmax and nll_loss",
+        relations=_REDUCTION_WORDS,
         uses=("losses.log_softmax", "losses.nll_loss"),
         hints=("Cross-entropy is nll_loss(log_softmax(logits, dim=1), target, ...): reuse your two functions.",),
         mistakes=(

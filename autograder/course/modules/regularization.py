@@ -70,6 +70,12 @@ EXERCISES = (
         "loss + l1 * L1 + l2 * L2",
         uses=("regularization.l1_penalty", "regularization.l2_penalty"),
         hints=("loss + l1 · l1_penalty(model) + l2 · l2_penalty(model).",),
+        relations={
+            "l1:ignored": ("the L1 penalty left out", "add l1 · l1_penalty(model) to the loss"),
+            "l2:ignored": ("the L2 penalty left out", "add l2 · l2_penalty(model) to the loss"),
+            "l1:doubled": ("the L1 penalty counted twice", "add l1 · l1_penalty(model) once"),
+            "l2:doubled": ("the L2 penalty counted twice", "add l2 · l2_penalty(model) once"),
+        },
     ),
     Exercise(
         "regularization",
