@@ -51,7 +51,7 @@ def op_base(name: str) -> str:
 
 
 LOSS_OPS = ("nll_loss_forward", "nll_loss2d_forward", "nll_loss_nd", "cross_entropy_loss")
-LOG_SOFTMAX_OPS = ("_log_softmax", "_softmax", "logsumexp")
+LOG_SOFTMAX_OPS = ("_log_softmax", "_softmax", "logsumexp", "logcumsumexp")
 
 
 @dataclass(frozen=True)

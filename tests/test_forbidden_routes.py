@@ -1,0 +1,125 @@
+"""PyTorch's other implementations of a forbidden op (its Python decompositions, references and meta
+kernels, another operator namespace, a neighbour kernel, ``torch.optim`` reached through a string)
+earn nothing: each is closed in the exercise's process before learner code runs (``sandbox.forbid``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mutants import build_submission
+
+# name: (target, replacement source, text the message must contain)
+ROUTES = {
+    "log_softmax via torch._decomp's table": (
+        "losses.log_softmax",
+        """
+def log_softmax(logits, dim=-1):
+    import torch._decomp
+    table = torch._decomp.decomposition_table
+    return table[torch.ops.aten._log_softmax.default](logits, dim % logits.dim(), False)
+""",
+        "_log_softmax",
+    ),
+    "log_softmax via torch._refs": (
+        "losses.log_softmax",
+        """
+def log_softmax(logits, dim=-1):
+    import torch._refs
+    return torch._refs.log_softmax(logits, dim)
+""",
+        "log_softmax",
+    ),
+    "log_softmax via an overload's meta kernel": (
+        "losses.log_softmax",
+        """
+def log_softmax(logits, dim=-1):
+    op = torch.ops.aten._log_softmax.default
+    return next(iter(op.py_kernels.values()))(logits, dim % logits.dim(), False)
+""",
+        "_log_softmax",
+    ),
+    "log_softmax via torch.logcumsumexp": (
+        "losses.log_softmax",
+        """
+def log_softmax(logits, dim=-1):
+    total = torch.logcumsumexp(logits, dim).narrow(dim, logits.shape[dim] - 1, 1)
+    return logits - total
+""",
+        "logcumsumexp",
+    ),
+    "cross_entropy via torch._decomp's tables": (
+        "losses.cross_entropy",
+        """
+def cross_entropy(logits, target, weight=None, reduction="mean", ignore_index=-100):
+    import torch._decomp
+    table = torch._decomp.decomposition_table
+    log_probs = table[torch.ops.aten._log_softmax.default](logits, 1, False)
+    return nll_loss(log_probs, target, weight, reduction, ignore_index)
+""",
+        "_log_softmax",
+    ),
+    "max_pool2d via torch._decomp's table": (
+        "pooling.max_pool2d",
+        """
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    import torch._decomp
+    pair = lambda v: [v, v] if isinstance(v, int) else list(v)
+    stride = kernel_size if stride is None else stride
+    table = torch._decomp.decomposition_table
+    op = torch.ops.aten.max_pool2d_with_indices.default
+    return table[op](x, pair(kernel_size), pair(stride), pair(padding))[0]
+""",
+        "max_pool2d_with_indices",
+    ),
+    "tanh via the prims namespace": (
+        "neurons.tanh",
+        """
+def tanh(x):
+    return torch.ops.prims.tanh(x)
+""",
+        "tanh",
+    ),
+    "sgd_step via torch.optim found through a string": (
+        "regularization.sgd_step",
+        """
+def sgd_step(params, lr, weight_decay=0.0):
+    getattr(torch, "op" + "tim").SGD(params, lr=lr, weight_decay=weight_decay).step()
+""",
+        "torch.optim",
+    ),
+    "sgd_step via torch.optim's functional sgd": (
+        "regularization.sgd_step",
+        """
+def sgd_step(params, lr, weight_decay=0.0):
+    functional = getattr(torch, "op" + "tim").sgd
+    params = [p for p in params if p.grad is not None]
+    with torch.no_grad():
+        functional.sgd(params, [p.grad for p in params], [None] * len(params), weight_decay=weight_decay,
+                       momentum=0.0, lr=lr, dampening=0.0, nesterov=False, maximize=False)
+""",
+        "torch.optim",
+    ),
+    "sgd_step via the fused kernel": (
+        "regularization.sgd_step",
+        """
+def sgd_step(params, lr, weight_decay=0.0):
+    params = [p for p in params if p.grad is not None]
+    with torch.no_grad():
+        torch._fused_sgd_(params, [p.grad for p in params], [], weight_decay=weight_decay, momentum=0.0, lr=lr,
+                          dampening=0.0, nesterov=False, maximize=False, is_first_step=True)
+""",
+        "_fused_sgd",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ROUTES))
+def test_a_library_route_to_a_forbidden_op_earns_nothing(tmp_path, warm_grader, name):
+    target, source, named = ROUTES[name]
+    module = target.split(".", 1)[0]
+    sub = build_submission(tmp_path / "submission", target, source)
+    hit = {e.exercise.id: e for e in warm_grader.grade(sub, [module]).exercises}[target]
+    assert hit.score == 0, f"{name}: {hit.outcome} {hit.score} {hit.message}"
+    shown = " ".join([hit.message, *hit.notes, *(u.message for u in hit.units)])
+    assert named in shown, f"{name}: the feedback does not name {named!r}: {shown}"
