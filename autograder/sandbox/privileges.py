@@ -1,10 +1,12 @@
 """The last step before learner code runs in a child: OS limits, then an unprivileged uid, then
-no new programs.
+no new programs and no memory outside the address-space limit.
 
 Root (Gradescope, CI, a root-started bwrap) becomes the slot's learner uid with no groups and no
 capabilities; the result is checked, and the child refuses to go on if any privilege is left.
 Whoever started us, a seccomp filter then refuses ``execve``: a new program would run without the
-child's forbidden kernels (a Python started by the learner could call ``torch.tanh``).
+child's forbidden kernels (a Python started by the learner could call ``torch.tanh``), and
+refuses ``memfd_create`` and ``shmget``: memory held in a memfd file or a System V segment does not
+count against ``RLIMIT_AS`` once unmapped (POSIX message queues get ``RLIMIT_MSGQUEUE`` 0).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def drop(uid: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # a queue's messages are memory outside RLIMIT_AS
     # execve can never grant privileges again (setuid bits, file capabilities are ignored)
     _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if uid is not None and os.geteuid() == 0:
@@ -47,14 +50,16 @@ def drop(uid: int | None) -> None:
     forbid_new_programs()
 
 
-# seccomp's view of a syscall: (nr, arch, ...); per architecture, the numbers of execve and execveat
-_EXEC_SYSCALLS = {"x86_64": (0xC000003E, (59, 322)), "aarch64": (0xC00000B7, (221, 281))}
+# seccomp's view of a syscall: (nr, arch, ...); per architecture, the numbers of the refused calls:
+# execve, execveat (a new program), memfd_create, shmget (memory RLIMIT_AS does not count)
+_EXEC_SYSCALLS = {"x86_64": (0xC000003E, (59, 322, 319, 29)), "aarch64": (0xC00000B7, (221, 281, 279, 194))}
 _X32_BIT = 0x40000000  # x86_64's x32 ABI: another numbering of the same calls, refused whole
 
 
 def forbid_new_programs() -> None:
-    """``execve``/``execveat`` fail with EPERM from now on, in this process and all it forks; so do
-    syscalls of another ABI (i386 on x86_64), which could reach execve by another number."""
+    """``execve``/``execveat``, ``memfd_create`` and ``shmget`` fail with EPERM from now on, in this
+    process and all it forks; so do syscalls of another ABI (i386 on x86_64), which could reach
+    them by another number."""
     arch, calls = _EXEC_SYSCALLS.get(platform.machine(), (None, ()))
     if arch is None:
         raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
