@@ -1,0 +1,100 @@
+"""Kernel walls around memory and files, probed as a child runs before it imports learner code but
+without the in-process guards (``test_walls.as_learner``): memory the address-space limit would not
+count is refused, and a root worker's child sees nothing of the machine but its own files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from autograder.scoring import launcher as sandbox
+from conftest import ROOT
+from test_walls import KINDS, ROOTED, as_learner
+
+ISOLATED = ROOTED and sandbox.namespaces_work()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_memory_outside_the_address_space_limit_is_refused(kind):
+    """memfd files and System V segments hold pages RLIMIT_AS does not count once unmapped; POSIX
+    message queues hold kernel memory: all three are refused, for every uid and sandbox."""
+    proc = as_learner(
+        kind,
+        """
+        import mmap
+        libc = ctypes.CDLL(None, use_errno=True)
+        refused = {}
+        try:
+            fd = os.memfd_create("hoard")
+            os.ftruncate(fd, 2**30)
+            refused["memfd"] = False
+        except OSError:
+            refused["memfd"] = True
+        refused["shmget"] = libc.shmget(0, 2**30, 0o1600) == -1  # IPC_PRIVATE, IPC_CREAT | 0600
+        libc.mq_open.restype = ctypes.c_int
+        refused["mq_open"] = libc.mq_open(b"/hoard", os.O_CREAT | os.O_RDWR, 0o600, None) == -1
+        print(json.dumps(refused))
+        """,
+    )
+    assert json.loads(proc.stdout) == {"memfd": True, "shmget": True, "mq_open": True}, proc.stderr
+
+
+@pytest.mark.skipif(not ISOLATED, reason="a root worker's view; run by a user, learner code is that user")
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_root_workers_child_sees_none_of_the_machines_files(kind):
+    """The instructor's repository (solutions, checks), other submissions (the inbox's other
+    folders) and the shared temporary folders are out of view; nothing outside scratch is writable."""
+    proc = as_learner(
+        kind,
+        f"""
+        import glob
+        seen = {{
+            "solutions": os.path.exists({str(ROOT / "solutions" / "convolution.py")!r}),
+            "checks": glob.glob({str(ROOT / "autograder" / "checks")!r} + "/*.py")
+                      + glob.glob("/grader/autograder/checks/*.py"),
+            "inbox": sorted(os.listdir(os.path.dirname(SUBMISSION))),
+            "own": sorted(os.listdir(SUBMISSION)),
+        }}
+        writable = []
+        for folder in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/", os.path.dirname(SUBMISSION), SUBMISSION):
+            try:
+                with open(os.path.join(folder, "left-behind"), "wb") as f:
+                    f.write(b"x")
+                writable.append(folder)
+            except OSError:
+                pass
+        seen["writable"] = writable
+        import torch
+        try:  # PyTorch's own file writer, which no audit hook sees
+            torch.save(torch.zeros(1), "/run/lock/left-behind")
+            seen["writable"].append("torch.save")
+        except RuntimeError:
+            pass
+        print(json.dumps(seen))
+        """,
+        files={"losses.py": "x = 1"},
+    )
+    seen = json.loads(proc.stdout)
+    assert seen == {"solutions": False, "checks": [], "inbox": ["1"], "own": ["losses.py"], "writable": []}, (
+        proc.stdout + proc.stderr
+    )
+    assert not os.path.exists("/run/lock/left-behind")
+
+
+@pytest.mark.skipif(not ISOLATED, reason="as root with namespaces, only the worker's own mounts reach the folders")
+def test_inboxes_and_scratch_are_private_to_the_scorer():
+    """No other account, learner uids included, can list or enter the folders a plain worker's
+    submissions and scratch live in (0700, root's)."""
+    inbox = sandbox.new_inbox()
+    argv, env, scratch = sandbox.command(sandbox.choose("process"), inbox)
+    try:
+        for folder in (inbox, scratch):
+            info = os.stat(folder)
+            assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == 0, folder
+    finally:
+        os.rmdir(inbox)
+        os.rmdir(scratch)
