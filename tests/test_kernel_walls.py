@@ -20,8 +20,10 @@ ISOLATED = ROOTED and sandbox.namespaces_work()
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_memory_outside_the_address_space_limit_is_refused(kind):
-    """memfd files and System V segments hold pages RLIMIT_AS does not count once unmapped; POSIX
-    message queues hold kernel memory: all three are refused, for every uid and sandbox."""
+    """memfd files and System V segments hold pages RLIMIT_AS does not count once unmapped, POSIX
+    message queues hold kernel memory, a user namespace could mount a tmpfs: all are refused, for
+    every uid and sandbox (another process, with its own address space, is refused too:
+    ``test_walls.test_one_exercise_cannot_start_hundreds_of_processes``)."""
     proc = as_learner(
         kind,
         """
@@ -37,10 +39,12 @@ def test_memory_outside_the_address_space_limit_is_refused(kind):
         refused["shmget"] = libc.shmget(0, 2**30, 0o1600) == -1  # IPC_PRIVATE, IPC_CREAT | 0600
         libc.mq_open.restype = ctypes.c_int
         refused["mq_open"] = libc.mq_open(b"/hoard", os.O_CREAT | os.O_RDWR, 0o600, None) == -1
+        # a user namespace of its own would let it mount a tmpfs, whose pages RLIMIT_AS does not count
+        refused["userns"] = libc.unshare(0x10000000 | 0x00020000) == -1  # CLONE_NEWUSER | CLONE_NEWNS
         print(json.dumps(refused))
         """,
     )
-    assert json.loads(proc.stdout) == {"memfd": True, "shmget": True, "mq_open": True}, proc.stderr
+    assert json.loads(proc.stdout) == {"memfd": True, "shmget": True, "mq_open": True, "userns": True}, proc.stderr
 
 
 @pytest.mark.skipif(not ISOLATED, reason="a root worker's view; run by a user, learner code is that user")
