@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not sandbox.namespaces_work(), reason="namespaces per exercise need root"
 )
 
-SERVER = '''
+SERVER = """
 import os, pickle, socket, struct, threading, time
 import torch
 import torch.nn.functional as _F
@@ -75,9 +75,9 @@ def pad2d(x, padding):
         _started.append(_start())
     time.sleep(1.5)  # keep serving while the other exercises run
     return _pad2d(x, padding)
-'''
+"""
 
-CLIENT = '''
+CLIENT = """
 import os, pickle, socket, struct
 
 _reached = []
@@ -104,7 +104,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         if os.path.exists(os.path.join(folder, "autograder-channel-test")):
             return x  # a file another exercise left: a channel (the check then fails, but the test sees it)
     raise RuntimeError("no channel reached: " + "; ".join(tried))
-'''
+"""
 
 
 def _assert_no_channel(result):

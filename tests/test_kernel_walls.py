@@ -10,10 +10,10 @@ import os
 import stat
 
 import pytest
+from test_walls import KINDS, ROOTED, as_learner
 
 from autograder.scoring import launcher as sandbox
 from conftest import ROOT
-from test_walls import KINDS, ROOTED, as_learner
 
 ISOLATED = ROOTED and sandbox.namespaces_work()
 

@@ -80,8 +80,9 @@ def _fused_kernels_of(exercise: Exercise) -> frozenset[str]:
     """The fused C++ kernels of a package the exercise forbids: ``aten::_fused_sgd_`` is all of
     ``torch.optim.sgd`` in one call (one per module of the package, ``_fused_<module>``)."""
     modules = {m.__name__.rsplit(".", 1)[-1] for p in _forbidden_packages(exercise) for m in _loaded((p.__name__,))}
+    prefix = "aten::_fused_"
     return frozenset(
-        n for n in _aten_ops() if n.startswith("aten::_fused_") and n[len("aten::_fused_") :].split(".")[0].rstrip("_") in modules
+        n for n in _aten_ops() if n.startswith(prefix) and n[len(prefix) :].split(".")[0].rstrip("_") in modules
     )
 
 
@@ -186,7 +187,9 @@ def _strip_prefixes(name: str) -> str:
 
 
 def _loaded(prefixes) -> list[types.ModuleType]:
-    return [m for n, m in list(sys.modules.items()) if m is not None and any(n == p or n.startswith(p + ".") for p in prefixes)]
+    """The loaded modules named ``prefix`` or inside it, for any of ``prefixes``."""
+    inside = tuple(p + "." for p in prefixes)
+    return [m for n, m in list(sys.modules.items()) if m is not None and (n in prefixes or n.startswith(inside))]
 
 
 def _forbidden_packages(exercise: Exercise) -> list[types.ModuleType]:

@@ -41,7 +41,7 @@ def _check(rc: int, what: str) -> None:
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = (lambda s: None if s is None else os.fsencode(s))  # noqa: E731 - four arguments alike
+    encode = lambda s: None if s is None else os.fsencode(s)  # noqa: E731 - four arguments alike
     _check(_LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data)), f"mount {target}")
 
 
@@ -93,8 +93,6 @@ def _bind(source: str, target: str, read_only: bool) -> None:
     _mount(source, target, None, MS_BIND | MS_REC)
     if read_only:
         _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-
-
 
 
 def view(readable: list[str], submission: str, scratch: str) -> list[tuple[str, bool]]:

@@ -5,7 +5,9 @@ checks and its own submission (all read-only), a private scratch folder with a q
 root file system read-only); no network; its own PID namespace, so every process it starts dies
 with the worker. Nothing else of the machine (the instructor's repository, other submissions,
 the scorer's output) is in its view. In both sandboxes learner code runs as an unprivileged uid
-with no capabilities (see ``learner_uids``), whoever started the grader.
+with no capabilities (see ``learner_uids``) when the grader runs as root, and then each exercise's
+child has namespaces of its own and, in plain processes, a root built from the same allow-list
+(``sandbox.namespaces``; the launcher passes it the folders in ``VIEW_VARIABLE``).
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ def choose(requested: str = "auto") -> Sandbox:
             return Sandbox("bwrap", "bubblewrap: no network, private files and PIDs, nothing else of this machine")
         if requested == "bwrap":
             raise RuntimeError(f"bubblewrap was requested but cannot run: {problem}")
-        return Sandbox("process", f"plain process sandbox ({problem}): learner code can read your files")
-    return Sandbox("process", "plain process sandbox (requested): learner code can read your files")
+        return Sandbox("process", f"plain process sandbox ({problem}): {_plain_view()}")
+    return Sandbox("process", f"plain process sandbox (requested): {_plain_view()}")
+
+
+def _plain_view() -> str:
+    if namespaces_work():
+        return "learner code runs as its own uid in a root of its own (your files out of its view)"
+    return "learner code can read your files"
 
 
 _BWRAP_CHECK: dict[str, str | None] = {}
