@@ -5,8 +5,11 @@ earn nothing: each is closed in the exercise's process before learner code runs 
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
+from conftest import SOLUTIONS
 from mutants import build_submission
 
 # name: (target, replacement source, text the message must contain)
@@ -111,6 +114,60 @@ def sgd_step(params, lr, weight_decay=0.0):
 """,
         "_fused_sgd",
     ),
+    "max_pool2d on the meta device via its Python meta kernel": (
+        "pooling.max_pool2d",
+        """
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    import torch._meta_registrations as meta
+    pair = lambda v: [v, v] if isinstance(v, int) else list(v)
+    stride = kernel_size if stride is None else stride
+    return meta.meta_max_pool2d_with_indices(x, pair(kernel_size), pair(stride), pair(padding))[0]
+""",
+        "max_pool2d_with_indices",
+    ),
+    "tanh via NumPy, with a backward written by hand": (
+        "neurons.tanh",
+        """
+class _NumpyTanh(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        import numpy as np
+        y = torch.from_numpy(np.tanh(x.detach().cpu().numpy())).to(x.device)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y * y)
+
+
+def tanh(x):
+    return _NumpyTanh.apply(x)
+""",
+        "numpy.tanh",
+    ),
+    "tanh via math.tanh, element by element": (
+        "neurons.tanh",
+        """
+def tanh(x):
+    import math
+    values = [math.tanh(v) for v in x.detach().cpu().flatten().tolist()]
+    return torch.tensor(values, dtype=x.dtype, device=x.device).reshape(x.shape)
+""",
+        "math.tanh",
+    ),
+    "pad2d via numpy.pad": (
+        "convolution.pad2d",
+        """
+def pad2d(x, padding):
+    import numpy as np
+    ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
+    widths = [(0, 0)] * (x.dim() - 2) + [(ph, ph), (pw, pw)]
+    return torch.from_numpy(np.pad(x.detach().cpu().numpy(), widths)).to(x.device)
+""",
+        "numpy.pad",
+    ),
 }
 
 
@@ -123,3 +180,16 @@ def test_a_library_route_to_a_forbidden_op_earns_nothing(tmp_path, warm_grader, 
     assert hit.score == 0, f"{name}: {hit.outcome} {hit.score} {hit.message}"
     shown = " ".join([hit.message, *hit.notes, *(u.message for u in hit.units)])
     assert named in shown, f"{name}: the feedback does not name {named!r}: {shown}"
+
+
+def test_a_utf7_cookie_does_not_bring_torch_optim_back(tmp_path, warm_grader):
+    """The name scan cannot read a UTF-7 file as Python does; torch.optim is dead in sgd_step's
+    process however its name is spelled."""
+    sub = tmp_path / "submission"
+    shutil.copytree(SOLUTIONS, sub)
+    path = sub / "regularization.py"
+    source = "def sgd_step(params, lr, weight_decay=0.0):\n    torch.optim.SGD(params, lr=lr).step()\n"
+    hidden = source.replace("optim", "+AG8-ptim")  # "+AG8-" is UTF-7 for "o"
+    path.write_text("# -*- coding: utf-7 -*-\nimport torch\n\n" + hidden, encoding="ascii")
+    hit = {e.exercise.id: e for e in warm_grader.grade(sub, ["regularization"]).exercises}["regularization.sgd_step"]
+    assert hit.score == 0, f"{hit.outcome} {hit.score} {hit.message}"

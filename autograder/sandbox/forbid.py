@@ -100,13 +100,14 @@ def warm(exercises) -> None:
     for exercise in exercises:
         plan(exercise)
         python_routes(exercise)
+    library_twins(tuple(exercises))
 
 
 def block(exercise: Exercise, hits: list[str]) -> object | None:
     """Replaces the exercise's forbidden kernels with ones that append the op's name to ``hits``
     and raise. Returns the registration: it lasts while the returned object is referenced."""
     overloads = plan(exercise)
-    if not overloads and not python_routes(exercise):
+    if not overloads and not python_routes(exercise) and not library_twins(None).get(exercise):
         return None
     libraries: dict[str, torch.library.Library] = {}
     with warnings.catch_warnings():
@@ -118,11 +119,18 @@ def block(exercise: Exercise, hits: list[str]) -> object | None:
             kernel = _raising(exercise, name.split(".", 1)[0], hits, f"{namespace}.")
             for key in keys:
                 libraries[namespace].impl(name, kernel, key)
-    kernels: dict[str, object] = {}
+    kernels: dict = {}
     for function, op in python_routes(exercise):
         if op not in kernels:
             kernels[op] = _raising(exercise, op, hits, "torch." if op in exercise.forbidden_names else "aten.")
         _neuter(function, kernels[op])
+    for module, attr, op, implementation in library_twins(None).get(exercise, ()):
+        library = module.__name__.split(".")[0]
+        if (library, op) not in kernels:
+            kernels[library, op] = _raising(exercise, op, hits, f"{library}.")
+        setattr(module, attr, kernels[library, op])  # every loaded module's name for it: the C object is out of reach
+        if implementation is not None:
+            _neuter(implementation, kernels[library, op])
     return libraries or None
 
 
@@ -153,23 +161,18 @@ def python_routes(exercise: Exercise) -> tuple[tuple[types.FunctionType, str], .
     forbids by name (``optim``). Found once per worker, before forking."""
     found: dict[types.FunctionType, str] = {}
     if exercise.forbidden or exercise.forbidden_pattern:
-        import torch._decomp  # noqa: F401 - the tables are filled when these load (the worker's warm-up did)
-        import torch._meta_registrations  # noqa: F401 - idem
-
-        for table in torch._decomp.global_decomposition_table.values():
-            for op, function in table.items():
-                if exercise.forbids(op.name()):
-                    _collect(function, op.name().split("::")[-1].split(".")[0], found)
+        for name, function in _registered_python_kernels():
+            if exercise.forbids(name):
+                _collect(function, name.split("::")[-1].split(".")[0], found)
         for qualified, _ in plan(exercise):
             namespace, name = qualified.split("::", 1)
             packet = getattr(getattr(torch.ops, namespace, None), name.split(".")[0], None)
             overload = getattr(packet, name.split(".")[1] if "." in name else "default", None)
             for function in getattr(overload, "py_kernels", {}).values():
                 _collect(function, name.split(".")[0], found)
-        for module in _loaded(PYTHON_OP_MODULES):
-            for attr, value in vars(module).items():
-                if isinstance(value, types.FunctionType) and exercise.forbids(_strip_prefixes(attr)):
-                    _collect(value, _strip_prefixes(attr), found)
+        for name, function in _named_python_ops():
+            if exercise.forbids(name):
+                _collect(function, name, found)
     for package in _forbidden_packages(exercise):
         folder = os.path.dirname(package.__file__) + os.sep
         for module in _loaded((package.__name__,)):
@@ -177,6 +180,30 @@ def python_routes(exercise: Exercise) -> tuple[tuple[types.FunctionType, str], .
                 for function in _functions_in(value):
                     _collect(function, package.__name__.split(".")[-1], found, folder)
     return tuple(found.items())
+
+
+@functools.cache
+def _registered_python_kernels() -> tuple[tuple[str, object], ...]:
+    """``(op name, function)`` of every decomposition table (meta kernels included)."""
+    import torch._decomp  # noqa: F401 - the tables are filled when these load (the worker's warm-up did)
+    import torch._meta_registrations  # noqa: F401 - idem
+
+    return tuple(
+        (op.name(), function)
+        for table in torch._decomp.global_decomposition_table.values()
+        for op, function in table.items()
+    )
+
+
+@functools.cache
+def _named_python_ops() -> tuple[tuple[str, types.FunctionType], ...]:
+    """``(name without meta_/ref_ prefix, function)`` of the functions of PyTorch's op modules."""
+    return tuple(
+        (_strip_prefixes(attr), value)
+        for module in _loaded(PYTHON_OP_MODULES)
+        for attr, value in list(vars(module).items())
+        if isinstance(value, types.FunctionType)
+    )
 
 
 def _strip_prefixes(name: str) -> str:
@@ -276,3 +303,50 @@ def _dead_template(freevars: tuple[str, ...]) -> types.CodeType:
 def _dead_code(freevars: tuple[str, ...], kernel) -> types.CodeType:
     code = _dead_template(freevars)
     return code.replace(co_consts=tuple(kernel if c == _PLACEHOLDER else c for c in code.co_consts))
+
+
+# Other libraries whose functions compute an op under its own name (numpy.tanh, numpy.pad, math.tanh).
+LIBRARY_MODULES = ("numpy", "math", "cmath")
+_TWINS: dict = {}
+
+
+def library_twins(exercises: tuple[Exercise, ...] | None) -> dict:
+    """For each exercise, the functions of NumPy, ``math`` and ``cmath`` named after one of its
+    forbidden ops: ``(module, attribute, op, Python implementation or None)`` for every loaded
+    module attribute that holds one (``numpy.tanh`` is also ``numpy.core.umath.tanh``). Found once
+    per worker (``warm``); ``None`` reads what was found."""
+    if exercises is None:
+        return _TWINS
+    numpy_dir = os.path.dirname(sys.modules["numpy"].__file__) + os.sep if "numpy" in sys.modules else None
+    wanted: dict[int, list[tuple[Exercise, str]]] = {}
+    objects: dict[int, object] = {}
+    candidates = {
+        (attr, id(value)): value
+        for module in _loaded(LIBRARY_MODULES)
+        for attr, value in list(vars(module).items())
+        if not attr.startswith("_") and callable(value) and not isinstance(value, (type, types.ModuleType))
+    }
+    for exercise in exercises:
+        if not exercise.forbidden and not exercise.forbidden_pattern:
+            continue
+        for (attr, key), value in candidates.items():
+            if exercise.forbids(attr) and exercise not in [e for e, _ in wanted.get(key, [])]:
+                wanted.setdefault(key, []).append((exercise, attr))
+                objects[key] = value
+    for module in [m for m in list(sys.modules.values()) if m is not None]:
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            if id(value) in objects and objects[id(value)] is value:
+                implementation = getattr(value, "__wrapped__", None)
+                if not (
+                    isinstance(implementation, types.FunctionType)
+                    and numpy_dir
+                    and implementation.__code__.co_filename.startswith(numpy_dir)
+                ):
+                    implementation = None
+                for exercise, op in wanted[id(value)]:
+                    _TWINS.setdefault(exercise, []).append((module, attr, op, implementation))
+    return _TWINS
