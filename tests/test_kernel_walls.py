@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 from test_walls import KINDS, ROOTED, as_learner
@@ -47,11 +48,24 @@ def test_memory_outside_the_address_space_limit_is_refused(kind):
     assert json.loads(proc.stdout) == {"memfd": True, "shmget": True, "mq_open": True, "userns": True}, proc.stderr
 
 
+def world_writable_folders() -> list[str]:
+    """The machine's world-writable folders, found now (a few levels deep on every file system)."""
+    found = subprocess.run(
+        ["find", "/", "-maxdepth", "4", "-type", "d", "-perm", "-0002", "-not", "-path", "/proc/*"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.splitlines()
+    return sorted({"/tmp", "/var/tmp", "/dev/shm", "/run/lock", *found})
+
+
 @pytest.mark.skipif(not ISOLATED, reason="a root worker's view; run by a user, learner code is that user")
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_root_workers_child_sees_none_of_the_machines_files(kind):
     """The instructor's repository (solutions, checks), other submissions (the inbox's other
-    folders) and the shared temporary folders are out of view; nothing outside scratch is writable."""
+    folders) and every world-writable folder of the machine are out of view; nothing outside
+    scratch is writable, not even with PyTorch's own file writer (no audit event)."""
+    folders = world_writable_folders()
     proc = as_learner(
         kind,
         f"""
@@ -64,7 +78,7 @@ def test_a_root_workers_child_sees_none_of_the_machines_files(kind):
             "own": sorted(os.listdir(SUBMISSION)),
         }}
         writable = []
-        for folder in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/", os.path.dirname(SUBMISSION), SUBMISSION):
+        for folder in {folders!r} + ["/", os.path.dirname(SUBMISSION), SUBMISSION]:
             try:
                 with open(os.path.join(folder, "left-behind"), "wb") as f:
                     f.write(b"x")
@@ -73,7 +87,7 @@ def test_a_root_workers_child_sees_none_of_the_machines_files(kind):
                 pass
         seen["writable"] = writable
         import torch
-        try:  # PyTorch's own file writer, which no audit hook sees
+        try:
             torch.save(torch.zeros(1), "/run/lock/left-behind")
             seen["writable"].append("torch.save")
         except RuntimeError:
@@ -86,7 +100,34 @@ def test_a_root_workers_child_sees_none_of_the_machines_files(kind):
     assert seen == {"solutions": False, "checks": [], "inbox": ["1"], "own": ["losses.py"], "writable": []}, (
         proc.stdout + proc.stderr
     )
-    assert not os.path.exists("/run/lock/left-behind")
+    assert not any(os.path.exists(os.path.join(folder, "left-behind")) for folder in folders)
+
+
+@pytest.mark.skipif(not ROOTED, reason="learner uids need root")
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_signal_reaches_another_learner_uids_process(kind):
+    """Another exercise's (or submission's) process runs as another uid: the kernel refuses the
+    signal (and under bwrap the process is not even in view)."""
+    other = sandbox.learner_uids(1)[0] + 7
+    victim = subprocess.Popen(["sleep", "30"], user=other, group=other, extra_groups=[], start_new_session=True)
+    try:
+        proc = as_learner(
+            kind,
+            f"""
+            try:
+                os.kill({victim.pid}, signal.SIGKILL)
+                print("delivered")
+            except PermissionError:
+                print("refused")
+            except ProcessLookupError:
+                print("not in view")
+            """,
+        )
+        assert proc.stdout.strip() in ("refused", "not in view"), proc.stdout + proc.stderr
+        assert victim.poll() is None
+    finally:
+        victim.kill()
+        victim.wait()
 
 
 @pytest.mark.skipif(not ISOLATED, reason="as root with namespaces, only the worker's own mounts reach the folders")
