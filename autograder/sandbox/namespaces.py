@@ -134,8 +134,11 @@ def _enter_new_root(readable: list[str], submission: str, scratch: str) -> None:
     _bind("/proc", new_root + "/proc", read_only=False)  # permission-checked by the kernel per process
     os.makedirs(new_root + "/dev", 0o755)
     _mount("dev", new_root + "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=64k")
-    for device in devices:
-        open(new_root + device, "w").close()
+    for device in devices:  # a node, or a folder of them (/dev/nvidia-caps)
+        if os.path.isdir(device):
+            os.makedirs(new_root + device, 0o755)
+        else:
+            open(new_root + device, "w").close()
         _bind(f"/proc/self/fd/{kept[device]}", new_root + device, read_only=False)
     for folder in ("/dev/shm", "/tmp", "/var/tmp", "/run/lock"):  # present, empty and read-only
         os.makedirs(new_root + folder, 0o755, exist_ok=True)
