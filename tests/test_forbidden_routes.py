@@ -6,6 +6,8 @@ earn nothing: each is closed in the exercise's process before learner code runs 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -193,3 +195,26 @@ def test_a_utf7_cookie_does_not_bring_torch_optim_back(tmp_path, warm_grader):
     path.write_text("# -*- coding: utf-7 -*-\nimport torch\n\n" + hidden, encoding="ascii")
     hit = {e.exercise.id: e for e in warm_grader.grade(sub, ["regularization"]).exercises}["regularization.sgd_step"]
     assert hit.score == 0, f"{hit.outcome} {hit.score} {hit.message}"
+
+
+def test_every_python_route_found_is_dead():
+    """No function the plan finds is left alive because its code could not be replaced (``_neuter``
+    would skip it silently): each one's code is the raising kernel's call, in every exercise."""
+    script = """
+import numpy, torch
+import torch._decomp, torch._meta_registrations, torch._refs
+from autograder.course import catalogue
+from autograder.sandbox import forbid
+forbid.warm(catalogue.EXERCISES)
+alive, total = [], 0
+for exercise in catalogue.EXERCISES:
+    forbid.block(exercise, [])
+    for function, op in forbid.python_routes(exercise):
+        total += 1
+        if function.__code__.co_filename != "<forbidden>":
+            alive.append(f"{exercise.id}: {function.__qualname__}")
+print(total, alive)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    total, alive = proc.stdout.split(" ", 1)
+    assert int(total) > 100 and alive.strip() == "[]", proc.stdout + proc.stderr

@@ -114,7 +114,7 @@ def block(exercise: Exercise, hits: list[str]) -> object | None:
         warnings.simplefilter("ignore")  # "overriding a previously registered kernel": intended
         for qualified, keys in overloads:
             namespace, name = qualified.split("::", 1)
-            if namespace not in libraries:  # noqa: TOR901 below - overriding PyTorch's kernels is the point
+            if namespace not in libraries:  # overriding PyTorch's kernels is the point
                 libraries[namespace] = torch.library.Library(namespace, "IMPL")  # noqa: TOR901
             kernel = _raising(exercise, name.split(".", 1)[0], hits, f"{namespace}.")
             for key in keys:
