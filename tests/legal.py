@@ -366,4 +366,85 @@ LEGAL = [
         """,
         "counts image by image in Python under inference_mode, switching the model to eval and back",
     ),
+    # next to the routes closed by sandbox.forbid and sandbox.namespaces: legal code that looks like them
+    Legal(
+        "log_softmax_with_a_cumulative_sum",
+        "losses",
+        """
+        def log_softmax(logits, dim=-1):
+            shifted = logits - logits.amax(dim, keepdim=True)
+            total = shifted.exp().cumsum(dim).narrow(dim, logits.shape[dim] - 1, 1)  # the last running sum
+            return shifted - total.log()
+        """,
+        "a cumulative sum next to logcumsumexp (forbidden): cumsum stays legal",
+    ),
+    Legal(
+        "tanh_through_torch_ops_aten_exp",
+        "neurons",
+        """
+        def tanh(x):
+            negative = torch.where(x >= 0, -x, x)  # -|x|, with slope 1 at 0
+            e = torch.ops.aten.expm1.default(2 * negative)
+            magnitude = -e / (e + 2)
+            return torch.where(x >= 0, magnitude, -magnitude)
+        """,
+        "calls a legal ATen op through torch.ops, the namespace route that is closed for prims.tanh",
+    ),
+    Legal(
+        "max_pool2d_with_unfold_windows",
+        "pooling",
+        """
+        def max_pool2d(x, kernel_size, stride=None, padding=0):
+            kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+            stride = (kh, kw) if stride is None else stride
+            sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
+            ph, pw = (padding, padding) if isinstance(padding, int) else tuple(padding)
+            if 2 * ph > kh or 2 * pw > kw:
+                raise ValueError("padding should be at most half of the kernel size")
+            height, width = x.shape[-2:]
+            padded = torch.full((*x.shape[:-2], height + 2 * ph, width + 2 * pw), float("-inf"), dtype=x.dtype,
+                                device=x.device)
+            padded[..., ph : ph + height, pw : pw + width] = x
+            windows = padded.unfold(-2, kh, sh).unfold(-2, kw, sw)  # Tensor.unfold: a view, not im2col
+            return windows.amax((-1, -2))
+        """,
+        "windows as strided views (Tensor.unfold) and amax, next to max_pool2d's decompositions",
+    ),
+    Legal(
+        "sgd_step_as_an_optimizer_like_class",
+        "regularization",
+        """
+        class _ByHand:
+            def __init__(self, params, lr, weight_decay):
+                self.params, self.lr, self.weight_decay = list(params), lr, weight_decay
+
+            @torch.no_grad()
+            def step(self):
+                for p in self.params:
+                    if p.grad is not None:
+                        p.sub_(self.lr * (p.grad + self.weight_decay * p))
+
+        def sgd_step(params, lr, weight_decay=0.0):
+            _ByHand(params, lr, weight_decay).step()
+        """,
+        "an optimizer-like class with step(), written by hand (torch.optim itself is dead in this process)",
+    ),
+    Legal(
+        "temporary_files_and_threads",
+        "outliers",
+        """
+        import tempfile, threading
+        _iqr = iqr
+        def iqr(values):
+            with tempfile.TemporaryDirectory() as folder:  # TMPDIR: the exercise's own scratch
+                np.save(folder + "/values.npy", values)
+                values = np.load(folder + "/values.npy")
+            box = []
+            worker = threading.Thread(target=lambda: box.append(_iqr(values)))
+            worker.start()
+            worker.join()
+            return box[0]
+        """,
+        "a temporary folder (scratch, the only writable place) and a thread (forking is refused)",
+    ),
 ]

@@ -40,6 +40,7 @@ CONV_PATTERN = r"(^|_)conv(\d|_|olution)|im2col|col2im"
 BACKEND_PREFIXES = ("mkldnn_", "quantized_", "sparse_", "cudnn_", "miopen_", "mps_", "nested_", "fbgemm_")
 
 
+@functools.cache  # asked for every op of PyTorch, per exercise, when a worker starts
 def op_base(name: str) -> str:
     """The computation an ATen op name stands for: ``_sparse_log_softmax`` → ``log_softmax``,
     ``tanh_`` → ``tanh``, ``aten::tanh.out`` → ``tanh``."""
@@ -51,7 +52,7 @@ def op_base(name: str) -> str:
 
 
 LOSS_OPS = ("nll_loss_forward", "nll_loss2d_forward", "nll_loss_nd", "cross_entropy_loss")
-LOG_SOFTMAX_OPS = ("_log_softmax", "_softmax", "logsumexp")
+LOG_SOFTMAX_OPS = ("_log_softmax", "_softmax", "logsumexp", "logcumsumexp")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """The last step before learner code runs in a child: OS limits, then an unprivileged uid, then
-no new programs.
+no new programs and no memory outside the address-space limit.
 
 Root (Gradescope, CI, a root-started bwrap) becomes the slot's learner uid with no groups and no
 capabilities; the result is checked, and the child refuses to go on if any privilege is left.
 Whoever started us, a seccomp filter then refuses ``execve``: a new program would run without the
-child's forbidden kernels (a Python started by the learner could call ``torch.tanh``).
+child's forbidden kernels (a Python started by the learner could call ``torch.tanh``), and
+refuses ``memfd_create`` and ``shmget``: memory held in a memfd file or a System V segment does not
+count against ``RLIMIT_AS`` once unmapped (POSIX message queues get ``RLIMIT_MSGQUEUE`` 0).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def drop(uid: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))
     resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # a queue's messages are memory outside RLIMIT_AS
     # execve can never grant privileges again (setuid bits, file capabilities are ignored)
     _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if uid is not None and os.geteuid() == 0:
@@ -47,28 +50,45 @@ def drop(uid: int | None) -> None:
     forbid_new_programs()
 
 
-# seccomp's view of a syscall: (nr, arch, ...); per architecture, the numbers of execve and execveat
-_EXEC_SYSCALLS = {"x86_64": (0xC000003E, (59, 322)), "aarch64": (0xC00000B7, (221, 281))}
+# seccomp's view of a syscall: (nr, arch, ...). Per architecture: its audit number, the calls refused
+# (execve, execveat: a new program; memfd_create, shmget: memory RLIMIT_AS does not count; fork, vfork:
+# another address space; unshare, setns: a user namespace of its own, where it could mount a tmpfs),
+# the calls answered ENOSYS (clone3, whose flags seccomp cannot read: the C library falls back to
+# clone) and clone itself, allowed for threads only (CLONE_THREAD).
+_SYSCALLS = {
+    "x86_64": (0xC000003E, (59, 322, 319, 29, 57, 58, 272, 308), (435,), 56),
+    "aarch64": (0xC00000B7, (221, 281, 279, 194, 97, 268), (435,), 220),
+}
 _X32_BIT = 0x40000000  # x86_64's x32 ABI: another numbering of the same calls, refused whole
+CLONE_THREAD = 0x00010000
 
 
 def forbid_new_programs() -> None:
-    """``execve``/``execveat`` fail with EPERM from now on, in this process and all it forks; so do
-    syscalls of another ABI (i386 on x86_64), which could reach execve by another number."""
-    arch, calls = _EXEC_SYSCALLS.get(platform.machine(), (None, ()))
+    """From now on, in this process and its threads: no new program (``execve``), no other process
+    (``fork``, a ``clone`` that is not a thread), no memory outside ``RLIMIT_AS`` (``memfd_create``,
+    ``shmget``) and no namespace of its own (``unshare``, ``setns``): each fails with EPERM. So do
+    syscalls of another ABI (i386 on x86_64), which could reach them by another number."""
+    arch, refused, missing, clone = _SYSCALLS.get(platform.machine(), (None, (), (), None))
     if arch is None:
         raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
-    deny, allow = 0x00050000 | 1, 0x7FFF0000  # SECCOMP_RET_ERRNO | EPERM, SECCOMP_RET_ALLOW
-    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
-    program = [
+    deny, allow, enosys = 0x00050000 | 1, 0x7FFF0000, 0x00050000 | 38  # SECCOMP_RET_ERRNO | errno, RET_ALLOW
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
+    # the instructions, with jumps to the three returns at the end by name
+    body: list[tuple[int, object, object, int]] = [
         (ld, 0, 0, 4),  # the architecture
-        (jeq, 1, 0, arch),
-        (ret, 0, 0, deny),
+        (jeq, 0, "deny", arch),
         (ld, 0, 0, 0),  # the syscall number
-        (jge, len(calls) + 1, 0, _X32_BIT),
+        (jge, "deny", 0, _X32_BIT),
     ]
-    program += [(jeq, len(calls) - i, 0, nr) for i, nr in enumerate(calls)]
-    program += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    body += [(jeq, "deny", 0, nr) for nr in refused] + [(jeq, "enosys", 0, nr) for nr in missing]
+    body += [(jeq, 0, "allow", clone), (ld, 0, 0, 16), (jset, "allow", "deny", CLONE_THREAD)]  # args[0]: flags
+    labels = {"allow": len(body), "deny": len(body) + 1, "enosys": len(body) + 2}
+
+    def jump(target, at: int) -> int:
+        return labels[target] - at - 1 if isinstance(target, str) else int(target)
+
+    program = [(op, jump(jt, i), jump(jf, i), k) for i, (op, jt, jf, k) in enumerate(body)]
+    program += [(ret, 0, 0, allow), (ret, 0, 0, deny), (ret, 0, 0, enosys)]
     code = b"".join(struct.pack("HBBI", *insn) for insn in program)
     buffer = ctypes.create_string_buffer(code)
 

@@ -37,7 +37,7 @@ from autograder.course import catalogue
 from autograder.protocol import plans as protocols
 from autograder.protocol import wire
 from autograder.protocol.encoding import encode
-from autograder.sandbox import forbid, privileges
+from autograder.sandbox import forbid, namespaces, privileges
 from autograder.sandbox.recorder import Instruments, Tampering
 
 HOST_SYNC_OPS = ("_local_scalar_dense",)
@@ -155,6 +155,7 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
         os.closerange(3, result_fd)
         os.closerange(result_fd + 1, 4096)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        namespaces.isolate_child(os.path.realpath(job["submission"]), scratch)  # as root: before the drop
         _limit_memory(job["memory_mb"])
         privileges.drop(uid)
         os.chdir(scratch)
@@ -634,6 +635,7 @@ def main() -> int:
     protocols.warm()
     _preload_common_modules()
     forbid.warm(catalogue.EXERCISES)  # which kernels each exercise forbids, found once before forking
+    namespaces.supported()  # whether children get namespaces of their own, found once before forking
     global INSTRUMENTS
     INSTRUMENTS = Instruments()
     INSTRUMENTS.install()

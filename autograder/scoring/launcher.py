@@ -5,7 +5,9 @@ checks and its own submission (all read-only), a private scratch folder with a q
 root file system read-only); no network; its own PID namespace, so every process it starts dies
 with the worker. Nothing else of the machine (the instructor's repository, other submissions,
 the scorer's output) is in its view. In both sandboxes learner code runs as an unprivileged uid
-with no capabilities (see ``learner_uids``), whoever started the grader.
+with no capabilities (see ``learner_uids``) when the grader runs as root, and then each exercise's
+child has namespaces of its own and, in plain processes, a root built from the same allow-list
+(``sandbox.namespaces``; the launcher passes it the folders in ``VIEW_VARIABLE``).
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ def choose(requested: str = "auto") -> Sandbox:
             return Sandbox("bwrap", "bubblewrap: no network, private files and PIDs, nothing else of this machine")
         if requested == "bwrap":
             raise RuntimeError(f"bubblewrap was requested but cannot run: {problem}")
-        return Sandbox("process", f"plain process sandbox ({problem}): learner code can read your files")
-    return Sandbox("process", "plain process sandbox (requested): learner code can read your files")
+        return Sandbox("process", f"plain process sandbox ({problem}): {_plain_view()}")
+    return Sandbox("process", f"plain process sandbox (requested): {_plain_view()}")
+
+
+def _plain_view() -> str:
+    if namespaces_work():
+        return "learner code runs as its own uid in a root of its own (your files out of its view)"
+    return "learner code can read your files"
 
 
 _BWRAP_CHECK: dict[str, str | None] = {}
@@ -101,7 +109,9 @@ UID_FIRST, UID_SPAN = 1_000_000_000, 1_000_000_000  # learner uids are drawn fro
 MIN_UID_BASE = 10_000_000  # well above accounts (system, users) and the usual subordinate-uid ranges
 # The zygote keeps these (and only these) while it runs as root under bwrap: to switch each child
 # to its learner uid, kill that uid's processes, hand it a scratch folder and wipe it afterwards.
-ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
+# CAP_SYS_ADMIN: to give each child namespaces of its own (``sandbox.namespaces``) before it drops everything.
+ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SYS_ADMIN")
+VIEW_VARIABLE = "AUTOGRADER_VIEW"  # sandbox.namespaces.VIEW_VARIABLE: what a plain worker's child may read
 SCRATCH_BYTES = 512 * 2**20  # the scratch quota of one worker (a tmpfs under bwrap)
 
 
@@ -143,8 +153,11 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
             env[name] = os.environ[name]
     if sandbox.kind == "process":
         scratch = tempfile.mkdtemp(prefix="grade-scratch-")
-        os.chmod(scratch, 0o711)  # each child's own folder inside is private to its uid
+        if os.geteuid() == 0 and not namespaces_work():
+            os.chmod(scratch, 0o711)  # no mount of its own: each child reaches its 0700 folder through this one
         env.update(HOME=scratch, TMPDIR=scratch, PYTHONPATH=str(PACKAGE_DIR.parent))
+        # a root worker's child sees these (read-only), its submission and its scratch: nothing else
+        env[VIEW_VARIABLE] = os.pathsep.join([*_python_roots(), str(PACKAGE_DIR)])
         return python + [scratch, inbox], env, scratch
     root = os.geteuid() == 0
     argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
@@ -224,10 +237,28 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
 
 
 def new_inbox() -> str:
-    """A folder of the scorer's, where it posts submissions for the worker (read-only there)."""
-    inbox = tempfile.mkdtemp(prefix="grade-inbox-")
-    os.chmod(inbox, 0o755)
+    """A folder of the scorer's, where it posts submissions for the worker (read-only there):
+    0700, so that no other account reads them; a root worker's child sees its own submission only,
+    through a mount of its own (``sandbox.namespaces``)."""
+    inbox = tempfile.mkdtemp(prefix="grade-inbox-")  # mkdtemp makes it 0700
+    if os.geteuid() == 0 and not namespaces_work():
+        os.chmod(inbox, 0o755)  # no mount of its own: the learner uid must reach its files (docs/security.md)
     return inbox
+
+
+_NAMESPACES_CHECK: dict[str, bool] = {}
+_UNSHARE_PROBE = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x4C020000) != 0)"  # NET|IPC|UTS|NS
+
+
+def namespaces_work() -> bool:
+    """True when we are root and the kernel lets us make namespaces (a container may not): then
+    every exercise's child gets its own (``sandbox.namespaces``). Tried once, in a subprocess."""
+    if "result" not in _NAMESPACES_CHECK:
+        _NAMESPACES_CHECK["result"] = (
+            os.geteuid() == 0
+            and subprocess.run([sys.executable, "-c", _UNSHARE_PROBE], capture_output=True, timeout=20).returncode == 0
+        )
+    return _NAMESPACES_CHECK["result"]
 
 
 def post(inbox: str, name: str, files: dict[str, str]) -> str:

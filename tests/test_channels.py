@@ -1,0 +1,144 @@
+"""No channel between exercises or submissions: an exercise allowed ``F.conv2d`` (``pad2d``) serves it
+over every channel a process has (an abstract unix socket, TCP and UDP on the loopback, a file in the
+shared temporary folders) to ``conv2d``, of the same submission or of another one graded at the same
+time; ``conv2d`` must reach none of them (``sandbox.namespaces``: each exercise's own network, IPC and
+mount namespaces and, in plain processes, its own root). Runs as root, as CI and Gradescope do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from autograder.scoring import launcher as sandbox
+from autograder.scoring.grader import Grader
+from autograder.scoring.results import Limits
+from conftest import by_id, submission_with
+
+KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
+LIMITS = Limits(check_timeout=10.0, exercise_timeout=40.0, total_timeout=120.0, memory_mb=768)
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not sandbox.namespaces_work(), reason="namespaces per exercise need root"
+)
+
+SERVER = """
+import os, pickle, socket, struct, threading, time
+import torch
+import torch.nn.functional as _F
+
+_NAME = "\\0autograder-channel-test"
+_PORT = 47123
+_SHARED = ("/dev/shm", "/tmp", "/var/tmp", "/run/lock")
+
+
+def _answer(conn):
+    with conn:
+        size = struct.unpack("<Q", conn.recv(8, socket.MSG_WAITALL))[0]
+        x, w, b, stride, padding = pickle.loads(conn.recv(size, socket.MSG_WAITALL))
+        out = pickle.dumps(_F.conv2d(x, w, b, stride=stride, padding=padding))
+        conn.sendall(struct.pack("<Q", len(out)) + out)
+
+
+def _serve(listener):
+    while True:
+        conn, _ = listener.accept()
+        _answer(conn)
+
+
+def _start():
+    listeners = []
+    for family, address in ((socket.AF_UNIX, _NAME), (socket.AF_INET, ("127.0.0.1", _PORT))):
+        try:
+            s = socket.socket(family, socket.SOCK_STREAM)
+            s.bind(address)
+            s.listen(8)
+            listeners.append(s)
+        except OSError:
+            pass
+    for s in listeners:
+        threading.Thread(target=_serve, args=(s,), daemon=True).start()
+    for folder in _SHARED:
+        try:  # torch's own file writer: no audit event, only the walls stop it
+            torch.save(torch.zeros(1), os.path.join(folder, "autograder-channel-test"))
+        except (OSError, RuntimeError):
+            pass
+
+
+_pad2d = pad2d
+_started = []
+
+
+def pad2d(x, padding):
+    if not _started:  # in pad2d's process only (every exercise's process imports this module)
+        _started.append(_start())
+    time.sleep(1.5)  # keep serving while the other exercises run
+    return _pad2d(x, padding)
+"""
+
+CLIENT = """
+import os, pickle, socket, struct
+
+_reached = []
+
+
+def _ask(family, address, args):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(address)
+    data = pickle.dumps(args)
+    s.sendall(struct.pack("<Q", len(data)) + data)
+    size = struct.unpack("<Q", s.recv(8, socket.MSG_WAITALL))[0]
+    return pickle.loads(s.recv(size, socket.MSG_WAITALL))
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    tried = []
+    for family, address in ((socket.AF_UNIX, "\\0autograder-channel-test"), (socket.AF_INET, ("127.0.0.1", 47123))):
+        try:
+            return _ask(family, address, (x, weight, bias, stride, padding))
+        except OSError as exc:
+            tried.append(f"{family.name}: {exc}")
+    for folder in ("/dev/shm", "/tmp", "/var/tmp", "/run/lock"):
+        if os.path.exists(os.path.join(folder, "autograder-channel-test")):
+            return x  # a file another exercise left: a channel (the check then fails, but the test sees it)
+    raise RuntimeError("no channel reached: " + "; ".join(tried))
+"""
+
+
+def _assert_no_channel(result):
+    conv2d = by_id(result)["convolution.conv2d"]
+    assert conv2d.score == 0, f"conv2d earned {conv2d.score} through another exercise"
+    shown = " ".join([conv2d.message, *(u.message for u in conv2d.units)])
+    assert "no channel reached" in shown, shown
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_exercises_of_one_submission_cannot_reach_each_other(tmp_path, kind):
+    sub = submission_with(tmp_path, "convolution", SERVER + CLIENT)
+    with Grader(kind, limits=LIMITS) as grader:
+        result = grader.grade(sub, ["convolution"])
+    assert by_id(result)["convolution.pad2d"].score == 2  # the server ran, correct all along
+    _assert_no_channel(result)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_submissions_graded_at_once_cannot_reach_each_other(tmp_path, kind):
+    server = submission_with(tmp_path / "a", "convolution", SERVER)
+    client = submission_with(tmp_path / "b", "convolution", CLIENT)
+    results = {}
+    with Grader(kind, limits=LIMITS) as one, Grader(kind, limits=LIMITS) as other:
+
+        def grade(name, grader, sub):
+            results[name] = grader.grade(sub, ["convolution"])
+
+        threads = [
+            threading.Thread(target=grade, args=("server", one, server)),
+            threading.Thread(target=grade, args=("client", other, client)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    _assert_no_channel(results["client"])
