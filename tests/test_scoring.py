@@ -133,9 +133,11 @@ RIGHT, WRONG = torch.arange(3.0) * 2, torch.arange(3.0) * 3
             "not_started",
             0.0,
         ),
-        (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "passed", 2.0),
+        # raising on meta is the learner's choice: it weighs as much as a wrong placement, never less
+        (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "failed", 1.6),
+        (_ok(RIGHT), {"status": "raised", "type": "NotImplementedError", "not_started": True}, "failed", 1.6),
     ],
-    ids=["right", "wrong", "meta-dtype", "not-started", "meta-not-checked"],
+    ids=["right", "wrong", "meta-dtype", "not-started", "meta-raises", "meta-stub"],
 )
 def test_an_exercise_scores_its_units_by_device_weight(cpu, meta, outcome, score):
     result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_check()])

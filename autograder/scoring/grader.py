@@ -20,6 +20,7 @@ import torch
 
 from autograder import checks as registry
 from autograder import warmup
+from autograder.checks import secret as course
 from autograder.course import catalogue
 from autograder.course.catalogue import Exercise
 from autograder.scoring import launcher as sandboxes
@@ -84,6 +85,8 @@ class Grader:
                 f"your instructor, who runs them after the deadline; grade with the public "
                 f"checks (the default)"
             )
+        if any(s != "public" for s in self.suites):
+            course.tell_once_if_missing()
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
         self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}
