@@ -71,7 +71,7 @@ def test_a_submission_printing_every_input_shows_no_hidden_input_in_any_visible_
 
 
 HIDDEN_ONLY = {
-    "hangs": "while True:\n            pass",
+    "hangs": "while True: pass",
     "exits": "import os; os._exit(0)",
     "segfaults": "import faulthandler; faulthandler._sigsegv()",
     "raises with its input": "raise ValueError(f'HIDDEN {logits.flatten()[:3].tolist()}')",
@@ -183,7 +183,9 @@ def test_a_submission_that_computes_no_value_scores_zero(tmp_path, sparse):
         path = sub / f"{module}.py"
         path.write_text(path.read_text() + HOLLOW.format(sparse=sparse))
     result = _grade("process", sub, list(modules), ("public",))
-    functions = [e for e in result.exercises if e.exercise.function[0].islower()]
+    functions = [
+        e for e in result.exercises if e.exercise.function[0].islower() and e.exercise.function != "count_parameters"
+    ]
     assert functions and {e.exercise.id: e.score for e in functions} == {e.exercise.id: 0 for e in functions}
 
 

@@ -253,6 +253,8 @@ def call_check(exercise: str, reference: Callable, **defaults):
 class Raises(Check):
     """The contract demands an exception (e.g. ``ValueError``) for these inputs."""
 
+    computes = False  # refusing bad arguments earns points only beside a value computed right (judge)
+
     def __init__(
         self,
         exercise: str,

@@ -353,6 +353,22 @@ def _output(header: dict, ran: list) -> str:
     return "".join(f"--- {label} ---\n{text}" + ("" if text.endswith("\n") else "\n") for label, text in pieces)
 
 
+def _computes(part: ExerciseResult, computed: bool) -> bool:
+    """Fails the part's argument checks (``Raises``) unless a value was computed right, in this part
+    or the public one before it: a function that computes nothing scores nothing, however well it
+    refuses bad arguments. Returns whether one was."""
+    computed = computed or any(
+        u.verdict == "passed" and u.device == "cpu" and getattr(u.check, "computes", True) for u in part.units
+    )
+    if not computed:
+        for u in part.units:
+            if u.verdict == "passed" and not getattr(u.check, "computes", True):
+                u.verdict, u.message = "failed", "refusing bad arguments earns points once a value is computed right"
+        if part.outcome == "passed":
+            part.outcome = "failed"
+    return computed
+
+
 SEVERITY = ("forbidden", "error", "crashed", "timeout", "failed", "not_started", "passed")
 
 
@@ -383,10 +399,12 @@ def judge_parts(
     }
     total = sum(planned.values())
     parts: dict[str, ExerciseResult] = {}
+    computed = False  # a value computed right on the CPU, in the public part or the part itself
     for suite, (header, stream) in framed.items():
         part = judge_exercise(exercise, found, header, stream, references, devices, static_message, limits, suite)
         if refusal:
             part.outcome, part.message, part.units, part.mistake = "error", refusal, [], None
+        computed = _computes(part, computed)
         part.max_score = round(exercise.points * planned[suite] / total, 4) if total else 0.0
         counted = [u for u in part.units if u.weight]
         weight = sum(u.weight for u in counted)
