@@ -242,6 +242,7 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
         "max_score": round(sum(t["max_score"] for t in tests), 4),
         "execution_time": round(result.execution_time, 3),
         "output": f"sandbox: {result.sandbox}",
+        "stdout_visibility": "hidden",  # the run's log prints the instructor's table: hidden checks included
         "tests": tests,
     }
 
