@@ -509,8 +509,12 @@ def serve(job: dict, out_fd: int) -> None:
         timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in running.values()) - now)
         for key, _ in selector.select(timeout=min(timeout, QUOTA_PROBE_SECONDS if quota else 0.5)):
             run, kind = key.data
+            if key.fd not in run.open_fds:
+                continue
             try:
                 chunk = os.read(key.fd, 1 << 16)
+            except BlockingIOError:  # the output was drained up to a result in this same round
+                continue
             except OSError:
                 chunk = b""
             if not chunk:
