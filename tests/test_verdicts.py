@@ -266,3 +266,20 @@ def test_code_prints_its_check_by_name_in_its_own_output(tmp_path):
     output = result.exercises[0].output
     assert "--- during [float32, 4×5 logits, dim=-1] (cpu) ---\nSEEN (4, 5)" in output
     assert textwrap.dedent(output).count("--- during [") >= 3
+
+
+def test_a_hidden_check_in_a_notebook_shows_nothing_the_learners_code_printed(capsys):
+    import torch
+
+    from autograder.feedback import incheck
+
+    def tanh(x):
+        print("INPUT", tuple(x.shape))
+        e = torch.exp(2 * torch.where(x >= 0, -x, x))
+        return torch.where(x >= 0, (1 - e) / (1 + e), -(1 - e) / (1 + e))
+
+    incheck.check(tanh, "neurons.tanh", suite="public")
+    assert "INPUT" in capsys.readouterr().out  # the public checks' prints are the learner's own
+    incheck.check(tanh, "neurons.tanh", suite="hidden")
+    out = capsys.readouterr().out
+    assert "INPUT" not in out and "passed" in out
