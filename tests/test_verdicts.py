@@ -283,3 +283,15 @@ def test_a_hidden_check_in_a_notebook_shows_nothing_the_learners_code_printed(ca
     incheck.check(tanh, "neurons.tanh", suite="hidden")
     out = capsys.readouterr().out
     assert "INPUT" not in out and "passed" in out
+
+
+def test_make_gradescope_ships_the_secret_in_the_instructors_zip(tmp_path, monkeypatch):
+    import zipfile
+
+    from autograder.checks import secret
+    from autograder.submissions import gradescope
+
+    monkeypatch.setenv(secret.ENV, "the-course-secret")
+    gradescope.build(tmp_path / "autograder.zip")
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+        assert z.read("autograder/checks/hidden/course.secret").strip() == b"the-course-secret"
