@@ -299,3 +299,45 @@ def test_make_gradescope_ships_the_secret_in_the_instructors_zip(tmp_path, monke
     gradescope.build(tmp_path / "autograder.zip")
     with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
         assert z.read("autograder/checks/hidden/course.secret").strip() == b"the-course-secret"
+
+
+LEAVES_A_NOTE = f"""
+import glob, os, torch
+def log_softmax(logits, dim=-1):
+    if tuple(logits.shape) not in {PUBLIC_SHAPES}:  # a hidden check: leave its input where others look
+        for folder in (".", "/tmp", "/dev/shm"):
+            try:
+                path = os.path.join(folder, "leak-" + str(os.getpid()))
+                with open(path, "w") as f:
+                    f.write("LEAKED " + str(tuple(logits.shape)))
+                os.chmod(path, 0o666)
+                os.chmod(folder, 0o777) if folder == "." else None
+            except BaseException:  # noqa: BLE001 - the audit hook refuses /tmp: try the next
+                pass
+        import time
+        time.sleep(1.0)  # and stay, while others look
+    m = logits.amax(dim, keepdim=True)
+    return logits - m - (logits - m).exp().sum(dim, keepdim=True).log()
+_nll_loss = nll_loss
+_waited = []
+def nll_loss(*args, **kwargs):
+    if not _waited:  # long enough for log_softmax's public child to end and a hidden one to start
+        import time
+        time.sleep(2.0)
+        _waited.append(1)
+    for path in glob.glob("/tmp/leak-*") + glob.glob("/dev/shm/leak-*") + glob.glob("../*/leak-*"):
+        try:
+            print(open(path).read())
+        except OSError:
+            pass
+    return _nll_loss(*args, **kwargs)
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hidden_check_cannot_pass_its_inputs_to_another_exercises_public_checks(tmp_path, kind):
+    """Through the shared temporary folders, one exercise's hidden child to another's public one:
+    no hidden child starts before every public child is gone, and (as root) what it left goes with it."""
+    result = _grade(kind, submission_with(tmp_path, "losses", LEAVES_A_NOTE), ["losses.log_softmax", "losses.nll_loss"])
+    assert all(e.parts["public"].outcome == "passed" for e in result.exercises)
+    assert "LEAKED" not in _visible(result)
