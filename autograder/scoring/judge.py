@@ -156,7 +156,7 @@ def _judge(
     result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points))
     sandbox_devices = header.get("devices") if isinstance(header.get("devices"), list) else None
     ran = units_expected(found, sandbox_devices or devices, suite)  # what the child ran, in its order
-    result.output = _output(header, ran)
+    result.output = _output(header, ran)[: limits.max_output]  # the labels count against what is kept
     for _, check, device in units_expected(found, devices, suite):
         result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
     if header.get("output_bytes", 0) > limits.max_output:
