@@ -110,7 +110,7 @@ def _repro(args) -> int:
     # the verb's own imports, here: `--help` and the other verbs start without them
     from autograder.feedback import repro
 
-    repro.rerun(args.exercise, args.index, submission=args.submission)
+    repro.rerun(args.exercise, args.index, submission=args.submission, suite=args.suite)
     return 0
 
 
@@ -219,6 +219,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("exercise")
     r.add_argument("index", type=int, help="the check's number, as printed by grade")
     r.add_argument("--submission", default="exercises")
+    r.add_argument(
+        "--suite", choices=("public", "hidden"), default="public", help="hidden: the instructor's, with the secret"
+    )
     r.set_defaults(func=_repro)
     w = sub.add_parser("watch", help="re-grade a module each time its file is saved (Ctrl-C stops)")
     w.add_argument("--submission", default="exercises")

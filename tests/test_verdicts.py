@@ -341,3 +341,32 @@ def test_a_hidden_check_cannot_pass_its_inputs_to_another_exercises_public_check
     result = _grade(kind, submission_with(tmp_path, "losses", LEAVES_A_NOTE), ["losses.log_softmax", "losses.nll_loss"])
     assert all(e.parts["public"].outcome == "passed" for e in result.exercises)
     assert "LEAKED" not in _visible(result)
+
+
+def test_the_instructor_reproduces_a_hidden_check_with_the_secret(tmp_path):
+    """Same secret, same inputs: ``repro --suite hidden`` shows the hidden check as it was graded."""
+    code = (
+        "from autograder.checks import secret\n"
+        "from autograder.feedback import repro\n"
+        "print(repro._check('losses.log_softmax', 1, 'hidden').seed)\n"
+    )
+    assert _with_secret("course-a", code) == _with_secret("course-a", code) != _with_secret("course-b", code)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autograder",
+            "repro",
+            "losses.log_softmax",
+            "1",
+            "--suite",
+            "hidden",
+            "--submission",
+            "solutions",
+        ],
+        env=dict(os.environ, AUTOGRADER_SECRET="course-a"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "verdict: passed" in done.stdout, done.stdout + done.stderr
