@@ -16,6 +16,11 @@ SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 
 # verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
 HANDED_ON = {
+    "secret": (
+        "autograder.checks.secret",
+        [],
+        "create the course secret the hidden checks draw their inputs from (the instructor's; never commit it)",
+    ),
     "notebooks": (
         "autograder.nbcourse.nbsource",
         [],

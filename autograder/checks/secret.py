@@ -59,8 +59,11 @@ def create(path: Path = FILE) -> Path:
     return path
 
 
-if __name__ == "__main__":
+def main(argv=None) -> int:
+    """``python -m autograder secret``: creates the secret file, or says why not."""
     try:
         print(f"wrote {create()}: keep it; `make gradescope` ships it to Gradescope, never to learners")
     except FileExistsError as exc:
-        sys.exit(str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
