@@ -20,6 +20,11 @@ SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 
 # verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
 HANDED_ON = {
+    "secret": (
+        "autograder.checks.secret",
+        [],
+        "create the course secret the hidden checks draw their inputs from (the instructor's; never commit it)",
+    ),
     "notebooks": (
         "autograder.nbcourse.nbsource",
         [],
@@ -136,7 +141,7 @@ def _repro(args) -> int:
         except unpack.SubmissionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        repro.rerun(args.exercise, args.index, submission=folder)
+        repro.rerun(args.exercise, args.index, submission=folder, suite=args.suite)
     return 0
 
 
@@ -250,6 +255,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("exercise")
     r.add_argument("index", type=int, help="the check's number, as printed by grade")
     r.add_argument("--submission", default="exercises")
+    r.add_argument(
+        "--suite", choices=("public", "hidden"), default="public", help="hidden: the instructor's, with the secret"
+    )
     r.set_defaults(func=_repro)
     w = sub.add_parser("watch", help="re-grade a module each time its file is saved (Ctrl-C stops)")
     w.add_argument("--submission", default="exercises")

@@ -133,9 +133,11 @@ RIGHT, WRONG = torch.arange(3.0) * 2, torch.arange(3.0) * 3
             "not_started",
             0.0,
         ),
-        (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "passed", 2.0),
+        # raising on meta is the learner's choice: it weighs as much as a wrong placement, never less
+        (_ok(RIGHT), {"status": "raised", "type": "RuntimeError", "message": "data-dependent"}, "failed", 1.6),
+        (_ok(RIGHT), {"status": "raised", "type": "NotImplementedError", "not_started": True}, "failed", 1.6),
     ],
-    ids=["right", "wrong", "meta-dtype", "not-started", "meta-not-checked"],
+    ids=["right", "wrong", "meta-dtype", "not-started", "meta-raises", "meta-stub"],
 )
 def test_an_exercise_scores_its_units_by_device_weight(cpu, meta, outcome, score):
     result = _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_check()])
@@ -246,3 +248,23 @@ def test_a_worker_that_never_started_is_the_graders_fault_not_a_zero():
     assert (result.outcome, result.grader_fault) == ("error", True)
     ordinary = _judge({(0, "cpu"): _ok(WRONG), (0, "meta"): _meta_ok(WRONG)}, [_check()])
     assert not ordinary.grader_fault
+
+
+def test_results_out_of_the_childs_order_are_tampering():
+    """The child runs its units in one order, one result each: a forged or repeated result is caught."""
+    checks = [_check("a"), _check("b")]
+    swapped = {(1, "cpu"): _ok(RIGHT), (0, "cpu"): _ok(RIGHT)}
+    result = _judge(swapped, checks)
+    assert (result.outcome, result.score) == ("forbidden", 0.0) and "tampering" in result.message
+
+
+def test_a_child_that_reported_cuda_absent_skips_only_cuda():
+    """CUDA units are skipped only when the child said, before learner code ran, that it had none."""
+    exercise = catalogue.get("neurons.tanh")
+    check = _check(devices=("cpu", "cuda"))
+    refs = {(0, "cpu"): check.expected("cpu"), (0, "cuda"): {"t": "tensor"}}
+    stream = _frame(b"U", dict(_ok(RIGHT), check=0, device="cpu")) + _frame(b"D")
+    for devices, verdict in ((["cpu", "meta"], "skipped"), (["cpu", "cuda", "meta"], "failed")):
+        header = {"status": "finished", "devices": devices}
+        result = judge_exercise(exercise, [check], header, stream, refs, ("cpu", "cuda"), None, Limits())
+        assert [u.verdict for u in result.units if u.device == "cuda"] == [verdict]

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from autograder.checks import secret as course
 from autograder.protocol import plans as protocols
 from autograder.protocol.encoding import describe, encode
 from autograder.protocol.plans import TRAINING_MODE, Plan, generator, plain_call
@@ -52,9 +53,9 @@ class Check:
     def seed(self) -> int:
         """The seed of the check's inputs: given, or derived from its identity (suite, exercise,
         name), so that no two checks share inputs by accident and none depends on its position."""
-        if self._seed is not None:
+        if self._seed is not None and self.suite == "public":
             return self._seed
-        return seed_of(self.suite, self.exercise, self.name)
+        return seed_of(self.suite, self.exercise, self.name, self._seed)
 
     @seed.setter
     def seed(self, value: int | None) -> None:
@@ -174,8 +175,14 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def seed_of(suite: str, exercise: str, name: str) -> int:
-    return zlib.crc32(f"{suite}/{exercise}/{name}".encode()) & 0x7FFFFFFF
+def seed_of(suite: str, exercise: str, name: str, given: int | None = None) -> int:
+    """A public check's seed is fixed (learners reproduce it); any other suite's is keyed with the
+    course secret (``checks/secret.py``), when there is one."""
+    identity = f"{suite}/{exercise}/{name}" + ("" if given is None else f"/{given}")
+    secret = course.course_secret() if suite != "public" else None
+    if secret is not None:
+        return course.keyed_seed(identity, secret)
+    return given if given is not None else zlib.crc32(identity.encode()) & 0x7FFFFFFF
 
 
 def on_device(tree, device: str):
@@ -250,6 +257,8 @@ def call_check(exercise: str, reference: Callable, **defaults):
 
 class Raises(Check):
     """The contract demands an exception (e.g. ``ValueError``) for these inputs."""
+
+    computes = False  # refusing bad arguments earns points only beside a value computed right (judge)
 
     def __init__(
         self,

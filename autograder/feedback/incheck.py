@@ -14,7 +14,9 @@ notebook a second time in the sandbox and reports any disagreement.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import os
 import struct
 import sys
@@ -132,7 +134,15 @@ def grade_function(fn, exercise_id: str, suite: str = "public"):
     for i, check, device in units_expected(found, on):
         references[(i, device)] = check.expected(device, references.get((i, "cpu")))
     scanned = static_message(fn, exercise)
-    stream = b"" if scanned else run_units(fn, found, on)
+    # what the learner's code prints while a hidden check runs is not shown under the cell (nbgrader's
+    # feedback would carry it): it would show the hidden inputs
+    quiet = contextlib.ExitStack()
+    if suite != "public":
+        held = io.StringIO()
+        quiet.enter_context(contextlib.redirect_stdout(held))
+        quiet.enter_context(contextlib.redirect_stderr(held))
+    with quiet:
+        stream = b"" if scanned else run_units(fn, found, on)
     header = {"exercise": exercise_id, "status": "finished", "output": ""}
     return judge_exercise(exercise, found, header, stream, references, on, scanned, Limits())
 

@@ -223,15 +223,17 @@ def suite_notes(ex, suite: str) -> list[str]:
 
 
 def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
-    """Whether the suite's test passed, and its text, made from that suite's own checks only: a
-    visible public test never shows what a hidden check found. The text's first word agrees with
-    the verdict."""
-    units = [u for u in ex.units if u.check.suite == suite]
+    """Whether the suite's test passed, and its text, made from that suite's own part only (judged
+    from its own child's frame: its outcome, messages, notes and printed output): a visible public
+    test never shows what a hidden check found, printed or caused. The text's first word agrees
+    with the verdict."""
+    part = ex.part(suite)
+    units = [u for u in part.units if u.check.suite == suite]
     failed = [u for u in units if u.verdict in ("failed", "not_started")]
-    if ex.outcome in EXERCISE_WIDE:
-        ok, lines = False, [LABELS.get(ex.outcome, ex.outcome) + (f": {ex.message}" if ex.message else "")]
+    if part.outcome in EXERCISE_WIDE:
+        ok, lines = False, [LABELS.get(part.outcome, part.outcome) + (f": {part.message}" if part.message else "")]
     else:
-        ok = ex.outcome == "passed" or (not failed and bool(units))
+        ok = part.outcome == "passed" or (not failed and bool(units))
         lines = ["passed" if ok else "failed"]
     if suite == "hidden" and not full_details:
         counted = [u for u in units if u.weight]
@@ -239,16 +241,16 @@ def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
             lines.append(
                 f"hidden checks: {len(counted) - len(failed)} of {len(counted)} passed (their inputs are not shown)"
             )
-    elif ex.outcome not in EXERCISE_WIDE:
+    elif part.outcome not in EXERCISE_WIDE:
         lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
         from autograder.scoring.judge import diagnose  # loads torch: not at import (see the module's docstring)
 
         mistake = diagnose(failed) if failed else None
         if mistake is not None:
             lines.append(mistake.describe())
-    lines += [f"note: {n}" for n in suite_notes(ex, suite)]
-    if ex.output and suite == "public":
-        lines.append(f"your code printed:\n{ex.output[:2000]}")
+    lines += [f"note: {n}" for n in suite_notes(part, suite)]
+    if part.output and suite == "public":
+        lines.append(f"your code printed:\n{part.output[:2000]}")
     return ok, "\n".join(lines)
 
 
@@ -261,6 +263,7 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
     for ex in result.exercises:
         for suite, (earned, possible) in ex.suite_scores().items():
             ok, output = suite_view(ex, suite, full_details)
+            outcome = ex.part(suite).outcome
             tests.append(
                 {
                     "name": f"{ex.exercise.id} ({suite})",
@@ -268,7 +271,7 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
                     "score": earned,
                     "max_score": possible,
                     "status": "passed" if ok else "failed",
-                    "outcome": ex.outcome if ex.outcome in EXERCISE_WIDE else ("passed" if ok else "failed"),
+                    "outcome": outcome if outcome in EXERCISE_WIDE else ("passed" if ok else "failed"),
                     "output": output,
                     "visibility": "visible" if suite == "public" else hidden_visibility,
                 }
@@ -278,6 +281,7 @@ def results_json(result: GradeResult, hidden_visibility: str = "after_due_date",
         "max_score": round(sum(t["max_score"] for t in tests), 4),
         "execution_time": round(result.execution_time, 3),
         "output": f"sandbox: {result.sandbox}",
+        "stdout_visibility": "hidden",  # the run's log prints the instructor's table: hidden checks included
         "tests": tests,
     }
 

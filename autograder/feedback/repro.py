@@ -28,13 +28,16 @@ from autograder.protocol.encoding import encode
 from autograder.scoring.grader import Grader
 
 
-def _check(exercise_id: str, index: int):
-    public = checks.for_exercise(exercise_id, ("public",))
-    if not 0 <= index < len(public):
+def _check(exercise_id: str, index: int, suite: str = "public"):
+    """Check ``index`` of a suite. Hidden checks are the instructor's: installed only beside the
+    course secret their inputs come from, they reproduce exactly as graded there."""
+    found = checks.for_exercise(exercise_id, (suite,))
+    if not 0 <= index < len(found):
         raise IndexError(
-            f"{exercise_id} has public checks 0 to {len(public) - 1}; hidden checks are not reproducible by design"
+            f"{exercise_id} has {suite} checks 0 to {len(found) - 1}"
+            + ("; hidden checks are not reproducible by design" if suite == "public" else "")
         )
-    return public[index]
+    return found[index]
 
 
 def case(exercise_id: str, index: int, device: str = "cpu"):
@@ -65,21 +68,23 @@ def load(submission: Path, exercise_id: str):
     return getattr(module, exercise.function)
 
 
-def graded(exercise_id: str, fn=None, submission: str | Path = "exercises"):
+def graded(exercise_id: str, fn=None, submission: str | Path = "exercises", suite: str = "public"):
     """The exercise's result on the public checks, as ``make grade`` computes it: in the sandbox
     for a submission folder, in this session for a function ``fn``."""
     if fn is not None:
-        return incheck.grade_function(fn, exercise_id, "public"), "in this session, no sandbox"
-    with Grader(suites=("public",)) as grader:
+        return incheck.grade_function(fn, exercise_id, suite), "in this session, no sandbox"
+    with Grader(suites=(suite,)) as grader:
         result = grader.grade(Path(submission), [exercise_id])
     return result.exercises[0], f"as make grade runs it ({grader.box.kind} sandbox)"
 
 
-def rerun(exercise_id: str, index: int, fn=None, submission: str | Path = "exercises") -> str | None:
+def rerun(
+    exercise_id: str, index: int, fn=None, submission: str | Path = "exercises", suite: str = "public"
+) -> str | None:
     """Check ``index`` on your code: its verdict on every device as graded, then your values and
     PyTorch's on the CPU. Returns the CPU verdict's message (None when it passed)."""
-    check = _check(exercise_id, index)
-    result, where = graded(exercise_id, fn, submission)
+    check = _check(exercise_id, index, suite)
+    result, where = graded(exercise_id, fn, submission, suite)
     print(f"{exercise_id}, check {index}: {check.name}")
     print(f"graded {where}: {result.outcome}" + (f" ({result.message})" if result.outcome != "failed" else ""))
     units = [u for u in result.units if u.check is check]

@@ -143,8 +143,10 @@ def _planned(blob: bytes):
     return lambda fn, device, call: protocols.execute(protocols.loads(blob), fn, device, call)
 
 
-def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int | None, scratch: str) -> None:
-    """Runs in the forked child: never returns."""
+def _child(
+    job: dict, exercise_id: str, suite: str, result_fd: int, output_fd: int, uid: int | None, scratch: str
+) -> None:
+    """Runs in the forked child, on the checks of one suite of one exercise: never returns."""
     try:
         os.setpgid(0, 0)
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
@@ -165,8 +167,9 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
         torch.backends.cudnn.allow_tf32 = False
         devices = ["cpu"] + (["cuda"] if job.get("cuda") and torch.cuda.is_available() else []) + ["meta"]
         exercise = catalogue.get(exercise_id)
-        plans = [(index, on, base64.b64decode(blob)) for index, on, blob in job["plans"][exercise_id]]
-        job["plans"] = None  # the other exercises' inputs are not this child's business
+        plans = [(i, on, base64.b64decode(blob)) for i, on, blob, of in job["plans"][exercise_id] if of == suite]
+        job["plans"] = None  # the other exercises' and the other suite's inputs are not this child's business
+        _send(result_fd, b"V", wire.pack(devices))  # before any learner code runs: the zygote trusts it
         instruments = INSTRUMENTS
         submission = os.path.realpath(job["submission"])
         forbidden_hits = instruments.seal(exercise, scratch, submission)
@@ -203,6 +206,7 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
                     lambda exc: _describe_exception(exc, submission),
                     forbidden_hits,
                 )
+                _flush_streams()  # what the check printed reaches the zygote before its result does
                 _send(result_fd, b"U", payload)
                 if fatal:  # out of memory or sys.exit: this exercise's process ends here
                     _flush_and_exit(3)
@@ -213,30 +217,47 @@ def _child(job: dict, exercise_id: str, result_fd: int, output_fd: int, uid: int
     _flush_and_exit(0)
 
 
-def _flush_and_exit(code: int) -> None:
+def _flush_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:  # noqa: BLE001 - a closed or replaced stream
             pass
+
+
+def _flush_and_exit(code: int) -> None:
+    _flush_streams()
     os._exit(code)
 
 
 # ----------------------------------------------------------------------------- zygote side
+PHASES = {"public": 0}  # every other suite (hidden) starts only once every public child is gone
+
+
 class Running:
-    def __init__(self, exercise_id, pid, result_fd, output_fd, now, job, slot, scratch):
-        self.exercise_id, self.pid, self.result_fd, self.output_fd = exercise_id, pid, result_fd, output_fd
+    """One child: the checks of one suite of one exercise."""
+
+    def __init__(self, part, pid, result_fd, output_fd, now, job, slot, scratch):
+        self.exercise_id, self.suite = part
+        self.pid, self.result_fd, self.output_fd = pid, result_fd, output_fd
         self.slot, self.scratch = slot, scratch
         self.started = now
         self.parsed = 0  # bytes of ``stream`` already split into complete messages
         self.deadline = now + job["check_timeout"]
         self.hard_deadline = now + job["exercise_timeout"]
         self.stream = bytearray()
-        self.output = bytearray()
+        self.segments: list[list] = [[-1, bytearray()]]  # output per unit: -1 while importing, then k
+        self.output_kept = 0
         self.output_total = 0
         self.imported = False
         self.killed_for = ""
+        self.tampering = False
         self.open_fds = {result_fd, output_fd}
+        self.plans = [row for row in job["plans"][self.exercise_id] if row[3] == self.suite]
+        self.devices: list[str] | None = None  # sent by the child before any learner code ran
+        self.units = 0  # how many units the child must report (known once ``devices`` is)
+        self.reported = 0  # and how many it did
+        self.seen: set[bytes] = set()
 
 
 def _frame(out_fd: int, header: dict, stream: bytes) -> None:
@@ -389,9 +410,11 @@ def _remove(paths: list[str]) -> None:
 
 
 def serve(job: dict, out_fd: int) -> None:
-    """Grades one submission: a fresh child per exercise, ``job["jobs"]`` at a time, each as its
-    slot's uid (when we are root) in a scratch folder of its own, wiped when it ends."""
-    queue = list(job["exercises"])
+    """Grades one submission: a fresh child per suite of each exercise (``job["exercises"]``: pairs
+    of exercise and suite), ``job["jobs"]`` at a time, each as its slot's uid (when we are root) in a
+    scratch folder of its own, wiped when it ends. No hidden child starts before every public child
+    is gone: what a hidden check's inputs made can reach no public child's output."""
+    queue = sorted((tuple(part) for part in job["exercises"]), key=lambda part: PHASES.get(part[1], 1))
     running: dict[int, Running] = {}
     skipped_modules: dict[str, str] = {}
     selector = selectors.DefaultSelector()
@@ -418,12 +441,16 @@ def serve(job: dict, out_fd: int) -> None:
         free_slots.append(run.slot)
         header = {
             "exercise": run.exercise_id,
+            "suite": run.suite,
+            "devices": run.devices,
+            "tampering": run.tampering,
+            "outputs": [[k, bytes(text).decode("utf-8", "replace")] for k, text in run.segments if text],
             "status": status,
             "elapsed": time.monotonic() - run.started,
             "exit_code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
             "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
             "imported": run.imported,
-            "output": run.output.decode("utf-8", "replace"),
+            "output": b"".join(bytes(text) for _, text in run.segments).decode("utf-8", "replace"),
             "output_bytes": run.output_total,
             "killed_for": run.killed_for,
         }
@@ -431,15 +458,20 @@ def serve(job: dict, out_fd: int) -> None:
         if status == "timeout" and not run.imported:
             skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
 
+    def may_start(part) -> bool:
+        phase = PHASES.get(part[1], 1)
+        return all(PHASES.get(r.suite, 1) >= phase for r in running.values())
+
     while queue or running:
-        while queue and free_slots:
-            exercise_id = queue.pop(0)
+        while queue and free_slots and may_start(queue[0]):
+            exercise_id, suite = part = queue.pop(0)
             module = exercise_id.split(".")[0]
             if module in skipped_modules:
                 _frame(
                     out_fd,
                     {
                         "exercise": exercise_id,
+                        "suite": suite,
                         "status": "import_timeout",
                         "elapsed": 0.0,
                         "output": "",
@@ -463,10 +495,11 @@ def serve(job: dict, out_fd: int) -> None:
             if pid == 0:
                 os.close(result_r)
                 os.close(output_r)
-                _child(job, exercise_id, result_w, output_w, uid, scratch)
+                _child(job, exercise_id, suite, result_w, output_w, uid, scratch)
             os.close(result_w)
             os.close(output_w)
-            run = Running(exercise_id, pid, result_r, output_r, time.monotonic(), job, slot, scratch)
+            os.set_blocking(output_r, False)  # drained up to each result (``_take_messages``)
+            run = Running(part, pid, result_r, output_r, time.monotonic(), job, slot, scratch)
             running[pid] = run
             selector.register(result_r, selectors.EVENT_READ, (run, "result"))
             selector.register(output_r, selectors.EVENT_READ, (run, "output"))
@@ -477,8 +510,12 @@ def serve(job: dict, out_fd: int) -> None:
         timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in running.values()) - now)
         for key, _ in selector.select(timeout=min(timeout, QUOTA_PROBE_SECONDS if quota else 0.5)):
             run, kind = key.data
+            if key.fd not in run.open_fds:
+                continue
             try:
                 chunk = os.read(key.fd, 1 << 16)
+            except BlockingIOError:  # the output was drained up to a result in this same round
+                continue
             except OSError:
                 chunk = b""
             if not chunk:
@@ -487,17 +524,14 @@ def serve(job: dict, out_fd: int) -> None:
                 run.open_fds.discard(key.fd)
                 continue
             if kind == "output":
-                run.output_total += len(chunk)
-                if len(run.output) < max_output:  # the rest is read and dropped: printing is free
-                    run.output += chunk[: max_output - len(run.output)]
+                _keep_output(run, chunk, max_output)
             else:
                 if len(run.stream) + len(chunk) > wire.MAX_BYTES:
                     run.killed_for = "it wrote too much data"
                     _kill(run)
                 else:
                     run.stream += chunk
-                    if _complete_messages(run):  # progress is a finished check, not a byte
-                        run.deadline = time.monotonic() + job["check_timeout"]
+                    _take_messages(run, job["check_timeout"], max_output)
 
         now = time.monotonic()
         if quota and now >= next_probe:
@@ -520,18 +554,76 @@ def serve(job: dict, out_fd: int) -> None:
                 finish(run, "timeout", code)
 
 
-def _complete_messages(run: Running) -> int:
-    """Counts the complete ``kind + length + payload`` messages that arrived since the last call."""
-    count = 0
-    while run.parsed + 5 <= len(run.stream):
+def _keep_output(run: Running, chunk: bytes, max_output: int) -> None:
+    """What the child printed, in the segment of the unit it printed during; past ``max_output``
+    bytes it is read and dropped (printing is free)."""
+    run.output_total += len(chunk)
+    kept = chunk[: max(0, max_output - run.output_kept)]
+    run.segments[-1][1] += kept
+    run.output_kept += len(kept)
+
+
+def _drain_output(run: Running, max_output: int) -> None:
+    """Everything printed so far (the child flushes before it sends a result): it belongs to that unit."""
+    while run.output_fd in run.open_fds:
+        try:
+            chunk = os.read(run.output_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return
+        _keep_output(run, chunk, max_output)
+
+
+def _tampered(run: Running, why: str) -> None:
+    run.tampering, run.killed_for = True, why
+    _kill(run)
+
+
+def _take_messages(run: Running, check_timeout: float, max_output: int) -> None:
+    """Acts on the complete ``kind + length + payload`` messages that arrived since the last call.
+
+    A check's clock starts when the previous unit's result (or the import's end) arrives, and only
+    as many clocks start as the child has units: ``V`` (the devices, sent before any learner code
+    ran) first, then one ``I`` or ``E``, one ``U`` per planned unit and one ``D``. Anything more or
+    out of order is tampering (learner code shares the child and can write to its pipe)."""
+    while run.parsed + 5 <= len(run.stream) and not run.tampering:
+        kind = bytes(run.stream[run.parsed : run.parsed + 1])
         (length,) = struct.unpack_from("<I", run.stream, run.parsed + 1)
         if run.parsed + 5 + length > len(run.stream):
             break
-        if run.stream[run.parsed : run.parsed + 1] in (b"I", b"E"):
-            run.imported = True
+        body = bytes(run.stream[run.parsed + 5 : run.parsed + 5 + length])
         run.parsed += 5 + length
-        count += 1
-    return count
+        if run.devices is None:
+            try:
+                devices = wire.unpack(body) if kind == b"V" else None
+            except (wire.WireError, ValueError, OverflowError, RecursionError, MemoryError):
+                devices = None
+            if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+                return _tampered(run, "the grader's pipe was written to before the checks began")
+            run.devices = devices
+            run.units = sum(d in devices for _, on, _, _ in run.plans for d in on)
+            continue
+        if kind in (b"I", b"E"):
+            if b"I" in run.seen or b"E" in run.seen:
+                return _tampered(run, "the grader's pipe was written to (a second import message)")
+            run.imported = True
+        elif kind == b"U":
+            run.reported += 1
+            if run.reported > run.units or b"I" not in run.seen:
+                return _tampered(run, "the grader's pipe was written to (more results than checks)")
+        elif kind == b"D":
+            if run.reported != run.units or b"D" in run.seen:
+                return _tampered(run, "the grader's pipe was written to (an early end)")
+        else:
+            return _tampered(run, "the grader's pipe was written to (an unknown message)")
+        run.seen.add(kind)
+        if kind in (b"I", b"U"):  # the next unit starts now: its output and its clock are its own
+            _drain_output(run, max_output)
+            run.segments.append([run.reported, bytearray()])
+            run.deadline = time.monotonic() + check_timeout
 
 
 def _warm_up() -> None:

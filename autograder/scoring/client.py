@@ -69,6 +69,8 @@ class Worker:
                     header = json.loads(self._read_exact(head_len))
                     if not isinstance(header, dict) or not isinstance(header.get("exercise"), str):
                         break
+                    if not isinstance(header.setdefault("suite", "public"), str):
+                        break
                     (size,) = struct.unpack("<Q", self._read_exact(8))
                     if size > MAX_STREAM_BYTES:
                         break
@@ -89,16 +91,24 @@ class Worker:
                 self.stderr += line
 
     def submit(
-        self, files: dict[str, str], exercises: list[str], plans: dict[str, list], limits: Limits, cuda: bool, jobs: int
+        self,
+        files: dict[str, str],
+        parts: list[tuple[str, str]],
+        plans: dict[str, list],
+        limits: Limits,
+        cuda: bool,
+        jobs: int,
     ) -> int:
-        """Posts a submission; ``plans``: for each exercise, its checks as ``[index, devices, plan]``
+        """Posts a submission; ``parts``: (exercise, suite) pairs, each graded by a child of its own;
+        ``plans``: for each exercise, its checks as ``[index, devices, plan, suite]``
         (``grader.plan_table``): data only, the worker never sees a check."""
+        exercises = list(dict.fromkeys(e for e, _ in parts))
         self._jobs += 1
         sandboxes.clear_inbox(self.inbox)
         sandboxes.post(self.inbox, str(self._jobs), files)
         job = {
             "id": self._jobs,
-            "exercises": exercises,
+            "exercises": [list(part) for part in parts],
             "plans": {e: plans[e] for e in exercises},
             "jobs": jobs,
             "check_timeout": limits.check_timeout,
@@ -146,7 +156,7 @@ def parse_stream(stream: bytes) -> tuple[list, bool]:
         kind = stream[pos : pos + 1]
         (length,) = struct.unpack_from("<I", stream, pos + 1)
         body = stream[pos + 5 : pos + 5 + length]
-        if len(body) != length or kind not in (b"I", b"E", b"U", b"D"):
+        if len(body) != length or kind not in (b"V", b"I", b"E", b"U", b"D"):
             return messages, True
         pos += 5 + length
         try:

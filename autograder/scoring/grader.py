@@ -20,20 +20,22 @@ import torch
 
 from autograder import checks as registry
 from autograder import warmup
+from autograder.checks import secret as course
 from autograder.course import catalogue
 from autograder.course.catalogue import Exercise
 from autograder.scoring import launcher as sandboxes
 from autograder.scoring import static
 from autograder.scoring.client import Worker
-from autograder.scoring.judge import judge_exercise, units_expected
+from autograder.scoring.judge import judge_parts, units_expected
 from autograder.scoring.results import GradeResult, Limits, MissingChecks
 
 
 # ----------------------------------------------------------------------------- what the worker is sent
 def plan_table(found: list) -> list:
-    """What the worker is sent for an exercise's checks: ``[index, devices, base64 plan]`` each."""
+    """What the worker is sent for an exercise's checks: ``[index, devices, base64 plan, suite]`` each."""
     return [
-        [i, list(check.devices), base64.b64encode(check.wire_plan()).decode("ascii")] for i, check in enumerate(found)
+        [i, list(check.devices), base64.b64encode(check.wire_plan()).decode("ascii"), check.suite]
+        for i, check in enumerate(found)
     ]
 
 
@@ -85,6 +87,8 @@ class Grader:
                 f"your instructor, who runs them after the deadline; grade with the public "
                 f"checks (the default)"
             )
+        if any(s != "public" for s in self.suites):
+            course.tell_once_if_missing()
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
         self.closed = False
         self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
@@ -109,12 +113,16 @@ class Grader:
     def __exit__(self, *exc):
         self.close()
 
-    def _frames(self, files, exercises: list[str], deadline: float) -> tuple[dict, list[str]]:
-        """Frames for every exercise. After a worker death the rest runs one exercise at a time,
-        so that a second death names its culprit."""
-        frames: dict[str, tuple[dict, bytes]] = {}
-        pending, jobs = list(exercises), self.limits.jobs
+    def _frames(self, files, parts: list[tuple[str, str]], deadline: float) -> tuple[dict, list[str]]:
+        """Frames for every (exercise, suite) part. After a worker death the rest runs one part at a
+        time, so that a second death names its culprit."""
+        frames: dict[tuple[str, str], tuple[dict, bytes]] = {}
+        pending, jobs = list(parts), self.limits.jobs
         problems: list[str] = []
+
+        def stand_in(part, **header) -> tuple[dict, bytes]:
+            return {"exercise": part[0], "suite": part[1], "output": "", **header}, b""
+
         while pending:
             if self.closed:  # closed meanwhile (Ctrl-C, SIGTERM): no new worker, no new copy of the code
                 break
@@ -128,46 +136,35 @@ class Grader:
                     item = worker.events.get(timeout=max(0.01, deadline - time.monotonic()))
                 except queue.Empty:
                     self.close(final=False)
-                    for ex in pending:
+                    for part in pending:
                         frames.setdefault(
-                            ex,
-                            (
-                                {
-                                    "exercise": ex,
-                                    "status": "timeout",
-                                    "output": "",
-                                    "killed_for": "the whole grade ran out of time",
-                                },
-                                b"",
-                            ),
+                            part, stand_in(part, status="timeout", killed_for="the whole grade ran out of time")
                         )
                     return frames, problems
                 if item is None or item == ("done", job_id):
                     break
                 if item != "ready" and item[0] == "frame":
-                    frames[item[1]["exercise"]] = (item[1], item[2])
-            pending = [ex for ex in pending if ex not in frames]
+                    frames[(item[1]["exercise"], item[1]["suite"])] = (item[1], item[2])
+            pending = [part for part in pending if part not in frames]
             if not pending:
                 break
             self.close(final=False)
             if not worker.ready:  # the worker itself could not start: a grader problem, not the learner's
                 problems.append(worker.stderr.decode("utf-8", "replace")[-3000:] or "the worker did not start")
-                for ex in pending:
-                    frames[ex] = ({"exercise": ex, "status": "grader_error", "output": ""}, b"")
+                for part in pending:
+                    frames[part] = stand_in(part, status="grader_error")
                 break
             if jobs == 1:
                 culprit = pending.pop(0)
-                frames[culprit] = (
-                    {
-                        "exercise": culprit,
-                        "status": "crashed",
-                        "output": "",
-                        "killed_for": "the worker process was killed while grading it",
-                    },
-                    b"",
+                frames[culprit] = stand_in(
+                    culprit, status="crashed", killed_for="the worker process was killed while grading it"
                 )
             jobs = 1
         return frames, problems
+
+    def suites_of(self, exercise_id: str) -> list[str]:
+        """The suites an exercise has checks in, public first: each is graded by a child of its own."""
+        return list(dict.fromkeys(row[3] for row in self.plans[exercise_id])) or ["public"]
 
     def warm(self, timeout: float = 120.0) -> None:
         """Computes every exercise's references and waits for the worker to be ready: the next grade
@@ -202,8 +199,10 @@ class Grader:
         files, refused = read_submission(submission)
         holder: dict = {}
         deadline = start + self.limits.total_timeout
+        parts = [(e.id, suite) for e in selected for suite in self.suites_of(e.id)]
+        parts.sort(key=lambda part: part[1] != "public")  # every public part first (the worker waits anyway)
         runner = threading.Thread(
-            target=lambda: holder.update(result=self._frames(files, [e.id for e in selected], deadline)), daemon=True
+            target=lambda: holder.update(result=self._frames(files, parts, deadline)), daemon=True
         )
         runner.start()
         # meanwhile: PyTorch's references and the source scan, in this (trusted) process
@@ -214,12 +213,10 @@ class Grader:
         results = []
         for e in selected:
             found, refs = prepared[e.id]
-            header, stream = frames.get(e.id, ({"status": "crashed", "output": ""}, b""))
-            result = judge_exercise(e, found, header, stream, refs, self.devices, statics[e.id], self.limits)
+            lost = ({"status": "crashed", "output": ""}, b"")
+            framed = {s: frames.get((e.id, s), lost) for s in self.suites_of(e.id)}
             refusal = next((r for r in refused if r.startswith(f"{e.module}.py ")), None)
-            if refusal:
-                result.outcome, result.score, result.message, result.units = "error", 0.0, refusal, []
-            results.append(result)
+            results.append(judge_parts(e, found, framed, refs, self.devices, statics[e.id], self.limits, refusal))
         note = self.box.note + (f"; worker problems: {problems[0]}" if problems else "")
         if "cuda" not in (self.devices or ()):
             note += "; CUDA checks skipped: no CUDA on this machine (the meta-device placement checks ran instead)"

@@ -13,9 +13,16 @@ from autograder.scoring.compare import EXACT, compare
 from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
 
 
-def units_expected(found, devices):
-    """``(index, check, device)`` for each check on each of ``devices`` it runs on, in order."""
-    return [(i, check, d) for i, check in enumerate(found) for d in check.devices if d in devices]
+def units_expected(found, devices, suite: str | None = None):
+    """``(index, check, device)`` for each check (of ``suite``, if given) on each of ``devices`` it
+    runs on, in order: the order in which the worker's child runs them."""
+    return [
+        (i, check, d)
+        for i, check in enumerate(found)
+        if suite is None or check.suite == suite
+        for d in check.devices
+        if d in devices
+    ]
 
 
 _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
@@ -34,8 +41,8 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
             return Unit(check, device, "not_started", _not_started(check, str(unit.get("where", ""))))
         if unit.get("type") == "ForbiddenOperation":  # the exercise is forbidden: no placement note
             return Unit(check, device, "failed", text)
-        if unit.get("not_started"):  # said once, on the CPU: no placement note either
-            return Unit(check, device, "skipped", "not started")
+        if unit.get("not_started"):  # said once, on the CPU; a stub that raises elsewhere only is no stub
+            return Unit(check, device, "failed", "not started (raises NotImplementedError)")
         if device == "meta":
             made = unit.get("cpu_made") or []
             if made:
@@ -50,7 +57,16 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
             message = str(unit.get("message", "")).lower()
             if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
                 return Unit(check, device, "failed", f"your code mixes devices: {text}")
-            return Unit(check, device, "not_checked", f"placement not checked (data-dependent code): {text}")
+            # the learner's code raised where PyTorch's did not: whatever the reason, the check failed
+            # (a choice the learner makes, raising, can never weigh less than a wrong placement)
+            return Unit(
+                check,
+                device,
+                "failed",
+                f"on the meta device (tensors with shapes but no values) your code {text}: code that "
+                f"reads values (bool(), .item(), if on a tensor) cannot follow there; keep to tensor ops "
+                f"(torch.where, masks)",
+            )
         return Unit(check, device, "failed", text, raised=raised)
     if status != "ok" or not isinstance(unit.get("value"), dict):
         return Unit(check, device, "failed", "the worker sent an unreadable result")
@@ -113,9 +129,11 @@ def judge_exercise(
     devices,
     static_message: str | None,
     limits: Limits,
+    suite: str | None = None,
 ) -> ExerciseResult:
-    """The exercise's outcome, score and messages, every learner-made string neutralised."""
-    result = _judge(exercise, found, header, stream, references, devices, static_message, limits)
+    """The exercise's outcome, score and messages (on the checks of ``suite`` only, if given: what
+    one child ran), every learner-made string neutralised."""
+    result = _judge(exercise, found, header, stream, references, devices, static_message, limits, suite)
     result.message = cleantext.one_line(str(result.message))
     result.output = cleantext.block(str(result.output))
     result.notes = [cleantext.one_line(str(n)) for n in result.notes]
@@ -133,9 +151,13 @@ def _judge(
     devices,
     static_message: str | None,
     limits: Limits,
+    suite: str | None = None,
 ) -> ExerciseResult:
-    result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points), output=header.get("output", ""))
-    for _, check, device in units_expected(found, devices):
+    result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points))
+    sandbox_devices = header.get("devices") if isinstance(header.get("devices"), list) else None
+    ran = units_expected(found, sandbox_devices or devices, suite)  # what the child ran, in its order
+    result.output = _output(header, ran)[: limits.max_output]  # the labels count against what is kept
+    for _, check, device in units_expected(found, devices, suite):
         result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
     if header.get("output_bytes", 0) > limits.max_output:
         result.notes.append(
@@ -155,6 +177,10 @@ def _judge(
             f"importing {exercise.module}.py did not finish within {limits.check_timeout:g} s "
             f"(is there an endless loop at module level?)"
         )
+        return result
+    if header.get("tampering"):
+        why = header.get("killed_for") or "the grader was lied to"
+        result.outcome, result.message = "forbidden", f"tampering: {why}"
         return result
     messages, malformed = parse_stream(stream)
     if malformed:
@@ -184,16 +210,21 @@ def _judge(
             result.message += f" (at {error['where']})"
         return result
     received = {}
-    for kind, payload in messages:
-        if kind == b"U" and isinstance(payload, dict):
-            received[(payload.get("check"), payload.get("device"))] = payload
-    expected = units_expected(found, devices)
+    results = [payload for kind, payload in messages if kind == b"U" and isinstance(payload, dict)]
+    for k, payload in enumerate(results):
+        if k >= len(ran) or (payload.get("check"), payload.get("device")) != (ran[k][0], ran[k][2]):
+            # the child runs its units in one order, one result each: anything else was forged
+            result.outcome, result.message = "forbidden", "tampering: a result that no check asked for"
+            return result
+        received[(payload.get("check"), payload.get("device"))] = payload
+    expected = units_expected(found, devices, suite)
     ops: list[str] = []
     host_sync = False
     stopped = None
     for index, check, device in expected:
         unit = received.get((index, device))
-        if unit is None and device == "cuda" and b"D" in kinds:
+        absent = "cuda" not in sandbox_devices if sandbox_devices is not None else b"D" in kinds
+        if unit is None and device == "cuda" and absent:  # the child said so before learner code ran
             result.units.append(Unit(check, device, "skipped", "CUDA is not available inside the sandbox"))
             continue
         if unit is None:
@@ -298,3 +329,104 @@ def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) ->
     if header.get("exit_code") not in (None, 0):
         return f"crashed: the process exited with code {header['exit_code']} (sys.exit or os._exit?)"
     return "crashed: the process ended before finishing the checks (sys.exit or os._exit?)"
+
+
+def _output(header: dict, ran: list) -> str:
+    """What the child printed, each piece under the unit it printed during (the worker splits it
+    where each result arrived): learner text, to be cleaned by the caller."""
+    segments = header.get("outputs")
+    if not isinstance(segments, list):
+        return str(header.get("output", ""))
+    pieces = []
+    for segment in segments:
+        if not (isinstance(segment, list) and len(segment) == 2 and isinstance(segment[0], int)):
+            continue
+        k, text = segment
+        if k < 0:
+            label = "while importing"
+        elif k < len(ran):
+            label = f"during [{ran[k][1].name}] ({ran[k][2]})"
+        else:
+            label = "after the checks"
+        pieces.append((label, str(text)))
+    if len(pieces) == 1 and pieces[0][0] == "while importing":
+        return pieces[0][1]
+    return "".join(f"--- {label} ---\n{text}" + ("" if text.endswith("\n") else "\n") for label, text in pieces)
+
+
+def _computes(part: ExerciseResult, computed: bool) -> bool:
+    """Fails the part's argument checks (``Raises``) unless a value was computed right, in this part
+    or the public one before it: a function that computes nothing scores nothing, however well it
+    refuses bad arguments. Returns whether one was."""
+    computed = computed or any(
+        u.verdict == "passed" and u.device == "cpu" and getattr(u.check, "computes", True) for u in part.units
+    )
+    if not computed:
+        for u in part.units:
+            if u.verdict == "passed" and not getattr(u.check, "computes", True):
+                u.verdict, u.message = "failed", "refusing bad arguments earns points once a value is computed right"
+        if part.outcome == "passed":
+            part.outcome = "failed"
+    return computed
+
+
+SEVERITY = ("forbidden", "error", "crashed", "timeout", "failed", "not_started", "passed")
+
+
+def judge_parts(
+    exercise: Exercise,
+    found,
+    framed: dict[str, tuple[dict, bytes]],
+    references: dict,
+    devices,
+    static_message: str | None,
+    limits: Limits,
+    refusal: str | None = None,
+) -> ExerciseResult:
+    """An exercise graded by one child per suite (``framed``: each suite's header and stream).
+
+    Each suite is judged from its own child's frame only, into ``result.parts[suite]``: its
+    outcome, messages, output and points. Its share of the exercise's points is fixed in advance,
+    from the planned checks (a device whose reference cannot run weighs nothing), so that nothing
+    a hidden check met moves a public number. The exercise as a whole (the instructor's view) is
+    the parts together: their points summed, the most severe outcome."""
+    planned = {
+        suite: sum(
+            DEVICE_WEIGHT[d]
+            for i, _, d in units_expected(found, devices, suite)
+            if "__error__" not in references[(i, d)]
+        )
+        for suite in framed
+    }
+    total = sum(planned.values())
+    parts: dict[str, ExerciseResult] = {}
+    computed = False  # a value computed right on the CPU, in the public part or the part itself
+    for suite, (header, stream) in framed.items():
+        part = judge_exercise(exercise, found, header, stream, references, devices, static_message, limits, suite)
+        if refusal:
+            part.outcome, part.message, part.units, part.mistake = "error", refusal, [], None
+        computed = _computes(part, computed)
+        part.max_score = round(exercise.points * planned[suite] / total, 4) if total else 0.0
+        counted = [u for u in part.units if u.weight]
+        weight = sum(u.weight for u in counted)
+        passed = sum(u.weight for u in counted if u.verdict == "passed")
+        share = passed / weight if weight and part.outcome not in ("forbidden", "not_started", "error") else 0.0
+        part.score = round(part.max_score * share, 4)
+        part.suite_weights = {suite: planned[suite]}
+        parts[suite] = part
+    worst = min(parts.values(), key=lambda p: SEVERITY.index(p.outcome))
+    combined = ExerciseResult(
+        exercise,
+        worst.outcome,
+        round(sum(p.score for p in parts.values()), 4),
+        float(exercise.points),
+        message=worst.message,
+        units=[u for p in parts.values() for u in p.units],
+        notes=list(dict.fromkeys(n for p in parts.values() for n in p.notes)),
+        output=parts["public"].output if "public" in parts else "",
+        mistake=worst.mistake,
+        suite_weights=planned,
+        grader_fault=any(p.grader_fault for p in parts.values()),
+        parts=parts,
+    )
+    return combined

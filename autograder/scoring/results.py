@@ -53,9 +53,18 @@ class ExerciseResult:
     mistake: object = None  # the named mistake the evidence fits (see mistakes.py)
     suite_weights: dict[str, float] = field(default_factory=dict)  # planned weight of each suite
     grader_fault: bool = False  # the grader could not run it: no grade to record (not the learner's doing)
+    # each suite judged from its own child's frame (``judge.judge_parts``): what a learner may see of a
+    # suite comes from its part only
+    parts: dict[str, ExerciseResult] = field(default_factory=dict, repr=False)
+
+    def part(self, suite: str) -> ExerciseResult:
+        """The exercise as judged on one suite's checks alone (itself when it was judged on one)."""
+        return self.parts.get(suite, self)
 
     def suite_scores(self) -> dict[str, tuple[float, float]]:
         """Points earned and possible per suite (public/hidden), splitting the exercise's points."""
+        if self.parts:
+            return {suite: (p.score, p.max_score) for suite, p in self.parts.items()}
         counted = [u for u in self.units if u.weight]
         total = sum(u.weight for u in counted) if counted else sum(self.suite_weights.values())
         result = {}

@@ -12,6 +12,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from autograder.checks import secret as course
 from autograder.submissions.discover import IGNORED, Submission
 
 RESULTS_NAME = "results.json"
@@ -52,6 +53,8 @@ def grader_fingerprint() -> str:
         if "__pycache__" not in path.parts:
             h.update(path.relative_to(package).as_posix().encode() + b"\0")
             _hash_file(h, path)
+    key = course.course_secret()  # the hidden checks' inputs: another secret, other grades
+    h.update(hashlib.sha256(key).digest() if key else b"no secret\0")
     for dist in ("torch", "numpy"):
         try:
             h.update(f"{dist}=={metadata.version(dist)}\0".encode())

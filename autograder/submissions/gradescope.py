@@ -28,6 +28,7 @@ from pathlib import Path
 
 import autograder
 from autograder import checks
+from autograder.checks import secret as course
 from autograder.cli import SUITES
 from autograder.feedback import report
 from autograder.nbcourse import notebooks
@@ -88,6 +89,11 @@ def build(out: Path) -> list[str]:
         _add(z, "requirements.txt", requirements().encode())
         for path in package_files():
             _add(z, f"autograder/{path.relative_to(PACKAGE).as_posix()}", path.read_bytes())
+        key = course.course_secret()  # the hidden inputs Gradescope draws are the instructor's own
+        if key is not None:
+            _add(z, f"autograder/{course.FILE.relative_to(PACKAGE).as_posix()}", key + b"\n")
+        else:
+            print(course.WITHOUT, file=sys.stderr)
         names = z.namelist()
     bad = [n for n in names if n.startswith(("solutions/", "exercises/")) or "/solutions/" in n]
     if bad:
