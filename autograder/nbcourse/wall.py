@@ -1,4 +1,4 @@
-"""nbgrader's autograde with the kernel inside the wall: a submission's notebook runs in bubblewrap, never as the instructor.
+"""nbgrader's autograde with the kernel inside the wall: a submission's notebook never runs as the instructor.
 
 ``WalledExecute`` replaces nbgrader's ``Execute`` preprocessor (``nbgrader_config.py``). For each
 notebook it stages a folder holding only that learner's files — the assignment's own folder, as
@@ -179,7 +179,10 @@ def execute_walled(nb: nbformat.NotebookNode, notebook_dir: Path, student_root: 
             raise WallError(f"the notebook's kernel did not finish (exit {proc.returncode}): {proc.stderr[-600:]}")
         if result.stat().st_size > MAX_FILE:
             raise WallError("the executed notebook is too large")
-        return json.loads(result.read_text(encoding="utf-8"))
+        try:  # nbformat joins the multi-line strings a notebook file keeps as lists
+            return nbformat.reads(result.read_text(encoding="utf-8"), as_version=4)
+        except Exception as exc:  # noqa: BLE001 - whatever the kernel wrote there, it is not a notebook
+            raise WallError(f"the executed notebook is not a notebook: {str(exc)[:200]}") from exc
 
 
 def _kill_uid(uid: int) -> None:
