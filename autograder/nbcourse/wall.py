@@ -61,7 +61,7 @@ def stage(notebook_dir: Path, student_root: Path | None, into: Path, uid: int | 
     learner = into / "learner"
     learner.mkdir(mode=0o755)
     work = learner / notebook_dir.name
-    shutil.copytree(notebook_dir, work, symlinks=False, ignore_dangling_symlinks=True)
+    shutil.copytree(notebook_dir, work, symlinks=True)  # a link stays a link: never what it names
     if student_root is not None and student_root.is_dir():
         for other in sorted(student_root.iterdir()):
             if other.name == notebook_dir.name or not other.is_dir() or other.is_symlink():
