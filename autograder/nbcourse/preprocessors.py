@@ -127,11 +127,7 @@ class InertLearnerHTML(Preprocessor):
     Markdown cells are sanitized as they render (``inert_markdown2html``, the ``markdown2html`` filter)."""
 
     def preprocess(self, nb, resources):
-        nb.metadata = {
-            key: {k: v for k, v in nb.metadata[key].items() if isinstance(v, str) and _PLAIN.match(v)}
-            for key in ("kernelspec", "language_info")
-            if isinstance(nb.metadata.get(key), dict)
-        }
+        nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}  # the course's only kernel
         for cell in nb.cells:
             cell.pop("attachments", None)
             cell.metadata = {k: v for k, v in cell.metadata.items() if k == "nbgrader"}
@@ -142,7 +138,7 @@ class InertLearnerHTML(Preprocessor):
         return nb, resources
 
 
-_PLAIN = re.compile(r"[\w .+-]*\Z")
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 class InertHTMLExporter(HTMLExporter):
