@@ -408,8 +408,7 @@ def test_the_formgraders_submission_page_runs_no_learner_script(hostile_course, 
     args = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",  # this interpreter's, never a script's (whose first line may name another Python)
         "--no-browser",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
@@ -434,8 +433,8 @@ def test_the_formgraders_submission_page_runs_no_learner_script(hostile_course, 
                 assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.5)
         page.goto(f"{url}/formgrader/submissions/{submission}?token={TOKEN}")
-        page.locator("#notebook-container").wait_for(timeout=60_000)
-        shown = page.locator("#notebook-container").inner_text()
+        page.locator("#notebook-container").first.wait_for(timeout=60_000)
+        shown = page.locator("#notebook-container").first.inner_text()
         figures = page.evaluate(
             "() => Array.from(document.querySelectorAll('#notebook-container img'))"
             ".filter(i => i.src.startsWith('data:image/png') && i.naturalWidth > 0).length"

@@ -24,7 +24,7 @@ import pytest
 from autograder.nbcourse import nbcycle
 from conftest import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # seven learners through nbgrader, twice graded
 
 ASSIGNMENT, NOTEBOOK, COURSE = "04_losses", "losses.ipynb", "nn-by-hand"
 SOLVED, UNTOUCHED, PARTLY = "alice", "bob", "carol"
