@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import nbformat
 import pytest
 
 from autograder.nbcourse import wall
+from conftest import ROOT
 
 
 def _course(tmp_path):
@@ -108,11 +110,23 @@ def test_the_kernel_runs_as_an_unprivileged_uid_and_its_writes_stay_inside(tmp_p
         "import os; print(os.getuid(), os.getgid(), os.getgroups())",
         "open('left-behind.txt', 'w').write('x'); print(sorted(os.listdir('..')))",
         f"print(open({str(tmp_path / 'course' / 'gradebook.db')!r}).read())",
+        "print(sorted(os.listdir('/grader/autograder/checks/hidden')))",
     )
-    executed = wall.execute_walled(nb, mine, tmp_path / "course" / "submitted" / "ann", 120)
+    executed = wall.execute_walled(nb, mine, tmp_path / "course" / "submitted" / "ann", 120, ("losses",))
     uid, gid, groups = executed.cells[0].outputs[0].text.split(maxsplit=2)
     if os.geteuid() == 0:
         assert int(uid) >= 10_000_000 and int(gid) == int(uid) and groups.strip() == "[]"
     assert executed.cells[1].outputs[0].text.strip() == "['04_losses', '05_convolution']"
     assert executed.cells[2].outputs[0].ename == "FileNotFoundError"
     assert not (mine / "left-behind.txt").exists()
+    assert executed.cells[3].outputs[0].text.strip() == "['__init__.py', 'losses.py']"  # no other module's
+
+
+@pytest.mark.pure
+def test_the_hidden_checks_in_view_are_those_of_the_instructors_notebook(tmp_path):
+    mine = _course(tmp_path / "course")
+    (tmp_path / "course" / "source" / "04_losses").mkdir(parents=True)
+    shutil.copy(ROOT / "source" / "04_losses" / "losses.ipynb", tmp_path / "course" / "source" / "04_losses")
+    resources = {"metadata": {"path": str(mine)}, "nbgrader": {"assignment": "04_losses", "notebook": "losses"}}
+    assert wall.graded_modules(resources) == ("losses",)
+    assert wall.graded_modules({**resources, "nbgrader": {"assignment": "04_losses", "notebook": "gone"}}) == ()

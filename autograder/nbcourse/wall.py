@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import Execute
 
+from autograder.nbcourse import notebooks
 from autograder.scoring import launcher
 
 LEARNER = "/learner"  # the staged folder inside the wall: <assignment>/ and the learner's other notebooks
@@ -79,8 +80,9 @@ def stage(notebook_dir: Path, student_root: Path | None, into: Path, uid: int | 
     return work
 
 
-def command(staged: Path, assignment: str, uid: int | None, timeout: int) -> list[str]:
-    """The bubblewrap command line that runs this module's ``main`` on the staged folder."""
+def command(staged: Path, assignment: str, uid: int | None, timeout: int, hidden: tuple[str, ...] = ()) -> list[str]:
+    """The bubblewrap command line that runs this module's ``main`` on the staged folder; of the hidden
+    checks, only those of the course modules in ``hidden`` are in view."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": f"{LEARNER}/{assignment}",
@@ -136,6 +138,13 @@ def command(staged: Path, assignment: str, uid: int | None, timeout: int) -> lis
             argv += bind(etc, etc)
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += bind(str(launcher.PACKAGE_DIR), f"{GRADER}/autograder")
+    # the hidden checks of other notebooks (other assignments, other deadlines) are not in view
+    concealed, checks = f"{GRADER}/autograder/checks/hidden", launcher.PACKAGE_DIR / "checks" / "hidden"
+    argv += ["--perms", "0755", "--tmpfs", concealed]
+    for name in ("__init__", *sorted(hidden)):
+        if (checks / f"{name}.py").is_file():
+            argv += ["--ro-bind", str(checks / f"{name}.py"), f"{concealed}/{name}.py"]
+    argv += ["--remount-ro", concealed]
     argv += bind(str(staged / "learner"), LEARNER, "--bind")
     argv += bind(str(staged / "outbox"), OUTBOX, "--bind")
     argv += ["--remount-ro", "/", "--chdir", f"{LEARNER}/{assignment}", "--"]
@@ -153,9 +162,12 @@ def command(staged: Path, assignment: str, uid: int | None, timeout: int) -> lis
     return argv + python
 
 
-def execute_walled(nb: nbformat.NotebookNode, notebook_dir: Path, student_root: Path | None, timeout: int) -> dict:
+def execute_walled(
+    nb: nbformat.NotebookNode, notebook_dir: Path, student_root: Path | None, timeout: int, hidden: tuple[str, ...] = ()
+) -> nbformat.NotebookNode:
     """Runs ``nb`` in the wall, in a copy of ``notebook_dir``, beside the learner's other notebooks in
-    ``student_root``; returns the executed notebook as JSON (the kernel's word: only outputs are used)."""
+    ``student_root``, with the hidden checks of the modules in ``hidden``; returns the executed
+    notebook (the kernel's word: only its outputs are used)."""
     reason = problem()
     if reason is not None:
         raise WallError(f"the notebook was not run: its kernel runs only inside bubblewrap ({reason})")
@@ -167,7 +179,7 @@ def execute_walled(nb: nbformat.NotebookNode, notebook_dir: Path, student_root: 
         (work / ".walled-input.ipynb").write_text(json.dumps(nb), encoding="utf-8")
         code_cells = sum(cell.get("cell_type") == "code" for cell in nb.get("cells", []))
         limit = (timeout or 300) * (code_cells + 1) + 60
-        argv = command(staged, work.name, uid, timeout)
+        argv = command(staged, work.name, uid, timeout, hidden)
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired as exc:
@@ -220,6 +232,20 @@ def take_outputs(nb: nbformat.NotebookNode, executed: dict) -> None:
         raise WallError(f"the executed notebook came back malformed: {str(exc)[:200]}") from exc
 
 
+def graded_modules(resources: dict) -> tuple[str, ...]:
+    """The course modules this notebook is graded on, read from the instructor's own source notebook
+    (never from the submission); none when it cannot be found."""
+    info = resources.get("nbgrader", {})
+    course = Path(resources.get("metadata", {}).get("path") or ".").resolve().parents
+    if len(course) < 3 or not info.get("assignment") or not info.get("notebook"):
+        return ()
+    source = course[2] / "source" / info["assignment"] / f"{info['notebook']}.ipynb"
+    try:
+        return tuple(notebooks.modules(notebooks.read(source)))
+    except (notebooks.NotebookError, OSError):
+        return ()
+
+
 class WalledExecute(Execute):
     """nbgrader's ``Execute``, with the kernel inside the wall (see the module's docstring)."""
 
@@ -231,7 +257,7 @@ class WalledExecute(Execute):
         student = resources.get("nbgrader", {}).get("student")
         course = notebook_dir.parents[2] if len(notebook_dir.parents) > 2 else None
         student_root = course / "submitted" / student if course is not None and student else None
-        executed = execute_walled(nb, notebook_dir, student_root, int(self.timeout or 300))
+        executed = execute_walled(nb, notebook_dir, student_root, int(self.timeout or 300), graded_modules(resources))
         take_outputs(nb, executed)
         return nb, resources
 
