@@ -343,7 +343,10 @@ def test_every_step_has_a_committed_screenshot():
 
 
 # The instructor's pages for a hostile learner's notebook: its HTML must be inert where it is shown.
-ON_ATTRIBUTES = """() => Array.from(document.querySelectorAll('body *')).flatMap(e =>
+LEARNER_AREAS = ".rendered_html, .output_subarea, .input_area, .jp-RenderedHTMLCommon, .jp-OutputArea-output"
+# every element in a learner's Markdown or output (the page's own controls, e.g. nbgrader's, are not learner HTML)
+ON_ATTRIBUTES = f"""() => Array.from(document.querySelectorAll('{LEARNER_AREAS}'))
+    .flatMap(area => [area, ...area.querySelectorAll('*')]).flatMap(e =>
     Array.from(e.attributes).filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))
         .map(a => e.tagName + ' ' + a.name))"""
 
@@ -371,7 +374,10 @@ def test_the_detector_sees_live_learner_html(browser):
     """The check below can fail: the same HTML, unsanitized, runs and carries its handler."""
     page, events = _watched(browser)
     try:
-        page.set_content('<img src="x" onerror="window.pwned=1; alert(1)"><b onmouseover="window.pwned=2">bold</b>')
+        page.set_content(
+            '<div class="rendered_html"><img src="x" onerror="window.pwned=1; alert(1)">'
+            '<b onmouseover="window.pwned=2">bold</b></div>'
+        )
         seen = _ran(page)
     finally:
         page.close()
