@@ -33,6 +33,7 @@ from conftest import ROOT
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1500),  # four learners through the whole cycle, each command as its own account
     pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: run as root (CI does)"),
 ]
 
