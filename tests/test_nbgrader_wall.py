@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import nbformat
 import pytest
@@ -105,14 +106,20 @@ def test_without_bubblewrap_no_code_runs(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(wall.problem() is not None, reason="needs bubblewrap")
 def test_the_kernel_runs_as_an_unprivileged_uid_and_its_writes_stay_inside(tmp_path):
+    """Also: the instructor's servers on this machine (a Jupyter server with its token, say) are out of
+    reach: the kernel has a network of its own."""
     mine = _course(tmp_path / "course")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
     nb = _notebook(
         "import os; print(os.getuid(), os.getgid(), os.getgroups())",
         "open('left-behind.txt', 'w').write('x'); print(sorted(os.listdir('..')))",
         f"print(open({str(tmp_path / 'course' / 'gradebook.db')!r}).read())",
         "print(sorted(os.listdir('/grader/autograder/checks/hidden')))",
+        f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)",
     )
-    executed = wall.execute_walled(nb, mine, tmp_path / "course" / "submitted" / "ann", 120, ("losses",))
+    with server:
+        executed = wall.execute_walled(nb, mine, tmp_path / "course" / "submitted" / "ann", 120, ("losses",))
     uid, gid, groups = executed.cells[0].outputs[0].text.split(maxsplit=2)
     if os.geteuid() == 0:
         assert int(uid) >= 10_000_000 and int(gid) == int(uid) and groups.strip() == "[]"
@@ -120,6 +127,7 @@ def test_the_kernel_runs_as_an_unprivileged_uid_and_its_writes_stay_inside(tmp_p
     assert executed.cells[2].outputs[0].ename == "FileNotFoundError"
     assert not (mine / "left-behind.txt").exists()
     assert executed.cells[3].outputs[0].text.strip() == "['__init__.py', 'losses.py']"  # no other module's
+    assert executed.cells[4].outputs[0].ename == "ConnectionRefusedError"
 
 
 @pytest.mark.pure
