@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -379,6 +380,6 @@ def test_the_hostile_notebooks_right_answers_keep_their_points(cycle):
 
 def test_the_hostile_notebooks_feedback_holds_no_live_html_and_still_shows_its_figure(cycle):
     html = (cycle["course"] / "feedback" / HOSTILE / ASSIGNMENT / "losses.html").read_text()
-    assert "bold" in html and '<img src="data:image/png;base64,' in html  # the figure and the text stay
+    assert "bold" in html and re.search(r'<img [^>]*src="data:image/png;base64,', html)  # the figure and text stay
     assert live_learner_html(html) == []
     assert 'http-equiv="Content-Security-Policy"' in html

@@ -70,15 +70,20 @@ def _attribute(tag: str, attribute: str, value: str) -> str | None:
     return value
 
 
+_IMG_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
+
+
 def inert_html(html: str) -> str:
-    """``html`` with nothing that runs or restyles the page: an allow-list of tags and attributes."""
-    return nh3.clean(
+    """``html`` with nothing that runs or restyles the page: an allow-list of tags and attributes (an
+    image keeps an ``alt``, empty when it had none: nbconvert warns about an image without one)."""
+    clean = nh3.clean(
         html,
         url_schemes=_URL_SCHEMES,
         attribute_filter=_attribute,
         clean_content_tags={"script", "style"},
         link_rel="noopener noreferrer nofollow",
     )
+    return _IMG_WITHOUT_ALT.sub('<img alt=""', clean)
 
 
 @pass_context
