@@ -49,13 +49,26 @@ c.GenerateFeedback.preprocessors = [
     for p in (GetGrades, ShortenHiddenTestErrors, ClearHiddenTests, CSSHTMLHeaderPreprocessor)
 ]
 
+# Learner HTML is inert in every page made from a learner's notebook: the feedback (InertHTMLExporter:
+# sanitized Markdown and outputs, and a Content-Security-Policy that lets no script run) and the
+# formgrader's submission view (nbconvert's HTMLExporter there, with the same preprocessor and filter).
+from autograder.nbcourse.preprocessors import InertHTMLExporter, InertLearnerHTML, inert_markdown2html  # noqa: E402
+
+c.GenerateFeedback.exporter_class = InertHTMLExporter
+c.HTMLExporter.preprocessors = [InertLearnerHTML]
+c.HTMLExporter.filters = {"markdown2html": inert_markdown2html}
+
 # Autograde keeps a hand-graded written answer graded when it runs again on the same answer (nbgrader
 # alone marks it "needs manual grade" again): SaveAutoGrades replaced by autograder.nbcourse.gradebook's.
+# And a submission's kernel runs inside the wall (bubblewrap, an unprivileged uid, only that learner's
+# files), never as the instructor: Execute replaced by autograder.nbcourse.wall's.
 from nbgrader.converters import Autograde  # noqa: E402
-from nbgrader.preprocessors import SaveAutoGrades  # noqa: E402
+from nbgrader.preprocessors import Execute, SaveAutoGrades  # noqa: E402
 
 from autograder.nbcourse.gradebook import KeepHandGrades  # noqa: E402
+from autograder.nbcourse.wall import WalledExecute  # noqa: E402
 
+_REPLACED = {SaveAutoGrades: KeepHandGrades, Execute: WalledExecute}
 c.Autograde.autograde_preprocessors = [
-    KeepHandGrades if p is SaveAutoGrades else p for p in Autograde.class_traits()["autograde_preprocessors"].default()
+    _REPLACED.get(p, p) for p in Autograde.class_traits()["autograde_preprocessors"].default()
 ]

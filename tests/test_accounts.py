@@ -11,6 +11,7 @@ every account can read it (deploy/README.md), which the setup checks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -32,6 +33,7 @@ from conftest import ROOT
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(1500),  # four learners through the whole cycle, each command as its own account
     pytest.mark.skipif(os.geteuid() != 0, reason="creates Unix accounts: run as root (CI does)"),
 ]
 
@@ -39,6 +41,7 @@ SETUP = ROOT / "deploy" / "setup_course.py"
 ASSIGNMENT, NOTEBOOK = "03_normalization", "normalization.ipynb"
 ANSWERS = ("answer-normalization-channel_stats", "answer-normalization-normalize")  # 2 + 1 points
 SOLVED, PARTLY, UNTOUCHED = "ann", "bea", "cal"  # the three learners (after the random prefix)
+HOSTILE = "eve"  # right answers, and a cell that attacks the other accounts while the instructor autogrades it
 WARNING = re.compile(r"^.*\bWARNING\b.*$", re.MULTILINE)  # nbgrader logs "[CollectApp | WARNING] ..."
 
 
@@ -220,6 +223,51 @@ def set_up_course(accounts: Accounts, learners: list[str], generate: bool = True
     )
 
 
+def hostile_cell(course: dict, accounts: Accounts) -> str:
+    """A cell that, run by nbgrader's autograde, tries to read and change the instructor's and the other
+    learners' files (it knows the layout: our source is public); prints each attempt's outcome as JSON."""
+    ann_home, course_dir = accounts.home(course["learners"][SOLVED]), course["course_dir"]
+    ann_submitted = course_dir / "submitted" / course["learners"][SOLVED] / ASSIGNMENT / NOTEBOOK
+    reads = {
+        "the gradebook": course_dir / "gradebook.db",
+        "the source notebook": course_dir / "source" / ASSIGNMENT / NOTEBOOK,
+        "another learner's working copy": ann_home / ASSIGNMENT / NOTEBOOK,
+        "another learner's submission": ann_submitted,
+        "the instructor's home": accounts.home(course["instructor"]),
+    }
+    writes = {
+        "another learner's home": ann_home / "pwned.txt",
+        "another learner's submission": ann_submitted,
+        "the course directory": course_dir / "pwned.txt",
+    }
+    return f"""
+import json, os
+tried = {{}}
+for name, path in {json.dumps({k: str(v) for k, v in reads.items()})}.items():
+    try:
+        tried["read " + name] = "DONE " + repr(os.listdir(path) if os.path.isdir(path) else open(path, "rb").read(40))
+    except OSError as exc:
+        tried["read " + name] = "refused " + type(exc).__name__
+for name, path in {json.dumps({k: str(v) for k, v in writes.items()})}.items():
+    try:
+        open(path, "a").write("pwned")
+        tried["write " + name] = "DONE"
+    except OSError as exc:
+        tried["write " + name] = "refused " + type(exc).__name__
+print("WALL-REPORT " + json.dumps(tried))
+"""
+
+
+def add_cells(path: Path, *cells: dict) -> None:
+    """Adds ``cells`` after the notebook's first code cell (its imports), keeping the file's owner."""
+    notebook = json.loads(path.read_text())
+    at = next(i for i, c in enumerate(notebook["cells"]) if c["cell_type"] == "code") + 1
+    notebook["cells"][at:at] = list(cells)
+    stat_before = path.stat()
+    path.write_text(json.dumps(notebook, indent=1))
+    os.chown(path, stat_before.st_uid, stat_before.st_gid)
+
+
 def solve(path: Path, grade_ids) -> None:
     """Writes the reference solution (from source/) into these answer cells of the learner's notebook."""
     if not grade_ids:
@@ -244,7 +292,7 @@ def solve(path: Path, grade_ids) -> None:
 
 @pytest.fixture(scope="module")
 def cycle(accounts):
-    course = set_up_course(accounts, [SOLVED, PARTLY, UNTOUCHED])
+    course = set_up_course(accounts, [SOLVED, PARTLY, UNTOUCHED, HOSTILE])
     teacher, learners, course_dir = course["instructor"], course["learners"], course["course_dir"]
     inbound = course["exchange"] / course["course_id"] / "inbound"
     out = {"instructor": []}  # everything the instructor's commands printed
@@ -258,7 +306,23 @@ def cycle(accounts):
 
     def learner_works(short, name):
         nbgrader(name, "fetch_assignment", ASSIGNMENT)
-        solve(accounts.home(name) / ASSIGNMENT / NOTEBOOK, {SOLVED: ANSWERS, PARTLY: ANSWERS[:1]}.get(short, ()))
+        path = accounts.home(name) / ASSIGNMENT / NOTEBOOK
+        solve(path, {SOLVED: ANSWERS, PARTLY: ANSWERS[:1], HOSTILE: ANSWERS}.get(short, ()))
+        if short == HOSTILE:
+            markdown = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+            html = "from IPython.display import HTML\nHTML('<b onclick=window.pwned=3>bold</b><script>x=1</script>')"
+            add_cells(
+                path,
+                {
+                    "cell_type": "code",
+                    "metadata": {},
+                    "outputs": [],
+                    "execution_count": None,
+                    "source": hostile_cell(course, accounts),
+                },
+                {"cell_type": "markdown", "metadata": {}, "source": markdown},
+                {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": html},
+            )
         nbgrader(name, "submit", ASSIGNMENT)
 
     with ThreadPoolExecutor(len(learners)) as pool:  # the learners work at the same time
@@ -279,6 +343,8 @@ def cycle(accounts):
     }
 
     teach(sys.executable, "-m", "nbgrader", "collect", ASSIGNMENT)
+    others = [accounts.home(n) for s, n in learners.items() if s != HOSTILE] + [course_dir / "submitted"]
+    before = {str(p): _checksums(p) for p in others}
     autograde = teach(
         sys.executable,
         "-m",
@@ -289,6 +355,7 @@ def cycle(accounts):
         "--assignment",
         ASSIGNMENT,
     )
+    changed = [p for p in before if _checksums(Path(p)) != before[p]]
     teach(sys.executable, "-m", "nbgrader", "generate_feedback", ASSIGNMENT, "--force")
     teach(sys.executable, "-m", "nbgrader", "release_feedback", ASSIGNMENT)
     feedback_dir = course["exchange"] / course["course_id"] / "feedback"
@@ -315,7 +382,12 @@ def cycle(accounts):
         feedback=feedback,
         out=out,
         inbound=inbound,
+        changed_by_autograde=changed,
     )
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _probe(name: str, accounts: Accounts, victim: str, submission: Path, inbound: Path) -> dict:
@@ -404,7 +476,7 @@ def test_autograde_gives_each_learner_their_own_score_and_agrees_with_the_sandbo
     scores = {
         short: (report[name]["nbgrader_score"], report[name]["sandbox_score"]) for short, name in learners.items()
     }
-    assert scores == {SOLVED: (3.0, 3.0), PARTLY: (2.0, 2.0), UNTOUCHED: (0.0, 0.0)}
+    assert scores == {SOLVED: (3.0, 3.0), PARTLY: (2.0, 2.0), UNTOUCHED: (0.0, 0.0), HOSTILE: (3.0, 3.0)}
     assert all(report[name]["disagreements"] == [] for name in learners.values())
 
 
@@ -415,7 +487,7 @@ def test_the_instructors_commands_print_no_warning(cycle):
 
 
 def test_each_learner_fetches_their_own_feedback_only(cycle):
-    expected_score = {SOLVED: "3", PARTLY: "2", UNTOUCHED: "0"}
+    expected_score = {SOLVED: "3", PARTLY: "2", UNTOUCHED: "0", HOSTILE: "3"}
     for short, fetched in cycle["feedback"].items():
         assert len(fetched["files"]) == 1, (short, fetched["log"])
         html = fetched["files"][0].read_text()
@@ -482,3 +554,27 @@ def test_setup_refuses_a_course_folder_a_learner_made_first(cycle):
     )
     assert proc.returncode == 1 and f"belongs to uid {accounts.uid(learner)}" in proc.stderr, proc.stderr
     assert not (accounts.home(cycle["instructor"]) / squatted).exists()
+
+
+def _wall_report(cycle) -> dict:
+    name = cycle["learners"][HOSTILE]
+    notebook = json.loads((cycle["course_dir"] / "autograded" / name / ASSIGNMENT / NOTEBOOK).read_text())
+    texts = ["".join(o.get("text", "")) for c in notebook["cells"] for o in c.get("outputs", [])]
+    found = [t.split("WALL-REPORT ", 1)[1].splitlines()[0] for t in texts if "WALL-REPORT " in t]
+    assert found, "the hostile cell printed no report: did it run?"
+    return json.loads(found[0])
+
+
+def test_a_hostile_learners_notebook_reads_and_changes_no_other_accounts_files_while_autograded(cycle):
+    tried = _wall_report(cycle)
+    assert len(tried) == 8 and all(v.startswith("refused") for v in tried.values()), tried
+    assert cycle["changed_by_autograde"] == []
+    assert not (cycle["course_dir"] / "pwned.txt").exists()
+
+
+def test_the_hostile_learners_feedback_is_inert_for_whoever_opens_it(cycle):
+    from test_nbgrader_e2e import live_learner_html  # the same detector as the one-user cycle's
+
+    feedback = cycle["course_dir"] / "feedback" / cycle["learners"][HOSTILE] / ASSIGNMENT
+    html = (feedback / "normalization.html").read_text()
+    assert "bold" in html and live_learner_html(html) == []

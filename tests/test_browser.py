@@ -340,3 +340,131 @@ def test_every_step_has_a_committed_screenshot():
     for step in STEPS:
         path = SCREENSHOTS / f"{step}.png"
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+
+
+# The instructor's pages for a hostile learner's notebook: its HTML must be inert where it is shown.
+LEARNER_AREAS = ".rendered_html, .output_subarea, .input_area, .jp-RenderedHTMLCommon, .jp-OutputArea-output"
+# every element in a learner's Markdown or output (the page's own controls, e.g. nbgrader's, are not learner HTML)
+ON_ATTRIBUTES = f"""() => Array.from(document.querySelectorAll('{LEARNER_AREAS}'))
+    .flatMap(area => [area, ...area.querySelectorAll('*')]).flatMap(e =>
+    Array.from(e.attributes).filter(a => a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value))
+        .map(a => e.tagName + ' ' + a.name))"""
+
+
+def _ran(page) -> dict:
+    """What a page that loaded learner HTML shows of it: the flag its scripts set, event handlers, dialogs."""
+    page.wait_for_timeout(1500)  # an onerror (a missing image) or onload fires within this
+    for bold in page.get_by_text("bold", exact=True).all():  # the learner's onmouseover, had it survived
+        bold.hover()
+    return {
+        "flag": page.evaluate("() => window.pwned === undefined ? null : window.pwned"),
+        "handlers": page.evaluate(ON_ATTRIBUTES),
+    }
+
+
+def _watched(browser):
+    page = browser.new_page(viewport=VIEWPORT)
+    events: list[str] = []
+    page.on("dialog", lambda d: (events.append(f"dialog {d.message}"), d.dismiss()))
+    page.on("console", lambda m: events.append(f"console {m.text}") if "pwned" in m.text else None)
+    return page, events
+
+
+def test_the_detector_sees_live_learner_html(browser):
+    """The check below can fail: the same HTML, unsanitized, runs and carries its handler."""
+    page, events = _watched(browser)
+    try:
+        page.set_content(
+            '<div class="rendered_html"><img src="x" onerror="window.pwned=1; alert(1)">'
+            '<b onmouseover="window.pwned=2">bold</b></div>'
+        )
+        seen = _ran(page)
+    finally:
+        page.close()
+    assert seen["flag"] in (1, 2) and len(seen["handlers"]) == 2 and events
+
+
+@pytest.fixture(scope="module")
+def hostile_course(tmp_path_factory):
+    """04_losses submitted by the e2e test's hostile learner (right answers, live HTML, an attack on the
+    course), autograded by nbgrader inside the wall, its feedback generated."""
+    from autograder.nbcourse import nbcycle  # the nbgrader cycle's helpers: only these tests need them
+    from test_nbgrader_e2e import _COURSE_OF_THIS_RUN, HOSTILE, LEARNERS, submitted_course  # its hostile learner
+
+    base = tmp_path_factory.mktemp("hostile")
+    _COURSE_OF_THIS_RUN[:] = [str(base / "course")]
+    course, env = submitted_course(base, {HOSTILE: LEARNERS[HOSTILE]})
+    for step in (["autograde", "04_losses", "--force"], ["generate_feedback", "04_losses", "--force"]):
+        done = nbcycle.nbgrader(course, *step, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return course, env, HOSTILE
+
+
+def test_the_formgraders_submission_page_runs_no_learner_script(hostile_course, browser):
+    """The real formgrader (JupyterLab's server with nbgrader's extension, on the course) renders the
+    hostile submission: the page shows its text and figure, and nothing of its HTML ran."""
+    from nbgrader.api import Gradebook  # the submission's id, as the formgrader's list links it
+
+    course, env, student = hostile_course
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission_notebook("losses", "04_losses", student).id
+    port = _free_port()
+    env = {**env, **_jupyter_home(course.parent / "jupyter")}
+    log = course.parent / "formgrader.log"
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",  # this interpreter's, never a script's (whose first line may name another Python)
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={course}",
+    ]
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            args, cwd=course, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    page, events = _watched(browser)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+        page.goto(f"{url}/formgrader/submissions/{submission}?token={TOKEN}")
+        page.locator("#notebook-container").first.wait_for(timeout=60_000)
+        shown = page.locator("#notebook-container").first.inner_text()
+        figures = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#notebook-container img'))"
+            ".filter(i => i.src.startsWith('data:image/png') && i.naturalWidth > 0).length"
+        )
+        seen = _ran(page)
+    finally:
+        page.close()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    assert "bold" in shown and "WALL-REPORT" in shown and figures >= 1  # the learner's work is shown
+    assert seen == {"flag": None, "handlers": []} and events == [], (seen, events)
+
+
+def test_the_feedback_page_runs_no_learner_script_and_shows_the_figure(hostile_course, browser):
+    course, _, student = hostile_course
+    page, events = _watched(browser)
+    try:
+        page.goto((course / "feedback" / student / "04_losses" / "losses.html").as_uri())
+        figures = page.evaluate(
+            "() => Array.from(document.querySelectorAll('img'))"
+            ".filter(i => i.src.startsWith('data:image/png') && i.naturalWidth > 0).length"
+        )
+        seen = _ran(page)
+    finally:
+        page.close()
+    assert figures >= 1
+    assert seen == {"flag": None, "handlers": []} and events == [], (seen, events)

@@ -4,28 +4,34 @@ One small assignment (04_losses: three exercises, 8 points) goes generate → re
 submit by six learners → collect → ``python -m autograder.nbcourse.nbcycle autograde`` (nbgrader autograde
 and the sandbox, compared) → feedback → export. Three learners are ordinary (the solutions, the
 untouched notebook, a partly right one); three hand in something malformed (invalid JSON, a
-deleted test cell, an answer cell turned into Markdown).
+deleted test cell, an answer cell turned into Markdown); one is hostile: right answers, and a cell
+that tries, while nbgrader's autograde runs it, to read and write the instructor's course.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+from html.parser import HTMLParser
 
 import pytest
 
 from autograder.nbcourse import nbcycle
 from conftest import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # seven learners through nbgrader, twice graded
 
 ASSIGNMENT, NOTEBOOK, COURSE = "04_losses", "losses.ipynb", "nn-by-hand"
 SOLVED, UNTOUCHED, PARTLY = "alice", "bob", "carol"
 INVALID_JSON, DELETED_TEST, MARKDOWN_ANSWER = "dave", "erin", "frank"
+HOSTILE = "mallory"
+WALL_REPORT = "WALL-REPORT "
 
 
 def _answers_from_source(assignment: str = ASSIGNMENT, notebook: str = NOTEBOOK) -> dict[str, str]:
@@ -68,6 +74,72 @@ def _answer_to_markdown(notebook: dict) -> dict:
     return notebook
 
 
+# What the hostile cell tries, given the course folder (the learner read our source and knows the layout):
+# each attempt's outcome is printed as JSON on one line, into the notebook's own output.
+HOSTILE_CELL = r"""
+import glob, json, os
+COURSE = __COURSE__
+tried = {}
+def attempt(name, action):
+    try:
+        tried[name] = "DONE: " + repr(action())[:200]
+    except Exception as exc:
+        tried[name] = "refused: " + type(exc).__name__
+for name, path in [
+    ("gradebook", f"{COURSE}/gradebook.db"),
+    ("source notebook (hidden tests)", f"{COURSE}/source/04_losses/losses.ipynb"),
+    ("release notebook", f"{COURSE}/release/04_losses/losses.ipynb"),
+    ("the course's configuration", f"{COURSE}/nbgrader_config.py"),
+    ("a classmate's submission", f"{COURSE}/submitted/alice/04_losses/losses.ipynb"),
+    ("a classmate's autograded copy", f"{COURSE}/autograded/alice/04_losses/losses.ipynb"),
+    ("the machine's accounts", "/etc/shadow"),
+    ("the machine's users", "/etc/passwd"),
+    ("the repository's solutions", __SOLUTION__),
+]:
+    attempt("read " + name, lambda path=path: open(path, "rb").read(64))
+attempt("list the course", lambda: os.listdir(COURSE))
+attempt("list /learner", lambda: sorted(glob.glob("/learner/*") + glob.glob("../*")))
+for name, path in [
+    ("a classmate's feedback", f"{COURSE}/feedback/alice/04_losses/losses.html"),
+    ("a classmate's submission", f"{COURSE}/submitted/alice/04_losses/losses.ipynb"),
+    ("the course folder", f"{COURSE}/pwned-by-mallory.txt"),
+    ("the gradebook", f"{COURSE}/gradebook.db"),
+    ("the machine's /tmp", "/var/tmp/pwned-by-mallory.txt"),
+]:
+    attempt("write " + name, lambda path=path: open(path, "a").write("pwned"))
+attempt("processes in view", lambda: sorted(
+    open(f"/proc/{p}/cmdline", "rb").read()[:60] for p in os.listdir("/proc") if p.isdigit()))
+attempt("uid", lambda: os.getuid())
+print("WALL-REPORT " + json.dumps(tried))
+"""
+# And HTML that would run in the instructor's or the learner's browser, with a figure that must still show.
+HOSTILE_MARKDOWN = '<img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> [x](javascript:pwned=3)'
+HOSTILE_DISPLAY = """
+from IPython.display import HTML, Javascript, SVG, display
+import matplotlib.pyplot as plt
+display(HTML('<b onmouseover="window.pwned=4">bold</b><script>window.pwned=5</script>'))
+display(Javascript('window.pwned=6'))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="window.pwned=7"></svg>'))
+plt.plot([0, 1], [1, 0]); plt.show()
+"""
+_COURSE_OF_THIS_RUN: list[str] = []  # set by the fixture: the hostile cell names the real course folder
+
+
+def _hostile(notebook: dict) -> dict:
+    """Right answers, and after the imports cell a cell that attacks the course while it is autograded."""
+    solved = _solve(notebook, ALL_ANSWERS)
+    code = HOSTILE_CELL.replace("__COURSE__", repr(_COURSE_OF_THIS_RUN[0]))
+    code = code.replace("__SOLUTION__", repr(str(ROOT / "solutions" / "losses.py")))
+    cells = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": code},
+        {"cell_type": "markdown", "metadata": {}, "source": HOSTILE_MARKDOWN},
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": HOSTILE_DISPLAY},
+    ]
+    at = next(i for i, c in enumerate(solved["cells"]) if c["cell_type"] == "code") + 1
+    solved["cells"][at:at] = cells
+    return solved
+
+
 LEARNERS = {
     SOLVED: lambda nb: _solve(nb, ALL_ANSWERS),
     UNTOUCHED: lambda nb: nb,
@@ -75,6 +147,7 @@ LEARNERS = {
     INVALID_JSON: None,
     DELETED_TEST: _delete_test_cell,
     MARKDOWN_ANSWER: _answer_to_markdown,
+    HOSTILE: _hostile,
 }
 
 
@@ -118,7 +191,9 @@ def submitted_course(base, learners: dict, assignment: str = ASSIGNMENT, noteboo
 
 @pytest.fixture(scope="module")
 def cycle(tmp_path_factory):
-    course, env = submitted_course(tmp_path_factory.mktemp("nbgrader"), LEARNERS)
+    base = tmp_path_factory.mktemp("nbgrader")
+    _COURSE_OF_THIS_RUN[:] = [str(base / "course")]
+    course, env = submitted_course(base, LEARNERS)
     nbgrader = [sys.executable, "-m", "nbgrader"]
     timings = {}
 
@@ -171,7 +246,7 @@ def test_nbgrader_and_the_sandbox_agree_on_every_ordinary_submission(cycle):
     assert (rows[UNTOUCHED]["nbgrader_score"], rows[UNTOUCHED]["sandbox_score"]) == (0.0, 0.0)
     assert rows[PARTLY]["nbgrader_score"] == 6.0
     assert sorted(rows[PARTLY]["sandbox_passed"]) == ["losses.log_softmax", "losses.nll_loss"]
-    ordinary = (SOLVED, UNTOUCHED, PARTLY, MARKDOWN_ANSWER)
+    ordinary = (SOLVED, UNTOUCHED, PARTLY, MARKDOWN_ANSWER, HOSTILE)
     assert all(rows[s]["disagreements"] == [] for s in ordinary), [rows[s]["disagreements"] for s in ordinary]
 
 
@@ -231,3 +306,80 @@ def test_autograde_time_per_submission_is_reported(cycle):
         row = cycle["rows"][student]
         assert row["nbgrader_seconds"] > 0 and row["sandbox_seconds"] > 0
     print(f"\nautograde of {len(cycle['rows'])} submissions: {cycle['timings']['autograde']:.1f} s")
+
+
+class _LiveHTML(HTMLParser):
+    """Elements that would run something: an on* attribute, a javascript: URL, a script that mentions pwned."""
+
+    def __init__(self):
+        super().__init__()
+        self.live: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        for name, value in attrs:
+            if name.startswith("on") or "javascript:" in (value or "").replace(" ", "").lower():
+                self.live.append(f"<{tag} {name}={value!r}>")
+        if tag in ("iframe", "object", "embed", "svg"):
+            self.live.append(f"<{tag}>")
+
+    def handle_data(self, data):
+        if self._in_script and "pwned" in data:
+            self.live.append(f"<script>{data[:80]}")
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+
+def live_learner_html(html: str) -> list[str]:
+    """What in a page would run learner code in a browser (empty: nothing)."""
+    parser = _LiveHTML()
+    parser.feed(html)
+    return parser.live
+
+
+def _wall_report(course) -> dict:
+    notebook = json.loads((course / "autograded" / HOSTILE / ASSIGNMENT / NOTEBOOK).read_text())
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", ""))
+            if WALL_REPORT in text:
+                return json.loads(text.split(WALL_REPORT, 1)[1].splitlines()[0])
+    raise AssertionError("the hostile cell printed no report: did it run?")
+
+
+def test_a_hostile_notebook_with_right_answers_reads_nothing_of_the_course_while_autograded(cycle):
+    tried = _wall_report(cycle["course"])
+    reads = {k: v for k, v in tried.items() if k.startswith("read ") or k == "list the course"}
+    assert len(reads) == 10 and all(v.startswith("refused") for v in reads.values()), reads
+
+
+def test_a_hostile_notebook_writes_nothing_outside_its_own_result(cycle):
+    tried = _wall_report(cycle["course"])
+    writes = {k: v for k, v in tried.items() if k.startswith("write ")}
+    assert len(writes) == 5 and all(v.startswith("refused") for v in writes.values()), writes
+    course = cycle["course"]
+    assert not (course / "pwned-by-mallory.txt").exists()
+    assert "pwned" not in (course / "feedback" / SOLVED / ASSIGNMENT / "losses.html").read_text()
+
+
+def test_the_hostile_kernel_sees_only_its_own_folder_and_processes_as_an_unprivileged_uid(cycle):
+    tried = _wall_report(cycle["course"])
+    assert tried["list /learner"] == "DONE: ['../04_losses', '/learner/04_losses']", tried["list /learner"]
+    seen = tried["processes in view"]  # bwrap, the wall's runner, the kernel: none of the instructor's
+    assert seen.count("b'") <= 4 and "nbgrader\\x00autograde" not in seen and "pytest" not in seen, seen
+    uid = int(tried["uid"].split(": ")[1])
+    assert uid not in (0, os.getuid()) or os.getuid() != 0
+
+
+def test_the_hostile_notebooks_right_answers_keep_their_points(cycle):
+    assert float(cycle["grades"][HOSTILE]["score"]) == 8.0
+    assert cycle["rows"][HOSTILE]["disagreements"] == []
+
+
+def test_the_hostile_notebooks_feedback_holds_no_live_html_and_still_shows_its_figure(cycle):
+    html = (cycle["course"] / "feedback" / HOSTILE / ASSIGNMENT / "losses.html").read_text()
+    assert "bold" in html and re.search(r'<img [^>]*src="data:image/png;base64,', html)  # the figure and text stay
+    assert live_learner_html(html) == []
+    assert 'http-equiv="Content-Security-Policy"' in html

@@ -1,9 +1,11 @@
 """``make autograde``: nbgrader's autograde, then the same notebooks again in the sandbox, compared.
 
 nbgrader runs every submitted notebook in a Jupyter kernel, test cells included, with the
-learner's code in the same process as the checks. That is how notebooks are graded, but learner
-code could interfere with the checks. So each collected notebook is graded a second time by the
-sandboxed grader (``notebooks.extract_submission`` then ``grader.Grader``, the code path of
+learner's code in the same process as the checks; here that kernel runs inside the wall
+(``nbcourse.wall``: bubblewrap, an unprivileged uid, only that learner's files), never as the
+instructor. That is how notebooks are graded, but learner code could interfere with the checks.
+So each collected notebook is graded a second time by the sandboxed grader
+(``notebooks.extract_submission`` then ``grader.Grader``, the code path of
 ``python -m autograder grade --notebook``) and the two are compared per exercise.
 
 **Agreement**, precisely: a test cell is all-or-nothing in nbgrader, so for every exercise of

@@ -1,0 +1,301 @@
+"""nbgrader's autograde with the kernel inside the wall: a submission's notebook never runs as the instructor.
+
+``WalledExecute`` replaces nbgrader's ``Execute`` preprocessor (``nbgrader_config.py``). For each
+notebook it stages a folder holding only that learner's files — the assignment's own folder, as
+nbgrader copied it into ``autograded/``, and the learner's other submitted notebooks, which the
+capstone imports (``siblings``) — and runs ``python -m autograder.nbcourse.wall`` inside bubblewrap:
+no network, its own PID, IPC and UTS namespaces, the root file system read-only with only the
+Python environment, this package (its hidden checks included: nbgrader's hidden test cells run them
+in the kernel) and the staged folder in view, as a fresh unprivileged uid with no capabilities and
+no way to gain any (``setpriv``). There nbclient starts the kernel and executes the notebook; the
+executed notebook comes back as a file, and only its cells' outputs and execution counts are taken
+(the cells' sources and metadata stay nbgrader's). Whatever the kernel writes elsewhere is
+discarded with the staged folder.
+
+Without bubblewrap autograde refuses to run a submission's code (nbgrader records the notebook as
+failed, and the sandboxed grader still grades it), unless ``AUTOGRADER_UNWALLED_KERNEL=1`` asks for
+nbgrader's own behaviour: the kernel runs as whoever started autograde.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import Execute
+
+from autograder.nbcourse import notebooks
+from autograder.scoring import launcher
+
+LEARNER = "/learner"  # the staged folder inside the wall: <assignment>/ and the learner's other notebooks
+OUTBOX = "/outbox"  # where the executed notebook is written
+GRADER = "/grader"  # this package, importable from there (PYTHONPATH)
+RESULT = "executed.ipynb"
+MAX_PROCESSES = 512  # processes and threads of the learner's uid (the kernel, torch's threads)
+MAX_FILE = 64 * 2**20  # the largest file the kernel may write
+TMP_BYTES = 256 * 2**20  # the private /tmp
+UNWALLED = "AUTOGRADER_UNWALLED_KERNEL"
+
+
+class WallError(RuntimeError):
+    """The notebook could not be run inside the wall: its code was not run."""
+
+
+def problem() -> str | None:
+    """Why the wall cannot be built here (None: it can)."""
+    return launcher._bwrap_problem() or (
+        None if os.geteuid() != 0 or shutil.which("setpriv") else "setpriv (util-linux) is not installed"
+    )
+
+
+def stage(notebook_dir: Path, student_root: Path | None, into: Path, uid: int | None) -> Path:
+    """``into/learner/<assignment>/``: a copy of ``notebook_dir`` (writable by ``uid``), and beside it
+    each other assignment's notebooks from ``student_root`` (that learner's submitted folder), read-only.
+    Returns the folder the kernel runs in."""
+    learner = into / "learner"
+    learner.mkdir(mode=0o755)
+    work = learner / notebook_dir.name
+    shutil.copytree(notebook_dir, work, symlinks=True)  # a link stays a link: never what it names
+    if student_root is not None and student_root.is_dir():
+        for other in sorted(student_root.iterdir()):
+            if other.name == notebook_dir.name or not other.is_dir() or other.is_symlink():
+                continue
+            for notebook in sorted(other.glob("*.ipynb")):
+                if notebook.is_file() and not notebook.is_symlink():
+                    (learner / other.name).mkdir(mode=0o755, exist_ok=True)
+                    shutil.copyfile(notebook, learner / other.name / notebook.name)
+                    (learner / other.name / notebook.name).chmod(0o444)
+    outbox = into / "outbox"
+    outbox.mkdir(mode=0o700)
+    if uid is not None:
+        for path in [work, *work.rglob("*"), outbox]:
+            os.chown(path, uid, uid, follow_symlinks=False)
+    return work
+
+
+def command(staged: Path, assignment: str, uid: int | None, timeout: int, hidden: tuple[str, ...] = ()) -> list[str]:
+    """The bubblewrap command line that runs this module's ``main`` on the staged folder; of the hidden
+    checks, only those of the course modules in ``hidden`` are in view."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": f"{LEARNER}/{assignment}",
+        "TMPDIR": "/tmp",
+        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
+        "JUPYTER_CONFIG_DIR": "/tmp/jupyter-config",
+        "JUPYTER_DATA_DIR": "/tmp/jupyter-data",
+        "IPYTHONDIR": "/tmp/ipython",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "PYTHONPATH": GRADER,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "LC_ALL": "C.UTF-8",
+        # a figure a cell draws is kept as a PNG output: the feedback and the formgrader show it
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
+    if uid is not None:  # root: no user namespace; setpriv below makes the learner's uid
+        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    # the private /tmp first: a bind below may live under /tmp (a clone there)
+    argv += ["--size", str(TMP_BYTES), "--perms", "1777", "--tmpfs", "/tmp"]
+    made = {"/", "/tmp"}
+
+    def bind(source: str, dest: str, how: str = "--ro-bind") -> list[str]:
+        parents = []
+        for parent in reversed(Path(dest).parents):
+            if str(parent) not in made:
+                made.add(str(parent))
+                parents += ["--perms", "0755", "--dir", str(parent)]
+        made.add(dest)
+        return parents + [how, source, dest]
+
+    for top in ("usr", "bin", "lib", "lib64", "sbin"):
+        path = f"/{top}"
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += bind(path, path)
+    for root_dir in launcher._python_roots():
+        argv += bind(root_dir, root_dir)
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/fonts"):
+        if os.path.exists(etc):
+            argv += bind(etc, etc)
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += bind(str(launcher.PACKAGE_DIR), f"{GRADER}/autograder")
+    # the hidden checks of other notebooks (other assignments, other deadlines) are not in view
+    concealed, checks = f"{GRADER}/autograder/checks/hidden", launcher.PACKAGE_DIR / "checks" / "hidden"
+    argv += ["--perms", "0755", "--tmpfs", concealed]
+    for name in ("__init__", *sorted(hidden)):
+        if (checks / f"{name}.py").is_file():
+            argv += ["--ro-bind", str(checks / f"{name}.py"), f"{concealed}/{name}.py"]
+    argv += ["--remount-ro", concealed]
+    argv += bind(str(staged / "learner"), LEARNER, "--bind")
+    argv += bind(str(staged / "outbox"), OUTBOX, "--bind")
+    argv += ["--remount-ro", "/", "--chdir", f"{LEARNER}/{assignment}", "--"]
+    if uid is not None:
+        argv += [
+            "setpriv",
+            f"--reuid={uid}",
+            f"--regid={uid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--",
+        ]
+    python = [sys.executable, "-B", "-m", "autograder.nbcourse.wall", f"{LEARNER}/{assignment}", str(timeout)]
+    return argv + python
+
+
+def execute_walled(
+    nb: nbformat.NotebookNode, notebook_dir: Path, student_root: Path | None, timeout: int, hidden: tuple[str, ...] = ()
+) -> nbformat.NotebookNode:
+    """Runs ``nb`` in the wall, in a copy of ``notebook_dir``, beside the learner's other notebooks in
+    ``student_root``, with the hidden checks of the modules in ``hidden``; returns the executed
+    notebook (the kernel's word: only its outputs are used)."""
+    reason = problem()
+    if reason is not None:
+        raise WallError(f"the notebook was not run: its kernel runs only inside bubblewrap ({reason})")
+    uids = launcher.learner_uids(1)
+    uid = uids[0] if uids else None
+    with tempfile.TemporaryDirectory(prefix="nbgrader-wall-") as folder:
+        staged = Path(folder)
+        work = stage(Path(notebook_dir), student_root, staged, uid)
+        (work / ".walled-input.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+        code_cells = sum(cell.get("cell_type") == "code" for cell in nb.get("cells", []))
+        limit = (timeout or 300) * (code_cells + 1) + 60
+        argv = command(staged, work.name, uid, timeout, hidden)
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit)
+        except subprocess.TimeoutExpired as exc:
+            raise WallError(f"the notebook ran longer than {limit} s in all") from exc
+        finally:
+            if uid is not None:
+                _kill_uid(uid)
+        result = staged / "outbox" / RESULT
+        if proc.returncode != 0 or not result.is_file() or result.is_symlink():
+            raise WallError(f"the notebook's kernel did not finish (exit {proc.returncode}): {proc.stderr[-600:]}")
+        if result.stat().st_size > MAX_FILE:
+            raise WallError("the executed notebook is too large")
+        try:  # nbformat joins the multi-line strings a notebook file keeps as lists
+            return nbformat.reads(result.read_text(encoding="utf-8"), as_version=4)
+        except Exception as exc:  # noqa: BLE001 - whatever the kernel wrote there, it is not a notebook
+            raise WallError(f"the executed notebook is not a notebook: {str(exc)[:200]}") from exc
+
+
+def _kill_uid(uid: int) -> None:
+    """Anything left of the learner's uid (the PID namespace ends with bwrap; this is the backstop)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    os.kill(int(entry.name), 9)
+            except (OSError, ProcessLookupError):
+                continue
+
+
+def take_outputs(nb: nbformat.NotebookNode, executed: dict) -> None:
+    """Copies outputs and execution counts of ``executed``'s code cells into ``nb``'s, cell by cell;
+    nothing else of what came back is trusted (sources, metadata and cell types stay ``nb``'s)."""
+    cells = executed.get("cells") if isinstance(executed, dict) else None
+    if not isinstance(cells, list) or len(cells) != len(nb.cells):
+        raise WallError("the executed notebook came back with other cells")
+    for mine, theirs in zip(nb.cells, cells):
+        if mine.cell_type != "code":
+            continue
+        if not isinstance(theirs, dict) or theirs.get("cell_type") != "code":
+            raise WallError("the executed notebook came back with other cells")
+        mine.outputs = [nbformat.from_dict(o) for o in theirs.get("outputs", []) if isinstance(o, dict)]
+        count = theirs.get("execution_count")
+        mine.execution_count = count if isinstance(count, int) and not isinstance(count, bool) else None
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        for cell in nb.cells:  # no output of the kernel's is kept when one is malformed
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        raise WallError(f"the executed notebook came back malformed: {str(exc)[:200]}") from exc
+
+
+def graded_modules(resources: dict) -> tuple[str, ...]:
+    """The course modules this notebook is graded on, read from the instructor's own source notebook
+    (never from the submission); none when it cannot be found."""
+    info = resources.get("nbgrader", {})
+    course = Path(resources.get("metadata", {}).get("path") or ".").resolve().parents
+    if len(course) < 3 or not info.get("assignment") or not info.get("notebook"):
+        return ()
+    source = course[2] / "source" / info["assignment"] / f"{info['notebook']}.ipynb"
+    try:
+        return tuple(notebooks.modules(notebooks.read(source)))
+    except (notebooks.NotebookError, OSError):
+        return ()
+
+
+class WalledExecute(Execute):
+    """nbgrader's ``Execute``, with the kernel inside the wall (see the module's docstring)."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        resources = resources or {}
+        notebook_dir = Path(resources.get("metadata", {}).get("path") or ".").resolve()
+        if os.environ.get(UNWALLED) == "1":
+            return super().preprocess(nb, resources, km)
+        student = resources.get("nbgrader", {}).get("student")
+        course = notebook_dir.parents[2] if len(notebook_dir.parents) > 2 else None
+        student_root = course / "submitted" / student if course is not None and student else None
+        executed = execute_walled(nb, notebook_dir, student_root, int(self.timeout or 300), graded_modules(resources))
+        take_outputs(nb, executed)
+        return nb, resources
+
+
+def main(argv: list[str]) -> int:
+    """Inside the wall: executes ``<folder>/.walled-input.ipynb`` there and writes it to the outbox."""
+    # imported here: only the walled side runs a kernel
+    from nbclient import NotebookClient
+
+    if os.geteuid() == 0 or os.getegid() == 0:
+        print("the kernel would run as root: refused", file=sys.stderr)
+        return 3
+    for limit, value in ((resource.RLIMIT_NPROC, MAX_PROCESSES), (resource.RLIMIT_FSIZE, MAX_FILE)):
+        resource.setrlimit(limit, (value, value))
+    folder, timeout = Path(argv[0]), int(argv[1])
+    source = folder / ".walled-input.ipynb"
+    nb = nbformat.reads(source.read_text(encoding="utf-8"), as_version=4)
+    source.unlink()
+    for name in ("JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        os.makedirs(os.environ[name], exist_ok=True)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        resources={"metadata": {"path": str(folder)}},
+        extra_arguments=["--HistoryManager.hist_file=:memory:"],
+        error_on_timeout={
+            "ename": "CellTimeoutError",
+            "evalue": "",
+            "traceback": ["CellTimeoutError: No reply from kernel before timeout"],
+        },
+    )
+    client.execute()
+    Path(OUTBOX, RESULT).write_text(nbformat.writes(nb), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
