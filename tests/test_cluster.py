@@ -539,7 +539,7 @@ def test_the_documented_slurm_configuration_makes_a_grading_job_script():
     assert re.search(r"^#SBATCH --cpus-per-task=8$", script, re.M), script
     assert re.search(r"^#SBATCH --mem=2[0-9]G$", script, re.M), script
     assert re.search(r"^#SBATCH -A your-course-account$", script, re.M), script
-    assert "sandbox.choose('bwrap')" in script  # a node without a working bubblewrap starts no worker
+    assert "launcher.choose('bwrap')" in script  # a node without a working bubblewrap starts no worker
     worker = next(line for line in script.splitlines() if "distributed.cli.dask_worker" in line)
     assert worker.startswith(python) and "--nthreads 1" in worker and "--nworkers 4" in worker, worker
 

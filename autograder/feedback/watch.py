@@ -49,6 +49,7 @@ def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> 
                     result = grader.grade(submission, [module])
                     report.print_report(result, submission_arg=str(submission))
                     done += 1
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the command line exits 130, the grader's copies gone
             con.print("stopped watching")
+            raise
     return 0

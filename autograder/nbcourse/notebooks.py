@@ -200,17 +200,18 @@ def relocate(result, folder: Path) -> None:
         return _WHERE.sub(lambda m: locate(cell_map, m.group(1), int(m.group(2))) or m.group(0), text)
 
     missing = missing_answers(folder)
-    for ex in result.exercises:
-        ex.message = fix(ex.message)
-        if ex.exercise.id in missing and ex.outcome != "passed":  # say so, not "defines no <function>"
-            ex.outcome, ex.score, ex.units = "error", 0.0, []
-            ex.message = (
-                f"the notebook has no answer cell {missing[ex.exercise.id]} (deleted?): 0 of "
-                f"{ex.max_score:g} points; copy the cell back from the released notebook"
-            )
-        ex.notes = [fix(n) for n in ex.notes]
-        for unit in ex.units:
-            unit.message = fix(unit.message)
+    for whole in result.exercises:
+        for ex in (whole, *whole.parts.values()):  # each suite's part is what its test shows
+            ex.message = fix(ex.message)
+            if whole.exercise.id in missing and whole.outcome != "passed":  # say so, not "defines no <function>"
+                ex.outcome, ex.score, ex.units = "error", 0.0, []
+                ex.message = (
+                    f"the notebook has no answer cell {missing[whole.exercise.id]} (deleted?): 0 of "
+                    f"{whole.max_score:g} points; copy the cell back from the released notebook"
+                )
+            ex.notes = [fix(n) for n in ex.notes]
+            for unit in ex.units:
+                unit.message = fix(unit.message)
 
 
 def assignment_of(notebook: dict, name: str = "") -> list[str]:
