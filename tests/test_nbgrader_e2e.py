@@ -117,7 +117,7 @@ attempt("hidden: read the course secret", lambda: open(f"{HIDDEN}/course.secret"
 attempt("hidden: list the checks", lambda: os.listdir(HIDDEN) or 1 / 0)
 attempt("hidden: import the checks", lambda: __import__("importlib").import_module("autograder.checks.hidden.losses"))
 attempt("hidden: its own hidden test lines", lambda: [p for p in glob.glob("/learner/**", recursive=True)
-    if os.path.isfile(p) and b"HIDDEN TESTS" in open(p, "rb").read()] or 1 / 0)
+    if os.path.isfile(p) and b"BEGIN HIDDEN" + b" TESTS" in open(p, "rb").read()] or 1 / 0)
 print("WALL-REPORT " + json.dumps(tried))
 """
 # And HTML that would run in the instructor's or the learner's browser, with a figure that must still show.
@@ -420,7 +420,7 @@ def test_hidden_checks_judged_in_the_sandbox_keep_a_right_answers_points_and_tak
     """The kernel never runs the hidden tests: their verdicts come from the sandboxed grader."""
     assert float(cycle["grades"][HIDDEN_WRONG]["score"]) == 5.0  # nll_loss (3) lost to its hidden checks alone
     failed = _test_cells(cycle["course"], HIDDEN_WRONG)["test-losses-nll_loss"]["outputs"]
-    assert "hidden checks failed (run in the sandbox)" in "".join(failed[0]["text"])
+    assert "hidden checks failed (run in the sandbox)" in "".join(failed[-2]["text"])
     assert failed[-1]["ename"] == "CheckFailed" and "some hidden checks failed" in failed[-1]["evalue"]
     for cell in _test_cells(cycle["course"], SOLVED).values():
         if cell["cell_type"] == "code":

@@ -200,7 +200,7 @@ attempt("hidden test lines in the kernel's history", lambda: [s for s in In[:-1]
 def files_with(text):
     every = glob.glob("/learner/**", recursive=True) + glob.glob("/tmp/**", recursive=True)
     return [p for p in every if os.path.isfile(p) and text in open(p, "rb").read()] or 1 / 0
-attempt("hidden test lines in the kernel's files", lambda: files_with(b"HIDDEN TESTS"))
+attempt("hidden test lines in the kernel's files", lambda: files_with(b"BEGIN HIDDEN" + b" TESTS"))
 print("SEARCH " + json.dumps(found))
 """
 
@@ -219,6 +219,7 @@ def test_the_kernel_never_holds_the_hidden_tests_and_their_verdicts_come_from_th
     assert guard in answer.source
     answer.source = answer.source.replace(guard, "    reduction = reduction.lower()  # accepts 'Mean'\n" + guard)
     nb.cells.append(nbformat.v4.new_code_cell(SEARCHING_CELL))
+    (mine / "losses.ipynb").write_text(nbformat.writes(wall.without_hidden_tests(nb)))  # as the learner has it
     tests = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
     resources = {
         "metadata": {"path": str(mine)},

@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -356,9 +357,13 @@ class WalledExecute(Execute):
         course = notebook_dir.parents[2] if len(notebook_dir.parents) > 2 else None
         student_root = course / "submitted" / student if course is not None and student else None
         cells = hidden_cells(nb)
-        executed = execute_walled(without_hidden_tests(nb), notebook_dir, student_root, int(self.timeout or 300))
         name = f"{resources.get('nbgrader', {}).get('notebook') or 'notebook'}.ipynb"
-        results = grade_hidden(nb, notebook_dir, name, [e for e in cells.values() if e])
+        exercises = [e for e in cells.values() if e]
+        # the sandboxed grader judges the hidden checks while the kernel runs the rest
+        with ThreadPoolExecutor(1) as pool:
+            graded = pool.submit(grade_hidden, copy.deepcopy(nb), notebook_dir, name, exercises)
+            executed = execute_walled(without_hidden_tests(nb), notebook_dir, student_root, int(self.timeout or 300))
+            results = graded.result()
         take_outputs(nb, executed)
         add_hidden_verdicts(nb, cells, results)
         return nb, resources
