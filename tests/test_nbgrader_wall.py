@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 
 import nbformat
@@ -219,7 +220,7 @@ def test_the_kernel_never_holds_the_hidden_tests_and_their_verdicts_come_from_th
     assert guard in answer.source
     answer.source = answer.source.replace(guard, "    reduction = reduction.lower()  # accepts 'Mean'\n" + guard)
     nb.cells.append(nbformat.v4.new_code_cell(SEARCHING_CELL))
-    (mine / "losses.ipynb").write_text(nbformat.writes(wall.without_hidden_tests(nb)))  # as the learner has it
+    (mine / "losses.ipynb").write_text(nbformat.writes(nb))  # as nbgrader writes it before executing it
     tests = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
     resources = {
         "metadata": {"path": str(mine)},
@@ -236,3 +237,23 @@ def test_the_kernel_never_holds_the_hidden_tests_and_their_verdicts_come_from_th
     assert failed.ename == "CheckFailed" and "some hidden checks failed" in failed.evalue
     assert "hidden checks: all" in tests["test-losses-log_softmax"].outputs[-1].text
     assert 'suite="hidden"' in tests["test-losses-nll_loss"].source  # nbgrader's copy keeps the instructor's cell
+
+
+@pytest.mark.pure
+def test_no_staged_file_holds_hidden_test_lines(tmp_path):
+    """nbgrader's autograde writes the notebook it is about to execute, hidden test cells restored, into
+    the folder that is staged; an earlier notebook of the assignment, autograded, lies beside it."""
+    mine = _course(tmp_path / "course")
+    source = ROOT / "source" / "04_losses" / "losses.ipynb"
+    shutil.copy(source, mine / "losses.ipynb")
+    shutil.copy(source, mine / "earlier.ipynb")
+    (mine / "notes.txt").write_text("### BEGIN HIDDEN TESTS\nsecret\n### END HIDDEN TESTS")
+    staged = tmp_path / "stage"
+    staged.mkdir()
+    work = wall.stage(mine, None, staged, None)
+    assert sorted(p.name for p in work.iterdir()) == ["earlier.ipynb", "losses.ipynb"]
+    for name in ("losses.ipynb", "earlier.ipynb"):
+        text = (work / name).read_text()
+        assert "HIDDEN TESTS" not in text and 'suite=\\"hidden\\"' not in text
+        assert len(nbformat.reads(text, as_version=4).cells) == len(nbformat.read(source, as_version=4).cells)
+    assert "BEGIN HIDDEN TESTS" in (mine / "losses.ipynb").read_text()  # nbgrader's own copy is untouched

@@ -88,12 +88,41 @@ def stage(notebook_dir: Path, student_root: Path | None, into: Path, uid: int | 
                     (learner / other.name).mkdir(mode=0o755, exist_ok=True)
                     shutil.copyfile(notebook, learner / other.name / notebook.name)
                     (learner / other.name / notebook.name).chmod(0o444)
+    for path in learner.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            _scrub(path)
     outbox = into / "outbox"
     outbox.mkdir(mode=0o700)
     if uid is not None:
         for path in [work, *work.rglob("*"), outbox]:
             os.chown(path, uid, uid, follow_symlinks=False)
     return work
+
+
+def _scrub(path: Path) -> None:
+    """A staged file without hidden test lines. nbgrader's autograde writes the notebook, its hidden test
+    cells restored (``OverwriteCells``), into the folder that is staged before it executes it, and an
+    earlier notebook of the assignment, autograded, lies there too: their hidden test regions are cut
+    out; a file holding such a region that is not a notebook is left out."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    if HIDDEN_BEGIN.encode() not in data:
+        return
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        cleaned = nbformat.writes(without_hidden_tests(nb))
+    except Exception:  # noqa: BLE001 - not a notebook: nothing of it is kept
+        path.unlink()
+        return
+    if HIDDEN_BEGIN in cleaned:  # the marker somewhere else in the notebook (metadata, outputs)
+        path.unlink()
+        return
+    mode = path.stat().st_mode
+    path.chmod(mode | 0o200)
+    path.write_text(cleaned, encoding="utf-8")
+    path.chmod(mode)
 
 
 def command(staged: Path, assignment: str, uid: int | None, timeout: int) -> list[str]:
