@@ -61,7 +61,8 @@ c.HTMLExporter.filters = {"markdown2html": inert_markdown2html}
 # Autograde keeps a hand-graded written answer graded when it runs again on the same answer (nbgrader
 # alone marks it "needs manual grade" again): SaveAutoGrades replaced by autograder.nbcourse.gradebook's.
 # And a submission's kernel runs inside the wall (bubblewrap, an unprivileged uid, only that learner's
-# files), never as the instructor: Execute replaced by autograder.nbcourse.wall's.
+# files), never as the instructor, and without the hidden tests: their verdicts come from the sandboxed
+# grader, written into the hidden test cells' outputs. Execute replaced by autograder.nbcourse.wall's.
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute, SaveAutoGrades  # noqa: E402
 

@@ -31,6 +31,7 @@ ASSIGNMENT, NOTEBOOK, COURSE = "04_losses", "losses.ipynb", "nn-by-hand"
 SOLVED, UNTOUCHED, PARTLY = "alice", "bob", "carol"
 INVALID_JSON, DELETED_TEST, MARKDOWN_ANSWER = "dave", "erin", "frank"
 HOSTILE = "mallory"
+HIDDEN_WRONG = "grace"  # an nll_loss that passes the public checks and not the hidden ones
 WALL_REPORT = "WALL-REPORT "
 
 
@@ -110,6 +111,13 @@ for name, path in [
 attempt("processes in view", lambda: sorted(
     open(f"/proc/{p}/cmdline", "rb").read()[:60] for p in os.listdir("/proc") if p.isdigit()))
 attempt("uid", lambda: os.getuid())
+HIDDEN = "/grader/autograder/checks/hidden"
+attempt("hidden: read the checks", lambda: open(f"{HIDDEN}/losses.py", "rb").read(64))
+attempt("hidden: read the course secret", lambda: open(f"{HIDDEN}/course.secret", "rb").read(8))
+attempt("hidden: list the checks", lambda: os.listdir(HIDDEN) or 1 / 0)
+attempt("hidden: import the checks", lambda: __import__("importlib").import_module("autograder.checks.hidden.losses"))
+attempt("hidden: its own hidden test lines", lambda: [p for p in glob.glob("/learner/**", recursive=True)
+    if os.path.isfile(p) and b"BEGIN HIDDEN" + b" TESTS" in open(p, "rb").read()] or 1 / 0)
 print("WALL-REPORT " + json.dumps(tried))
 """
 # And HTML that would run in the instructor's or the learner's browser, with a figure that must still show.
@@ -140,6 +148,16 @@ def _hostile(notebook: dict) -> dict:
     return solved
 
 
+def _hidden_wrong(notebook: dict) -> dict:
+    solved = _solve(notebook, ALL_ANSWERS)
+    for cell in solved["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "answer-losses-nll_loss":
+            guard = '    if reduction not in ("none", "sum", "mean"):'
+            assert guard in cell["source"]
+            cell["source"] = cell["source"].replace(guard, "    reduction = reduction.lower()\n" + guard)
+    return solved
+
+
 LEARNERS = {
     SOLVED: lambda nb: _solve(nb, ALL_ANSWERS),
     UNTOUCHED: lambda nb: nb,
@@ -148,6 +166,7 @@ LEARNERS = {
     DELETED_TEST: _delete_test_cell,
     MARKDOWN_ANSWER: _answer_to_markdown,
     HOSTILE: _hostile,
+    HIDDEN_WRONG: _hidden_wrong,
 }
 
 
@@ -246,7 +265,7 @@ def test_nbgrader_and_the_sandbox_agree_on_every_ordinary_submission(cycle):
     assert (rows[UNTOUCHED]["nbgrader_score"], rows[UNTOUCHED]["sandbox_score"]) == (0.0, 0.0)
     assert rows[PARTLY]["nbgrader_score"] == 6.0
     assert sorted(rows[PARTLY]["sandbox_passed"]) == ["losses.log_softmax", "losses.nll_loss"]
-    ordinary = (SOLVED, UNTOUCHED, PARTLY, MARKDOWN_ANSWER, HOSTILE)
+    ordinary = (SOLVED, UNTOUCHED, PARTLY, MARKDOWN_ANSWER, HOSTILE, HIDDEN_WRONG)
     assert all(rows[s]["disagreements"] == [] for s in ordinary), [rows[s]["disagreements"] for s in ordinary]
 
 
@@ -383,3 +402,29 @@ def test_the_hostile_notebooks_feedback_holds_no_live_html_and_still_shows_its_f
     assert "bold" in html and re.search(r'<img [^>]*src="data:image/png;base64,', html)  # the figure and text stay
     assert live_learner_html(html) == []
     assert 'http-equiv="Content-Security-Policy"' in html
+
+
+def test_the_hostile_kernel_finds_no_hidden_check_nor_its_own_hidden_test_lines(cycle):
+    tried = _wall_report(cycle["course"])
+    hidden = {k: v for k, v in tried.items() if k.startswith("hidden: ")}
+    assert len(hidden) == 5 and all(v.startswith("refused") for v in hidden.values()), hidden
+
+
+def _test_cells(course, student) -> dict:
+    path = course / "autograded" / student / ASSIGNMENT / NOTEBOOK
+    cells = json.loads(path.read_text())["cells"]
+    return {c["metadata"]["nbgrader"]["grade_id"]: c for c in cells if c["metadata"].get("nbgrader", {}).get("grade")}
+
+
+def test_hidden_checks_judged_in_the_sandbox_keep_a_right_answers_points_and_take_a_wrong_ones(cycle):
+    """The kernel never runs the hidden tests: their verdicts come from the sandboxed grader."""
+    assert float(cycle["grades"][HIDDEN_WRONG]["score"]) == 5.0  # nll_loss (3) lost to its hidden checks alone
+    failed = _test_cells(cycle["course"], HIDDEN_WRONG)["test-losses-nll_loss"]["outputs"]
+    assert "hidden checks failed (run in the sandbox)" in "".join(failed[-2]["text"])
+    assert failed[-1]["ename"] == "CheckFailed" and "some hidden checks failed" in failed[-1]["evalue"]
+    for cell in _test_cells(cycle["course"], SOLVED).values():
+        if cell["cell_type"] == "code":
+            assert "hidden checks: all" in "".join(cell["outputs"][-1]["text"])
+            assert "BEGIN HIDDEN TESTS" in "".join(cell["source"])  # the autograded notebook keeps nbgrader's cell
+    row = cycle["rows"][HIDDEN_WRONG]
+    assert "losses.nll_loss" not in row["nbgrader_passed"] and "losses.nll_loss" not in row["sandbox_passed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -119,22 +120,140 @@ def test_the_kernel_runs_as_an_unprivileged_uid_and_its_writes_stay_inside(tmp_p
         f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)",
     )
     with server:
-        executed = wall.execute_walled(nb, mine, tmp_path / "course" / "submitted" / "ann", 120, ("losses",))
+        executed = wall.execute_walled(nb, mine, tmp_path / "course" / "submitted" / "ann", 120)
     uid, gid, groups = executed.cells[0].outputs[0].text.split(maxsplit=2)
     if os.geteuid() == 0:
         assert int(uid) >= 10_000_000 and int(gid) == int(uid) and groups.strip() == "[]"
     assert executed.cells[1].outputs[0].text.strip() == "['04_losses', '05_convolution']"
     assert executed.cells[2].outputs[0].ename == "FileNotFoundError"
     assert not (mine / "left-behind.txt").exists()
-    assert executed.cells[3].outputs[0].text.strip() == "['__init__.py', 'losses.py']"  # no other module's
+    assert executed.cells[3].outputs[0].text.strip() == "[]"  # no hidden check, no course secret
     assert executed.cells[4].outputs[0].ename == "ConnectionRefusedError"
 
 
 @pytest.mark.pure
-def test_the_hidden_checks_in_view_are_those_of_the_instructors_notebook(tmp_path):
+def test_the_notebook_goes_into_the_wall_without_its_hidden_tests():
+    source = (
+        'check(f, "losses.nll_loss")\n'
+        '### BEGIN HIDDEN TESTS\ncheck(f, "losses.nll_loss", suite="hidden")\n### END HIDDEN TESTS'
+    )
+    nb = _notebook(source, "### BEGIN HIDDEN TESTS\nsecret = 1")  # an unclosed region runs to the cell's end
+    nb.cells[0].metadata = {"nbgrader": {"grade_id": "test-losses-nll_loss", "grade": True, "points": 3}}
+    walled = wall.without_hidden_tests(nb)
+    assert [c.source for c in walled.cells] == ['check(f, "losses.nll_loss")\n', ""]
+    assert nb.cells[0].source == source  # nbgrader's own copy keeps the instructor's cell
+    assert wall.hidden_cells(nb) == {0: "losses.nll_loss", 1: None}
+
+
+class _Unit:
+    def __init__(self, check, verdict, weight=1.0):
+        self.check, self.verdict, self.weight = check, verdict, weight
+
+
+class _Result:
+    def __init__(self, outcome, verdicts):
+        self.outcome = outcome
+        self.units = [_Unit(f"check {i}", v) for i, v in enumerate(verdicts)]
+
+
+@pytest.mark.pure
+def test_a_hidden_test_cell_is_scored_from_the_sandboxes_verdict():
+    from nbgrader.utils import determine_grade
+
+    nb = _notebook("passing", "failing", "failed in the kernel", "crashed", "unknown")
+    for cell in nb.cells:
+        cell.metadata = {"nbgrader": {"grade_id": "x", "grade": True, "points": 2, "solution": False}}
+    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue="public", traceback=[])]
+    results = {
+        "a.passing": _Result("passed", ["passed", "passed"]),
+        "a.failing": _Result("failed", ["passed", "failed", "failed"]),
+        "a.kernel": _Result("passed", ["passed"]),
+        "a.crash": _Result("crashed", []),
+    }
+    wall.add_hidden_verdicts(nb, {0: "a.passing", 1: "a.failing", 2: "a.kernel", 3: "a.crash", 4: None}, results)
+    assert [determine_grade(c)[0] for c in nb.cells] == [2, 0, 0, 0, 0]
+    assert nb.cells[0].outputs[0].text == "hidden checks: all 2 passed (run in the sandbox)\n"
+    assert nb.cells[1].outputs[0].text.strip() == "✘ 2 of 3 hidden checks failed (run in the sandbox)"
+    assert nb.cells[1].outputs[1].evalue == "a.failing: some hidden checks failed (the edge cases: see the docstring)"
+    assert [o.evalue for o in nb.cells[2].outputs] == ["public"]  # nothing added to a cell the kernel failed
+    assert nb.cells[3].outputs[0].evalue == "a.crash (hidden checks): crashed"
+
+
+# Runs last in the notebook, after every test cell: what of the hidden tests can the kernel find?
+SEARCHING_CELL = r"""
+import gc, glob, importlib, json, os, sys
+found = {}
+def attempt(name, action):
+    try:
+        found[name] = "FOUND: " + repr(action())[:200]
+    except Exception as exc:
+        found[name] = "refused: " + type(exc).__name__
+attempt("read the hidden checks", lambda: open("/grader/autograder/checks/hidden/losses.py").read(64))
+attempt("list the hidden checks", lambda: os.listdir("/grader/autograder/checks/hidden") or 1 / 0)
+attempt("read the course secret", lambda: open("/grader/autograder/checks/hidden/course.secret").read(8))
+attempt("import the hidden checks", lambda: importlib.import_module("autograder.checks.hidden.losses"))
+attempt("hidden modules loaded", lambda: [m for m in sys.modules if "checks.hidden." in m] or 1 / 0)
+def hidden_object(o):
+    code = getattr(o, "__code__", None)
+    return "hidden" in str(getattr(o, "__module__", "")) + str(getattr(code, "co_filename", ""))
+attempt("hidden objects in memory", lambda: [o for o in gc.get_objects() if callable(o) and hidden_object(o)] or 1 / 0)
+attempt("hidden test lines in the kernel's history", lambda: [s for s in In[:-1] if 'suite="hidden"' in s] or 1 / 0)
+def files_with(text):
+    every = glob.glob("/learner/**", recursive=True) + glob.glob("/tmp/**", recursive=True)
+    return [p for p in every if os.path.isfile(p) and text in open(p, "rb").read()] or 1 / 0
+attempt("hidden test lines in the kernel's files", lambda: files_with(b"BEGIN HIDDEN" + b" TESTS"))
+print("SEARCH " + json.dumps(found))
+"""
+
+
+@pytest.mark.skipif(wall.problem() is not None, reason="needs bubblewrap")
+@pytest.mark.timeout(600)
+def test_the_kernel_never_holds_the_hidden_tests_and_their_verdicts_come_from_the_sandbox(tmp_path):
+    """nbgrader's notebook as autograde's Execute gets it (the instructor's test cells, hidden lines
+    included), with a learner's nll_loss that passes the public checks and not the hidden ones."""
+    from nbgrader.utils import determine_grade
+
     mine = _course(tmp_path / "course")
-    (tmp_path / "course" / "source" / "04_losses").mkdir(parents=True)
-    shutil.copy(ROOT / "source" / "04_losses" / "losses.ipynb", tmp_path / "course" / "source" / "04_losses")
-    resources = {"metadata": {"path": str(mine)}, "nbgrader": {"assignment": "04_losses", "notebook": "losses"}}
-    assert wall.graded_modules(resources) == ("losses",)
-    assert wall.graded_modules({**resources, "nbgrader": {"assignment": "04_losses", "notebook": "gone"}}) == ()
+    nb = nbformat.read(ROOT / "source" / "04_losses" / "losses.ipynb", as_version=4)
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "answer-losses-nll_loss")
+    guard = '    if reduction not in ("none", "sum", "mean"):'
+    assert guard in answer.source
+    answer.source = answer.source.replace(guard, "    reduction = reduction.lower()  # accepts 'Mean'\n" + guard)
+    nb.cells.append(nbformat.v4.new_code_cell(SEARCHING_CELL))
+    (mine / "losses.ipynb").write_text(nbformat.writes(nb))  # as nbgrader writes it before executing it
+    tests = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    resources = {
+        "metadata": {"path": str(mine)},
+        "nbgrader": {"assignment": "04_losses", "notebook": "losses", "student": "ann"},
+    }
+    nb, _ = wall.WalledExecute(timeout=300).preprocess(nb, resources)
+
+    found = json.loads(nb.cells[-1].outputs[0].text.split("SEARCH ", 1)[1])
+    assert len(found) == 8 and all(v.startswith("refused") for v in found.values()), json.dumps(found, indent=1)
+    scores = {gid: determine_grade(cell) for gid, cell in tests.items() if gid.startswith("test-")}
+    assert scores["test-losses-nll_loss"][0] == 0, scores
+    assert scores["test-losses-log_softmax"][0] == scores["test-losses-log_softmax"][1] > 0, scores
+    failed = tests["test-losses-nll_loss"].outputs[-1]
+    assert failed.ename == "CheckFailed" and "some hidden checks failed" in failed.evalue
+    assert "hidden checks: all" in tests["test-losses-log_softmax"].outputs[-1].text
+    assert 'suite="hidden"' in tests["test-losses-nll_loss"].source  # nbgrader's copy keeps the instructor's cell
+
+
+@pytest.mark.pure
+def test_no_staged_file_holds_hidden_test_lines(tmp_path):
+    """nbgrader's autograde writes the notebook it is about to execute, hidden test cells restored, into
+    the folder that is staged; an earlier notebook of the assignment, autograded, lies beside it."""
+    mine = _course(tmp_path / "course")
+    source = ROOT / "source" / "04_losses" / "losses.ipynb"
+    shutil.copy(source, mine / "losses.ipynb")
+    shutil.copy(source, mine / "earlier.ipynb")
+    (mine / "notes.txt").write_text("### BEGIN HIDDEN TESTS\nsecret\n### END HIDDEN TESTS")
+    staged = tmp_path / "stage"
+    staged.mkdir()
+    work = wall.stage(mine, None, staged, None)
+    assert sorted(p.name for p in work.iterdir()) == ["earlier.ipynb", "losses.ipynb"]
+    for name in ("losses.ipynb", "earlier.ipynb"):
+        text = (work / name).read_text()
+        assert "HIDDEN TESTS" not in text and 'suite=\\"hidden\\"' not in text
+        assert len(nbformat.reads(text, as_version=4).cells) == len(nbformat.read(source, as_version=4).cells)
+    assert "BEGIN HIDDEN TESTS" in (mine / "losses.ipynb").read_text()  # nbgrader's own copy is untouched

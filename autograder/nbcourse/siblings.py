@@ -57,11 +57,13 @@ def imported_modules(notebook: dict) -> list[str]:
     return found
 
 
-def extract_beside(notebook_path: Path, into: Path) -> list[str]:
+def extract_beside(notebook_path: Path, into: Path, folder: Path | None = None) -> list[str]:
     """Adds to ``into`` (where the notebook's own code was extracted) each module the notebook imports
-    by name and does not hold, from the learner's notebook of it beside the notebook's folder; returns
-    the modules added. One not found stays absent: the grader then says which one is missing."""
+    by name and does not hold, from the learner's notebook of it beside the notebook's folder (or
+    ``folder``, where the notebook was copied elsewhere); returns the modules added. One not found
+    stays absent: the grader then says which one is missing."""
     notebook_path, into = Path(notebook_path), Path(into)
+    folder = Path(folder) if folder is not None else notebook_path.parent
     notebook = notebooks.read(notebook_path)
     own = set(notebooks.modules(notebook))
     cells = into / notebooks.CELL_MAP
@@ -70,7 +72,7 @@ def extract_beside(notebook_path: Path, into: Path) -> list[str]:
     for module in imported_modules(notebook):
         if module in own or (into / f"{module}.py").exists():
             continue
-        found = notebook_of(module, notebook_path.parent)
+        found = notebook_of(module, folder)
         if found is None:
             continue
         try:

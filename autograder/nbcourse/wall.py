@@ -5,12 +5,22 @@ notebook it stages a folder holding only that learner's files — the assignment
 nbgrader copied it into ``autograded/``, and the learner's other submitted notebooks, which the
 capstone imports (``siblings``) — and runs ``python -m autograder.nbcourse.wall`` inside bubblewrap:
 no network, its own PID, IPC and UTS namespaces, the root file system read-only with only the
-Python environment, this package (its hidden checks included: nbgrader's hidden test cells run them
-in the kernel) and the staged folder in view, as a fresh unprivileged uid with no capabilities and
+Python environment, this package (without its hidden checks and the course secret: an empty
+``checks/hidden``) and the staged folder in view, as a fresh unprivileged uid with no capabilities and
 no way to gain any (``setpriv``). There nbclient starts the kernel and executes the notebook; the
 executed notebook comes back as a file, and only its cells' outputs and execution counts are taken
 (the cells' sources and metadata stay nbgrader's). Whatever the kernel writes elsewhere is
 discarded with the staged folder.
+
+The hidden tests never enter the kernel. The notebook goes into the wall with every hidden test
+region (``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS``) cut out of its cells' sources, so a
+test cell runs only its public checks there. The hidden checks' verdicts come from the sandboxed
+grader instead (``grader.Grader`` on the hidden suite, on the notebook's answer cells extracted as
+``make autograde``'s cross-check extracts them): after the kernel, each hidden test cell whose public
+part passed gets the scorer's verdict as its last outputs, a line saying how many hidden checks
+passed and, when any failed, an error (``CheckFailed``, naming the exercise, never a check's inputs).
+nbgrader then scores the cell from its outputs as before: an error output, no points. The cell's
+source in the autograded notebook stays the instructor's (nbgrader's own, hidden lines included).
 
 Without bubblewrap autograde refuses to run a submission's code (nbgrader records the notebook as
 failed, and the sandboxed grader still grades it), unless ``AUTOGRADER_UNWALLED_KERNEL=1`` asks for
@@ -19,6 +29,8 @@ nbgrader's own behaviour: the kernel runs as whoever started autograde.
 
 from __future__ import annotations
 
+import atexit
+import copy
 import json
 import os
 import resource
@@ -26,12 +38,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 from nbgrader.preprocessors import Execute
 
-from autograder.nbcourse import notebooks
+from autograder.feedback import report
+from autograder.nbcourse import notebooks, siblings
+from autograder.nbcourse.nbsource import exercise_of
 from autograder.scoring import launcher
 
 LEARNER = "/learner"  # the staged folder inside the wall: <assignment>/ and the learner's other notebooks
@@ -42,6 +57,7 @@ MAX_PROCESSES = 512  # processes and threads of the learner's uid (the kernel, t
 MAX_FILE = 64 * 2**20  # the largest file the kernel may write
 TMP_BYTES = 256 * 2**20  # the private /tmp
 UNWALLED = "AUTOGRADER_UNWALLED_KERNEL"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 class WallError(RuntimeError):
@@ -72,6 +88,9 @@ def stage(notebook_dir: Path, student_root: Path | None, into: Path, uid: int | 
                     (learner / other.name).mkdir(mode=0o755, exist_ok=True)
                     shutil.copyfile(notebook, learner / other.name / notebook.name)
                     (learner / other.name / notebook.name).chmod(0o444)
+    for path in learner.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            _scrub(path)
     outbox = into / "outbox"
     outbox.mkdir(mode=0o700)
     if uid is not None:
@@ -80,9 +99,35 @@ def stage(notebook_dir: Path, student_root: Path | None, into: Path, uid: int | 
     return work
 
 
-def command(staged: Path, assignment: str, uid: int | None, timeout: int, hidden: tuple[str, ...] = ()) -> list[str]:
-    """The bubblewrap command line that runs this module's ``main`` on the staged folder; of the hidden
-    checks, only those of the course modules in ``hidden`` are in view."""
+def _scrub(path: Path) -> None:
+    """A staged file without hidden test lines. nbgrader's autograde writes the notebook, its hidden test
+    cells restored (``OverwriteCells``), into the folder that is staged before it executes it, and an
+    earlier notebook of the assignment, autograded, lies there too: their hidden test regions are cut
+    out; a file holding such a region that is not a notebook is left out."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    if HIDDEN_BEGIN.encode() not in data:
+        return
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        cleaned = nbformat.writes(without_hidden_tests(nb))
+    except Exception:  # noqa: BLE001 - not a notebook: nothing of it is kept
+        path.unlink()
+        return
+    if HIDDEN_BEGIN in cleaned:  # the marker somewhere else in the notebook (metadata, outputs)
+        path.unlink()
+        return
+    mode = path.stat().st_mode
+    path.chmod(mode | 0o200)
+    path.write_text(cleaned, encoding="utf-8")
+    path.chmod(mode)
+
+
+def command(staged: Path, assignment: str, uid: int | None, timeout: int) -> list[str]:
+    """The bubblewrap command line that runs this module's ``main`` on the staged folder; no hidden check
+    (nor the course secret beside them) is in view."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": f"{LEARNER}/{assignment}",
@@ -138,13 +183,9 @@ def command(staged: Path, assignment: str, uid: int | None, timeout: int, hidden
             argv += bind(etc, etc)
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += bind(str(launcher.PACKAGE_DIR), f"{GRADER}/autograder")
-    # the hidden checks of other notebooks (other assignments, other deadlines) are not in view
-    concealed, checks = f"{GRADER}/autograder/checks/hidden", launcher.PACKAGE_DIR / "checks" / "hidden"
-    argv += ["--perms", "0755", "--tmpfs", concealed]
-    for name in ("__init__", *sorted(hidden)):
-        if (checks / f"{name}.py").is_file():
-            argv += ["--ro-bind", str(checks / f"{name}.py"), f"{concealed}/{name}.py"]
-    argv += ["--remount-ro", concealed]
+    # no hidden check is in view, nor the course secret (checks/hidden/course.secret): an empty folder
+    concealed = f"{GRADER}/autograder/checks/hidden"
+    argv += ["--perms", "0755", "--tmpfs", concealed, "--remount-ro", concealed]
     argv += bind(str(staged / "learner"), LEARNER, "--bind")
     argv += bind(str(staged / "outbox"), OUTBOX, "--bind")
     argv += ["--remount-ro", "/", "--chdir", f"{LEARNER}/{assignment}", "--"]
@@ -163,11 +204,11 @@ def command(staged: Path, assignment: str, uid: int | None, timeout: int, hidden
 
 
 def execute_walled(
-    nb: nbformat.NotebookNode, notebook_dir: Path, student_root: Path | None, timeout: int, hidden: tuple[str, ...] = ()
+    nb: nbformat.NotebookNode, notebook_dir: Path, student_root: Path | None, timeout: int
 ) -> nbformat.NotebookNode:
     """Runs ``nb`` in the wall, in a copy of ``notebook_dir``, beside the learner's other notebooks in
-    ``student_root``, with the hidden checks of the modules in ``hidden``; returns the executed
-    notebook (the kernel's word: only its outputs are used)."""
+    ``student_root``; returns the executed notebook (the kernel's word: only its outputs are used).
+    ``nb`` is run as it is: ``without_hidden_tests`` makes the copy that may go in."""
     reason = problem()
     if reason is not None:
         raise WallError(f"the notebook was not run: its kernel runs only inside bubblewrap ({reason})")
@@ -179,7 +220,7 @@ def execute_walled(
         (work / ".walled-input.ipynb").write_text(json.dumps(nb), encoding="utf-8")
         code_cells = sum(cell.get("cell_type") == "code" for cell in nb.get("cells", []))
         limit = (timeout or 300) * (code_cells + 1) + 60
-        argv = command(staged, work.name, uid, timeout, hidden)
+        argv = command(staged, work.name, uid, timeout)
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired as exc:
@@ -232,18 +273,105 @@ def take_outputs(nb: nbformat.NotebookNode, executed: dict) -> None:
         raise WallError(f"the executed notebook came back malformed: {str(exc)[:200]}") from exc
 
 
-def graded_modules(resources: dict) -> tuple[str, ...]:
-    """The course modules this notebook is graded on, read from the instructor's own source notebook
-    (never from the submission); none when it cannot be found."""
-    info = resources.get("nbgrader", {})
-    course = Path(resources.get("metadata", {}).get("path") or ".").resolve().parents
-    if len(course) < 3 or not info.get("assignment") or not info.get("notebook"):
-        return ()
-    source = course[2] / "source" / info["assignment"] / f"{info['notebook']}.ipynb"
-    try:
-        return tuple(notebooks.modules(notebooks.read(source)))
-    except (notebooks.NotebookError, OSError):
-        return ()
+def strip_hidden(source: str) -> str:
+    """``source`` without its hidden test regions (an unclosed one runs to the cell's end)."""
+    kept, hidden = [], False
+    for line in source.splitlines(keepends=True):
+        if HIDDEN_BEGIN in line:
+            hidden = True
+        elif hidden and HIDDEN_END in line:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return "".join(kept)
+
+
+def hidden_cells(nb: nbformat.NotebookNode) -> dict[int, str | None]:
+    """Cell index -> the exercise of each code cell holding hidden tests (None: its grade id names none)."""
+    found: dict[int, str | None] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+            found[index] = exercise_of(notebooks.grade_id(cell))
+    return found
+
+
+def without_hidden_tests(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The copy of ``nb`` that goes into the wall: every hidden test region cut out of its cells."""
+    walled = copy.deepcopy(nb)
+    for cell in walled.cells:
+        if cell.cell_type == "code" and HIDDEN_BEGIN in cell.source:
+            cell.source = strip_hidden(cell.source)
+    return walled
+
+
+_GRADER: list = []  # the sandboxed grader of the hidden suite, started once per nbgrader process
+
+
+def _hidden_grader():
+    if not _GRADER:
+        from autograder.scoring.grader import Grader  # imports torch: only when a notebook is graded
+
+        grader = Grader(suites=("hidden",))
+        atexit.register(grader.close)
+        _GRADER.append(grader)
+    return _GRADER[0]
+
+
+def grade_hidden(nb: nbformat.NotebookNode, notebook_dir: Path, name: str, exercises: list[str], grader=None) -> dict:
+    """Exercise -> the sandboxed grader's result for it on the hidden checks, for ``nb``'s answer cells
+    (and the learner's other modules it imports, from their notebooks beside ``notebook_dir``)."""
+    if not exercises:
+        return {}
+    grader = grader or _hidden_grader()
+    with tempfile.TemporaryDirectory(prefix="nbgrader-hidden-") as folder:
+        path = Path(folder) / "notebook" / (Path(name).name or "notebook.ipynb")
+        path.parent.mkdir()
+        path.write_text(nbformat.writes(nb), encoding="utf-8")
+        into = Path(folder) / "submission"
+        notebooks.extract_submission(path, into)
+        siblings.extract_beside(path, into, notebook_dir)
+        result = grader.grade(into, sorted(set(exercises)))
+    found = {e.exercise.id: e for e in result.exercises}
+    faulty = [e for e in found.values() if getattr(e, "grader_fault", False)]
+    if faulty:
+        raise WallError(f"the hidden checks could not be run: {faulty[0].message}")
+    return found
+
+
+def _stream(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+def _error(evalue: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_output("error", ename="CheckFailed", evalue=evalue, traceback=[f"CheckFailed: {evalue}"])
+
+
+def verdict_outputs(exercise: str | None, result) -> list[nbformat.NotebookNode]:
+    """A hidden test cell's last outputs, from the sandboxed grader's ``result`` (as ``incheck.check``
+    words them: how many hidden checks failed, never which, nor their inputs)."""
+    if exercise is None or result is None:
+        return [_error("the hidden tests of this cell could not be run: it names no exercise of the course")]
+    counted = {id(u.check) for u in result.units if u.weight}
+    if result.outcome == "passed":
+        return [_stream(f"hidden checks: all {len(counted)} passed (run in the sandbox)\n")]
+    if result.outcome == "failed":
+        failing = {id(u.check) for u in result.units if u.verdict in ("failed", "not_started")}
+        return [
+            _stream(f"  ✘ {len(failing)} of {len(counted)} hidden checks failed (run in the sandbox)\n"),
+            _error(f"{exercise}: some hidden checks failed (the edge cases: see the docstring)"),
+        ]
+    label = report.LABELS.get(result.outcome, result.outcome)
+    return [_error(f"{exercise} (hidden checks): {label}")]
+
+
+def add_hidden_verdicts(nb: nbformat.NotebookNode, cells: dict[int, str | None], results: dict) -> None:
+    """Appends each hidden test cell's verdict to its outputs, unless the cell already failed in the
+    kernel (its public checks: the hidden ones would not have run there either)."""
+    for index, exercise in cells.items():
+        cell = nb.cells[index]
+        if any(o.get("output_type") == "error" for o in cell.outputs):
+            continue
+        cell.outputs.extend(verdict_outputs(exercise, results.get(exercise) if exercise else None))
 
 
 class WalledExecute(Execute):
@@ -257,8 +385,16 @@ class WalledExecute(Execute):
         student = resources.get("nbgrader", {}).get("student")
         course = notebook_dir.parents[2] if len(notebook_dir.parents) > 2 else None
         student_root = course / "submitted" / student if course is not None and student else None
-        executed = execute_walled(nb, notebook_dir, student_root, int(self.timeout or 300), graded_modules(resources))
+        cells = hidden_cells(nb)
+        name = f"{resources.get('nbgrader', {}).get('notebook') or 'notebook'}.ipynb"
+        exercises = [e for e in cells.values() if e]
+        # the sandboxed grader judges the hidden checks while the kernel runs the rest
+        with ThreadPoolExecutor(1) as pool:
+            graded = pool.submit(grade_hidden, copy.deepcopy(nb), notebook_dir, name, exercises)
+            executed = execute_walled(without_hidden_tests(nb), notebook_dir, student_root, int(self.timeout or 300))
+            results = graded.result()
         take_outputs(nb, executed)
+        add_hidden_verdicts(nb, cells, results)
         return nb, resources
 
 
