@@ -47,15 +47,14 @@ from nbgrader.preprocessors import Execute
 from autograder.feedback import report
 from autograder.nbcourse import notebooks, siblings
 from autograder.nbcourse.nbsource import exercise_of
+from autograder.protocol.policy import KERNEL
 from autograder.scoring import launcher
 
 LEARNER = "/learner"  # the staged folder inside the wall: <assignment>/ and the learner's other notebooks
 OUTBOX = "/outbox"  # where the executed notebook is written
 GRADER = "/grader"  # this package, importable from there (PYTHONPATH)
 RESULT = "executed.ipynb"
-MAX_PROCESSES = 512  # processes and threads of the learner's uid (the kernel, torch's threads)
-MAX_FILE = 64 * 2**20  # the largest file the kernel may write
-TMP_BYTES = 256 * 2**20  # the private /tmp
+MAX_FILE = dict(KERNEL.rlimits)["FSIZE"]  # the largest file the kernel may write
 UNWALLED = "AUTOGRADER_UNWALLED_KERNEL"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
@@ -126,81 +125,19 @@ def _scrub(path: Path) -> None:
 
 
 def command(staged: Path, assignment: str, uid: int | None, timeout: int) -> list[str]:
-    """The bubblewrap command line that runs this module's ``main`` on the staged folder; no hidden check
-    (nor the course secret beside them) is in view."""
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": f"{LEARNER}/{assignment}",
-        "TMPDIR": "/tmp",
-        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
-        "JUPYTER_CONFIG_DIR": "/tmp/jupyter-config",
-        "JUPYTER_DATA_DIR": "/tmp/jupyter-data",
-        "IPYTHONDIR": "/tmp/ipython",
-        "MPLCONFIGDIR": "/tmp/matplotlib",
-        "PYTHONPATH": GRADER,
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "LC_ALL": "C.UTF-8",
-        # a figure a cell draws is kept as a PNG output: the feedback and the formgrader show it
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-    }
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        if name in os.environ:
-            env[name] = os.environ[name]
-    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
-    if uid is not None:  # root: no user namespace; setpriv below makes the learner's uid
-        argv += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:
-        argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
-    for key, value in env.items():
-        argv += ["--setenv", key, value]
-    # the private /tmp first: a bind below may live under /tmp (a clone there)
-    argv += ["--size", str(TMP_BYTES), "--perms", "1777", "--tmpfs", "/tmp"]
-    made = {"/", "/tmp"}
-
-    def bind(source: str, dest: str, how: str = "--ro-bind") -> list[str]:
-        parents = []
-        for parent in reversed(Path(dest).parents):
-            if str(parent) not in made:
-                made.add(str(parent))
-                parents += ["--perms", "0755", "--dir", str(parent)]
-        made.add(dest)
-        return parents + [how, source, dest]
-
-    for top in ("usr", "bin", "lib", "lib64", "sbin"):
-        path = f"/{top}"
-        if os.path.islink(path):
-            argv += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            argv += bind(path, path)
-    for root_dir in launcher._python_roots():
-        argv += bind(root_dir, root_dir)
-    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf", "/etc/fonts"):
-        if os.path.exists(etc):
-            argv += bind(etc, etc)
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += bind(str(launcher.PACKAGE_DIR), f"{GRADER}/autograder")
-    # no hidden check is in view, nor the course secret (checks/hidden/course.secret): an empty folder
-    concealed = f"{GRADER}/autograder/checks/hidden"
-    argv += ["--perms", "0755", "--tmpfs", concealed, "--remount-ro", concealed]
-    argv += bind(str(staged / "learner"), LEARNER, "--bind")
-    argv += bind(str(staged / "outbox"), OUTBOX, "--bind")
-    argv += ["--remount-ro", "/", "--chdir", f"{LEARNER}/{assignment}", "--"]
+    """The bubblewrap command line, rendered from ``policy.KERNEL``, that runs this module's ``main`` on the
+    staged folder; no hidden check (nor the course secret beside them) is in view."""
+    host = launcher.Host.here(KERNEL)
+    env = dict(KERNEL.env) | {name: os.environ[name] for name in KERNEL.env_passed if name in os.environ}
+    sources = {"package": str(launcher.PACKAGE_DIR)} | {name: str(staged / name) for name in ("learner", "outbox")}
+    # root: no user namespace; setpriv makes the learner's uid
+    argv = launcher.bwrap_argv(KERNEL, host, root=uid is not None, sources=sources, env=env, assignment=assignment)
     if uid is not None:
-        argv += [
-            "setpriv",
-            f"--reuid={uid}",
-            f"--regid={uid}",
-            "--clear-groups",
-            "--no-new-privs",
-            "--inh-caps=-all",
-            "--",
-        ]
-    python = [sys.executable, "-B", "-m", "autograder.nbcourse.wall", f"{LEARNER}/{assignment}", str(timeout)]
-    return argv + python
+        argv += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+        argv += ["--no-new-privs"] if KERNEL.no_new_privs else []
+        argv += ["--inh-caps=-all", "--"]
+    python = [host.executable, *KERNEL.python_flags, "-m", "autograder.nbcourse.wall"]
+    return argv + python + [f"{LEARNER}/{assignment}", str(timeout)]
 
 
 def execute_walled(
@@ -406,8 +343,8 @@ def main(argv: list[str]) -> int:
     if os.geteuid() == 0 or os.getegid() == 0:
         print("the kernel would run as root: refused", file=sys.stderr)
         return 3
-    for limit, value in ((resource.RLIMIT_NPROC, MAX_PROCESSES), (resource.RLIMIT_FSIZE, MAX_FILE)):
-        resource.setrlimit(limit, (value, value))
+    for name, value in KERNEL.rlimits:
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
     folder, timeout = Path(argv[0]), int(argv[1])
     source = folder / ".walled-input.ipynb"
     nb = nbformat.reads(source.read_text(encoding="utf-8"), as_version=4)

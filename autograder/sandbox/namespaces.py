@@ -20,15 +20,17 @@ import functools
 import os
 import sys
 
+from autograder.protocol import policy
+
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child's audit hook refuses ctypes
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x04000000, 0x08000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-ISOLATED = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET
-DEVICES = ("null", "zero", "full", "random", "urandom")  # the device nodes a child's /dev holds (and GPUs)
-SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")
-SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
-VIEW_VARIABLE = "AUTOGRADER_VIEW"  # set by the launcher for a plain worker: its read-only folders, os.pathsep-joined
+# the walls, as policy.WORKER declares them
+ISOLATED = policy.WORKER.child_unshare_flags
+DEVICES = policy.WORKER.devices  # the device nodes a child's /dev holds (and GPUs)
+SYSTEM_DIRS = policy.WORKER.system_dirs
+SYSTEM_FILES = policy.WORKER.system_files
+VIEW_VARIABLE = policy.WORKER.view_variable  # set by the launcher for a plain worker: its read-only folders
 
 
 class NamespaceError(SystemExit):

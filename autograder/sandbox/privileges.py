@@ -6,12 +6,14 @@ capabilities; the result is checked, and the child refuses to go on if any privi
 Whoever started us, a seccomp filter then refuses ``execve``: a new program would run without the
 child's forbidden kernels (a Python started by the learner could call ``torch.tanh``), and
 refuses ``memfd_create`` and ``shmget``: memory held in a memfd file or a System V segment does not
-count against ``RLIMIT_AS`` once unmapped (POSIX message queues get ``RLIMIT_MSGQUEUE`` 0).
+count against ``RLIMIT_AS`` once unmapped (POSIX message queues get ``RLIMIT_MSGQUEUE`` 0). Each
+limit and rule is a field of ``protocol.policy.WORKER``; this module renders them.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import resource
@@ -19,13 +21,13 @@ import stat
 import struct
 import sys
 
+from autograder.protocol import policy
+
 _LIBC = ctypes.CDLL(None, use_errno=True)  # loaded in the zygote: the child's audit hook refuses ctypes
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
-MAX_PROCESSES = 64  # processes and threads of one exercise's uid (RLIMIT_NPROC)
-MAX_FILE = 64 * 2**20  # the largest file learner code may write (RLIMIT_FSIZE)
-MAX_OPEN_FILES = 256
+POLICY = policy.WORKER  # the rlimits, no_new_privs and the seccomp rules rendered here
 
 
 class PrivilegeError(SystemExit):
@@ -34,12 +36,10 @@ class PrivilegeError(SystemExit):
 
 def drop(uid: int | None) -> None:
     """Sets the limits, then becomes ``uid`` when we are root (``None``: stay who we are)."""
-    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE, MAX_FILE))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES))
-    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # a queue's messages are memory outside RLIMIT_AS
-    # execve can never grant privileges again (setuid bits, file capabilities are ignored)
-    _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    for name, value in POLICY.rlimits:  # MSGQUEUE 0: a queue's messages are memory outside RLIMIT_AS
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
+    if POLICY.no_new_privs:  # execve can never grant privileges again (setuid bits, file capabilities)
+        _LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     if uid is not None and os.geteuid() == 0:
         keep_import_path_reachable()
         os.setgroups([])
@@ -50,45 +50,57 @@ def drop(uid: int | None) -> None:
     forbid_new_programs()
 
 
-# seccomp's view of a syscall: (nr, arch, ...). Per architecture: its audit number, the calls refused
-# (execve, execveat: a new program; memfd_create, shmget: memory RLIMIT_AS does not count; fork, vfork:
-# another address space; unshare, setns: a user namespace of its own, where it could mount a tmpfs),
-# the calls answered ENOSYS (clone3, whose flags seccomp cannot read: the C library falls back to
-# clone) and clone itself, allowed for threads only (CLONE_THREAD).
-_SYSCALLS = {
-    "x86_64": (0xC000003E, (59, 322, 319, 29, 57, 58, 272, 308), (435,), 56),
-    "aarch64": (0xC00000B7, (221, 281, 279, 194, 97, 268), (435,), 220),
+# seccomp's view of a syscall: (nr, arch, ...). Per architecture: its audit number and the numbers of
+# the calls the policy names (None: the architecture has no such call, nothing to refuse).
+_SYSCALLS: dict[str, tuple[int, dict[str, int | None]]] = {
+    "x86_64": (
+        0xC000003E,
+        {"execve": 59, "execveat": 322, "memfd_create": 319, "shmget": 29, "fork": 57, "vfork": 58}
+        | {"unshare": 272, "setns": 308, "clone3": 435, "clone": 56},
+    ),
+    "aarch64": (
+        0xC00000B7,
+        {"execve": 221, "execveat": 281, "memfd_create": 279, "shmget": 194, "fork": None, "vfork": None}
+        | {"unshare": 97, "setns": 268, "clone3": 435, "clone": 220},
+    ),
 }
 _X32_BIT = 0x40000000  # x86_64's x32 ABI: another numbering of the same calls, refused whole
 CLONE_THREAD = 0x00010000
+RET_ALLOW, RET_ERRNO = 0x7FFF0000, 0x00050000
+LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
 
 
-def forbid_new_programs() -> None:
-    """From now on, in this process and its threads: no new program (``execve``), no other process
-    (``fork``, a ``clone`` that is not a thread), no memory outside ``RLIMIT_AS`` (``memfd_create``,
-    ``shmget``) and no namespace of its own (``unshare``, ``setns``): each fails with EPERM. So do
-    syscalls of another ABI (i386 on x86_64), which could reach them by another number."""
-    arch, refused, missing, clone = _SYSCALLS.get(platform.machine(), (None, (), (), None))
-    if arch is None:
-        raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
-    deny, allow, enosys = 0x00050000 | 1, 0x7FFF0000, 0x00050000 | 38  # SECCOMP_RET_ERRNO | errno, RET_ALLOW
-    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
+def seccomp_program(wall: policy.Policy, machine: str) -> list[tuple[int, int, int, int]]:
+    """The policy's seccomp rules as a classic BPF program for ``machine`` (``sock_filter``'s fields)."""
+    arch, numbers = _SYSCALLS[machine]
+    refused = [nr for nr in (numbers[name] for name in wall.seccomp_refused) if nr is not None]
+    missing = [nr for nr in (numbers[name] for name in wall.seccomp_enosys) if nr is not None]
     # the instructions, with jumps to the three returns at the end by name
-    body: list[tuple[int, object, object, int]] = [
-        (ld, 0, 0, 4),  # the architecture
-        (jeq, 0, "deny", arch),
-        (ld, 0, 0, 0),  # the syscall number
-        (jge, "deny", 0, _X32_BIT),
-    ]
-    body += [(jeq, "deny", 0, nr) for nr in refused] + [(jeq, "enosys", 0, nr) for nr in missing]
-    body += [(jeq, 0, "allow", clone), (ld, 0, 0, 16), (jset, "allow", "deny", CLONE_THREAD)]  # args[0]: flags
+    body: list[tuple[int, object, object, int]] = [(LD, 0, 0, 4), (JEQ, 0, "deny", arch)]  # the architecture
+    body += [(LD, 0, 0, 0)]  # the syscall number
+    body += [(JGE, "deny", 0, _X32_BIT)] if wall.seccomp_other_abis_refused else []
+    body += [(JEQ, "deny", 0, nr) for nr in refused] + [(JEQ, "enosys", 0, nr) for nr in missing]
+    if wall.seccomp_threads_only:  # args[0]: clone's flags
+        body += [(JEQ, 0, "allow", numbers["clone"]), (LD, 0, 0, 16), (JSET, "allow", "deny", CLONE_THREAD)]
     labels = {"allow": len(body), "deny": len(body) + 1, "enosys": len(body) + 2}
 
     def jump(target, at: int) -> int:
         return labels[target] - at - 1 if isinstance(target, str) else int(target)
 
-    program = [(op, jump(jt, i), jump(jf, i), k) for i, (op, jt, jf, k) in enumerate(body)]
-    program += [(ret, 0, 0, allow), (ret, 0, 0, deny), (ret, 0, 0, enosys)]
+    program = [(op, jump(jt, i), jump(jf, i), int(k)) for i, (op, jt, jf, k) in enumerate(body)]
+    deny, enosys = RET_ERRNO | wall.seccomp_errno, RET_ERRNO | errno.ENOSYS
+    return program + [(RET, 0, 0, RET_ALLOW), (RET, 0, 0, deny), (RET, 0, 0, enosys)]
+
+
+def forbid_new_programs() -> None:
+    """From now on, in this process and its threads, the policy's seccomp rules: no new program
+    (``execve``), no other process (``fork``, a ``clone`` that is not a thread), no memory outside
+    ``RLIMIT_AS`` (``memfd_create``, ``shmget``) and no namespace of its own (``unshare``, ``setns``):
+    each fails with EPERM. So do syscalls of another ABI (i386 on x86_64), which could reach them by
+    another number."""
+    if platform.machine() not in _SYSCALLS:
+        raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
+    program = seccomp_program(POLICY, platform.machine())
     code = b"".join(struct.pack("HBBI", *insn) for insn in program)
     buffer = ctypes.create_string_buffer(code)
 

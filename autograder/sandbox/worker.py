@@ -84,8 +84,7 @@ def _limit_memory(megabytes: int) -> None:
     with open("/proc/self/status") as status:
         vm = next((int(line.split()[1]) for line in status if line.startswith("VmSize:")), 0)
     limit = vm * 1024 + megabytes * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # the policy's other rlimits: privileges.drop
 
 
 def run_unit(
@@ -698,7 +697,7 @@ def _wipe(scratch_root: str) -> None:
     _remove([os.path.join(scratch_root, entry) for entry in os.listdir(scratch_root)])
 
 
-OWN_PID_NAMESPACE = "AUTOGRADER_OWN_PID_NAMESPACE"  # set by sandbox.command under bwrap
+OWN_PID_NAMESPACE = privileges.POLICY.own_pid_variable  # set under bwrap only (the policy's env_bwrap)
 
 
 def _end_of_job(uids, own_pid_namespace: bool) -> None:

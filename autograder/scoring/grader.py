@@ -23,8 +23,7 @@ from autograder import warmup
 from autograder.checks import secret as course
 from autograder.course import catalogue
 from autograder.course.catalogue import Exercise
-from autograder.scoring import launcher as sandboxes
-from autograder.scoring import static
+from autograder.scoring import launcher, static
 from autograder.scoring.client import Worker
 from autograder.scoring.judge import judge_parts, units_expected
 from autograder.scoring.results import GradeResult, Limits, MissingChecks
@@ -78,7 +77,7 @@ class Grader:
     """Grades submissions one after another on a warm worker, restarting it if learner code kills it."""
 
     def __init__(self, sandbox: str = "auto", suites: tuple[str, ...] | None = None, limits: Limits | None = None):
-        self.box = sandboxes.choose(sandbox)
+        self.box = launcher.choose(sandbox)
         self.limits = limits or Limits()
         self.suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
         if suites and not self.suites:  # asked for by name, and not installed here (a learner's copy)

@@ -7,7 +7,8 @@ with the worker. Nothing else of the machine (the instructor's repository, other
 the scorer's output) is in its view. In both sandboxes learner code runs as an unprivileged uid
 with no capabilities (see ``learner_uids``) when the grader runs as root, and then each exercise's
 child has namespaces of its own and, in plain processes, a root built from the same allow-list
-(``sandbox.namespaces``; the launcher passes it the folders in ``VIEW_VARIABLE``).
+(``sandbox.namespaces``; the launcher passes it the folders in the policy's ``view_variable``).
+Every wall is a field of ``protocol.policy.WORKER``: this module renders it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.protocol import policy
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the autograder package
+POLICY = policy.WORKER  # every wall of the worker's sandbox, declared in one place
 SANDBOX_GRADER = "/grader"
-SCRATCH = "/scratch"  # the worker's private, writable folder inside the sandbox
+SCRATCH = POLICY.chdir  # the worker's private, writable folder inside the sandbox
 INBOX = "/inbox"  # the scorer's submissions, read-only
-CHECKS_INSIDE = f"{SANDBOX_GRADER}/autograder/checks"  # hidden by an empty folder
+SCRATCH_BYTES = POLICY.scratch_bytes  # the scratch quota of one worker (a tmpfs under bwrap)
 
 
 @dataclass
@@ -105,14 +109,8 @@ def _python_roots() -> list[str]:
     return sorted(roots)
 
 
-UID_FIRST, UID_SPAN = 1_000_000_000, 1_000_000_000  # learner uids are drawn from here
-MIN_UID_BASE = 10_000_000  # well above accounts (system, users) and the usual subordinate-uid ranges
-# The zygote keeps these (and only these) while it runs as root under bwrap: to switch each child
-# to its learner uid, kill that uid's processes, hand it a scratch folder and wipe it afterwards.
-# CAP_SYS_ADMIN: to give each child namespaces of its own (``sandbox.namespaces``) before it drops everything.
-ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SYS_ADMIN")
-VIEW_VARIABLE = "AUTOGRADER_VIEW"  # sandbox.namespaces.VIEW_VARIABLE: what a plain worker's child may read
-SCRATCH_BYTES = 512 * 2**20  # the scratch quota of one worker (a tmpfs under bwrap)
+UID_FIRST, UID_SPAN = POLICY.learner_uids  # learner uids are drawn from here
+MIN_UID_BASE = POLICY.min_uid_base  # well above accounts (system, users) and the usual subordinate-uid ranges
 
 
 def learner_uids(count: int) -> list[int] | None:
@@ -137,59 +135,75 @@ def learner_uids(count: int) -> list[int] | None:
 def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
     """argv, env and the worker's scratch folder. ``inbox`` is the scorer's folder of submissions:
     the worker reads each one there (read-only to learner code); nothing else is shared."""
-    python = [sys.executable, "-B", "-P", "-m", "autograder.sandbox.worker"]
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "PYTHONHASHSEED": "0",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LC_ALL": "C.UTF-8",
-        "MPLBACKEND": "Agg",
-    }
+    host = Host.here(POLICY)
+    python = [host.executable, *POLICY.python_flags, "-m", "autograder.sandbox.worker"]
     # the machine's numerics settings, and which GPU this grader was given (one Dask worker per GPU)
-    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    env = dict(POLICY.env) | {name: os.environ[name] for name in POLICY.env_passed if name in os.environ}
     if sandbox.kind == "process":
         scratch = tempfile.mkdtemp(prefix="grade-scratch-")
         if os.geteuid() == 0 and not namespaces_work():
-            os.chmod(scratch, 0o711)  # no mount of its own: each child reaches its 0700 folder through this one
+            os.chmod(scratch, POLICY.plain_scratch_mode)  # no mount of its own: see the policy's field
         env.update(HOME=scratch, TMPDIR=scratch, PYTHONPATH=str(PACKAGE_DIR.parent))
         # a root worker's child sees these (read-only), its submission and its scratch: nothing else
-        env[VIEW_VARIABLE] = os.pathsep.join([*_python_roots(), str(PACKAGE_DIR)])
+        env[POLICY.view_variable] = os.pathsep.join([*host.python_roots, str(PACKAGE_DIR)])
         return python + [scratch, inbox], env, scratch
-    root = os.geteuid() == 0
-    argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--clearenv"]
-    if root:  # no user namespace: learner code gets a real, unprivileged host uid (see learner_uids)
-        argv += [
-            "--unshare-ipc",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--cap-drop",
-            "ALL",
-        ]
-        for cap in ZYGOTE_CAPS:
-            argv += ["--cap-add", cap]
-    else:  # a user namespace without capabilities, in which no further one can be made
-        argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
-    inside = {
-        **env,
-        "HOME": SCRATCH,
-        "TMPDIR": SCRATCH,
-        "PYTHONPATH": SANDBOX_GRADER,
-        "AUTOGRADER_OWN_PID_NAMESPACE": "1",
-    }  # worker.OWN_PID_NAMESPACE: bwrap's --unshare-pid
-    for key, value in inside.items():
-        argv += ["--setenv", key, value]
-    # private, empty /tmp first: the binds below may live under /tmp (a clone in /tmp, say)
-    argv += ["--perms", "0755", "--tmpfs", "/tmp"]
-    made = {"/", "/tmp"}
+    sources = {"package": str(PACKAGE_DIR), "inbox": inbox}
+    argv = bwrap_argv(POLICY, host, root=os.geteuid() == 0, sources=sources, env=env | dict(POLICY.env_bwrap))
+    return argv + python + [SCRATCH, INBOX], env, SCRATCH
 
-    def bind(source: str, dest: str) -> list[str]:
-        """A read-only bind, after making its missing parent folders traversable by the learner's uid (a
+
+@dataclass(frozen=True)
+class Host:
+    """What of this machine a bwrap view is built from (``here``); a test fixes one."""
+
+    bwrap: str
+    executable: str
+    links: dict[str, str]  # the policy's system folders that are links, and their targets
+    dirs: tuple[str, ...]  # those that are folders
+    files: tuple[str, ...]  # the policy's system files that exist
+    python_roots: tuple[str, ...]
+    gpus: tuple[str, ...]  # /dev/nvidia*: CUDA devices, where the machine has them
+
+    @classmethod
+    def here(cls, wall: policy.Policy) -> Host:
+        return cls(
+            bwrap=shutil.which("bwrap") or "bwrap",
+            executable=sys.executable,
+            links={path: os.readlink(path) for path in wall.system_dirs if os.path.islink(path)},
+            dirs=tuple(path for path in wall.system_dirs if not os.path.islink(path) and os.path.isdir(path)),
+            files=tuple(path for path in wall.system_files if os.path.exists(path)),
+            python_roots=tuple(_python_roots()),
+            gpus=tuple(str(dev) for dev in sorted(Path("/dev").glob("nvidia*"))),
+        )
+
+
+def bwrap_argv(
+    wall: policy.Policy, host: Host, *, root: bool, sources: dict[str, str], env: dict[str, str], **values: str
+) -> list[str]:
+    """The bubblewrap command line, up to its ``--``, rendered from ``wall`` on ``host``. As root no user
+    namespace: learner code gets a real, unprivileged host uid (see ``learner_uids``); otherwise a user
+    namespace without capabilities, in which no further one can be made. ``sources``: the folders the
+    policy's binds name; ``values`` fill the ``{…}`` in ``env`` and ``chdir``."""
+    argv = [host.bwrap, *(["--die-with-parent", "--new-session"] if wall.die_with_parent else []), "--clearenv"]
+    if root:
+        argv += [f"--unshare-{name}" for name in wall.unshare_as_root] + ["--cap-drop", "ALL"]
+        for cap in wall.capabilities_as_root:
+            argv += ["--cap-add", cap]
+    else:
+        argv += [f"--unshare-{name}" for name in wall.unshare_as_user]
+        argv += ["--disable-userns"] if wall.disable_userns else []
+    for key, value in env.items():
+        argv += ["--setenv", key, value.format(**values)]
+    return argv + _mounts(wall, host, sources) + ["--chdir", wall.chdir.format(**values), "--"]
+
+
+def _mounts(wall: policy.Policy, host: Host, sources: dict[str, str]) -> list[str]:
+    """The policy's file view as bwrap options, in its order."""
+    argv: list[str] = []
+    made = {"/"}
+
+    def bind(source: str, dest: str, how: str = "--ro-bind") -> list[str]:
+        """A bind, after making its missing parent folders traversable by the learner's uid (a
         privileged bwrap makes them 0700, which would hide a Python under /root from it)."""
         parents = []
         for parent in reversed(Path(dest).parents):
@@ -197,43 +211,39 @@ def command(sandbox: Sandbox, inbox: str) -> tuple[list[str], dict, str]:
                 made.add(str(parent))
                 parents += ["--perms", "0755", "--dir", str(parent)]
         made.add(dest)
-        return parents + ["--ro-bind", source, dest]
+        return parents + [how, source, dest]
 
-    for top in ("usr", "bin", "lib", "lib64", "sbin"):
-        path = f"/{top}"
-        if os.path.islink(path):
-            argv += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            argv += bind(path, path)
-    for root_dir in _python_roots():
-        argv += bind(root_dir, root_dir)
-    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf"):
-        argv += ["--ro-bind-try", etc, etc]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    for dev in sorted(Path("/dev").glob("nvidia*")):  # CUDA devices, where the machine has them
-        argv += ["--dev-bind", str(dev), str(dev)]
-    argv += bind(str(PACKAGE_DIR), f"{SANDBOX_GRADER}/autograder") + bind(inbox, INBOX)
-    # the worker holds no check (they arrive as data): the checks' folder, hidden ones included, is
-    # an empty, read-only folder in here
-    argv += ["--perms", "0555", "--tmpfs", CHECKS_INSIDE, "--remount-ro", CHECKS_INSIDE]
-    argv += [
-        "--size",
-        str(SCRATCH_BYTES),
-        "--perms",
-        "0711",
-        "--tmpfs",
-        SCRATCH,
-        "--remount-ro",
-        "/tmp",
-        "--remount-ro",
-        "/dev",
-        "--remount-ro",
-        "/",
-        "--chdir",
-        SCRATCH,
-        "--",
-    ]
-    return argv + python + [SCRATCH, INBOX], env, SCRATCH
+    for mount in wall.mounts:
+        if mount.kind == "tmpfs":
+            argv += ["--size", str(mount.size)] if mount.size else []
+            argv += ["--perms", mount.perms, "--tmpfs", mount.dest]
+            argv += ["--remount-ro", mount.dest] if mount.read_only else []
+            made.add(mount.dest)
+        elif mount.kind == "system":
+            for path in wall.system_dirs:
+                if path in host.links:
+                    argv += ["--symlink", host.links[path], path]
+                elif path in host.dirs:
+                    argv += bind(path, path)
+        elif mount.kind == "python":
+            for root_dir in host.python_roots:
+                argv += bind(root_dir, root_dir)
+        elif mount.kind == "files-try":  # bwrap binds those that exist where it runs
+            for path in wall.system_files:
+                argv += ["--ro-bind-try", path, path]
+        elif mount.kind == "files":
+            for path in (path for path in wall.system_files if path in host.files):
+                argv += bind(path, path)
+        elif mount.kind in ("proc", "dev", "remount-ro"):
+            argv += [f"--{mount.kind}", mount.dest]
+        elif mount.kind == "gpus":
+            for dev in host.gpus:
+                argv += ["--dev-bind", dev, dev]
+        elif mount.kind == "bind":
+            argv += bind(sources[mount.source], mount.dest, "--ro-bind" if mount.read_only else "--bind")
+        else:
+            raise ValueError(f"unknown mount kind {mount.kind!r}")
+    return argv
 
 
 def new_inbox() -> str:
@@ -242,12 +252,13 @@ def new_inbox() -> str:
     through a mount of its own (``sandbox.namespaces``)."""
     inbox = tempfile.mkdtemp(prefix="grade-inbox-")  # mkdtemp makes it 0700
     if os.geteuid() == 0 and not namespaces_work():
-        os.chmod(inbox, 0o755)  # no mount of its own: the learner uid must reach its files (docs/security.md)
+        os.chmod(inbox, POLICY.plain_inbox_mode)  # no mount of its own: the learner uid must reach its files
     return inbox
 
 
 _NAMESPACES_CHECK: dict[str, bool] = {}
-_UNSHARE_PROBE = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x4C020000) != 0)"  # NET|IPC|UTS|NS
+# the namespaces each child unshares (the policy's child_namespaces)
+_UNSHARE_PROBE = f"import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare({POLICY.child_unshare_flags}) != 0)"
 
 
 def namespaces_work() -> bool:

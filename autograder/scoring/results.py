@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autograder.course.catalogue import Exercise
+from autograder.protocol.policy import WORKER
 
 DEVICE_WEIGHT = {"cpu": 1.0, "cuda": 1.0, "meta": 0.25}
 OUTCOMES = ("passed", "failed", "not_started", "forbidden", "timeout", "crashed", "error")
@@ -19,7 +20,7 @@ class Limits:
     check_timeout: float = 10.0  # seconds without progress before a check counts as hung
     exercise_timeout: float = 60.0
     total_timeout: float = 600.0  # the whole grade of one submission
-    memory_mb: int = 2048  # address space a child may add after forking
+    memory_mb: int = WORKER.address_space_mb or 0  # address space a child may add after forking (the policy's)
     max_output: int = 16 * 1024  # bytes of learner output kept per exercise
 
 
