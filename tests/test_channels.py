@@ -12,15 +12,15 @@ import threading
 
 import pytest
 
-from autograder.scoring import launcher as sandbox
+from autograder.scoring import launcher
 from autograder.scoring.grader import Grader
 from autograder.scoring.results import Limits
 from conftest import by_id, submission_with
 
-KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
+KINDS = ["process"] + (["bwrap"] if launcher.choose("auto").contained else [])
 LIMITS = Limits(check_timeout=10.0, exercise_timeout=40.0, total_timeout=120.0, memory_mb=768)
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not sandbox.namespaces_work(), reason="namespaces per exercise need root"
+    os.geteuid() != 0 or not launcher.namespaces_work(), reason="namespaces per exercise need root"
 )
 
 SERVER = """

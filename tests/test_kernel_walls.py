@@ -13,10 +13,10 @@ import subprocess
 import pytest
 from test_walls import KINDS, ROOTED, as_learner
 
-from autograder.scoring import launcher as sandbox
+from autograder.scoring import launcher
 from conftest import ROOT
 
-ISOLATED = ROOTED and sandbox.namespaces_work()
+ISOLATED = ROOTED and launcher.namespaces_work()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -108,7 +108,7 @@ def test_a_root_workers_child_sees_none_of_the_machines_files(kind):
 def test_no_signal_reaches_another_learner_uids_process(kind):
     """Another exercise's (or submission's) process runs as another uid: the kernel refuses the
     signal (and under bwrap the process is not even in view)."""
-    other = sandbox.learner_uids(1)[0] + 7
+    other = launcher.learner_uids(1)[0] + 7
     victim = subprocess.Popen(["sleep", "30"], user=other, group=other, extra_groups=[], start_new_session=True)
     try:
         proc = as_learner(
@@ -134,8 +134,8 @@ def test_no_signal_reaches_another_learner_uids_process(kind):
 def test_inboxes_and_scratch_are_private_to_the_scorer():
     """No other account, learner uids included, can list or enter the folders a plain worker's
     submissions and scratch live in (0700, root's)."""
-    inbox = sandbox.new_inbox()
-    argv, env, scratch = sandbox.command(sandbox.choose("process"), inbox)
+    inbox = launcher.new_inbox()
+    argv, env, scratch = launcher.command(launcher.choose("process"), inbox)
     try:
         for folder in (inbox, scratch):
             info = os.stat(folder)

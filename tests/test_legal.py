@@ -9,13 +9,13 @@ from __future__ import annotations
 import pytest
 
 from autograder.course import catalogue
-from autograder.scoring import launcher as sandbox
+from autograder.scoring import launcher
 from autograder.scoring.grader import Grader
 from autograder.scoring.results import Limits
 from conftest import submission_with
 from legal import LEGAL
 
-KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
+KINDS = ["process"] + (["bwrap"] if launcher.choose("auto").contained else [])
 
 
 @pytest.fixture(scope="module", params=KINDS)

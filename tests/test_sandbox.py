@@ -11,17 +11,17 @@ import time
 
 import pytest
 
-from autograder.scoring import launcher as sandbox
+from autograder.scoring import launcher
 from conftest import ROOT
 
-BWRAP = sandbox.choose("auto")
+BWRAP = launcher.choose("auto")
 pytestmark = pytest.mark.skipif(not BWRAP.contained, reason=f"bubblewrap unavailable: {BWRAP.note}")
 
 
 def run_inside(code: str, env_extra=None) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as inbox:
-        os.chmod(inbox, 0o755)  # as sandbox.new_inbox makes it
-        argv, env, _ = sandbox.command(BWRAP, inbox)
+        os.chmod(inbox, 0o755)  # as launcher.new_inbox makes it
+        argv, env, _ = launcher.command(BWRAP, inbox)
         argv = argv[: argv.index("-m")] + ["-c", textwrap.dedent(code)]  # instead of "-m autograder.sandbox.worker …"
         return subprocess.run(argv, env={**env, **(env_extra or {})}, capture_output=True, text=True, timeout=60)
 
@@ -110,12 +110,12 @@ def test_environment_is_cleared():
 
 def test_the_gpu_a_grader_was_given_is_the_one_its_worker_sees(monkeypatch):
     """One Dask worker per GPU sets CUDA_VISIBLE_DEVICES; the sandbox's cleared environment keeps it."""
-    from autograder.scoring import launcher as sandboxes
+    from autograder.scoring import launcher
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    inbox = sandboxes.new_inbox()
+    inbox = launcher.new_inbox()
     try:
-        _, env, _ = sandboxes.command(sandboxes.choose("auto"), inbox)
+        _, env, _ = launcher.command(launcher.choose("auto"), inbox)
     finally:
         import shutil
 

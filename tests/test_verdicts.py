@@ -12,13 +12,13 @@ import textwrap
 import pytest
 
 from autograder.feedback import report
-from autograder.scoring import launcher as sandbox
+from autograder.scoring import launcher
 from autograder.scoring.grader import Grader
 from autograder.scoring.results import Limits
 from conftest import ROOT, by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
-KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
+KINDS = ["process"] + (["bwrap"] if launcher.choose("auto").contained else [])
 WALLED = KINDS[-1]  # bubblewrap where it is installed (as CI and Gradescope run it)
 BOTH = ("public", "hidden")
 PUBLIC_SHAPES = "{(4, 5), (3, 4, 5)}"  # log_softmax's public inputs: a learner who read the checks knows them

@@ -21,14 +21,14 @@ import pytest
 
 from autograder import checks
 from autograder.feedback import report
-from autograder.scoring import launcher as sandbox
+from autograder.scoring import launcher
 from autograder.scoring.grader import Grader, read_submission
 from autograder.scoring.results import Limits
 from conftest import ROOT, SOLUTIONS, by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
 ROOTED = os.geteuid() == 0
-KINDS = ["process"] + (["bwrap"] if sandbox.choose("auto").contained else [])
+KINDS = ["process"] + (["bwrap"] if launcher.choose("auto").contained else [])
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -44,13 +44,13 @@ def as_learner(
     """Runs ``code`` in the sandbox as a child does before it imports learner code (its namespaces,
     limits, then the learner uid), but with no audit hook and no forbidden kernels: only the OS walls hold.
     ``files`` are posted to the inbox as submission ``1``; ``SUBMISSION`` names its folder."""
-    box = sandbox.choose(kind)
-    uid = (sandbox.learner_uids(1) or [None])[0]
-    inbox = sandbox.new_inbox()
+    box = launcher.choose(kind)
+    uid = (launcher.learner_uids(1) or [None])[0]
+    inbox = launcher.new_inbox()
     try:
-        folder = sandbox.post(inbox, "1", files or {})
-        argv, env, scratch = sandbox.command(box, inbox)
-        seen_folder = f"{sandbox.INBOX}/1" if kind == "bwrap" else folder
+        folder = launcher.post(inbox, "1", files or {})
+        argv, env, scratch = launcher.command(box, inbox)
+        seen_folder = f"{launcher.INBOX}/1" if kind == "bwrap" else folder
         prelude = (
             "import ctypes, json, os, signal, sys, time\n"  # loaded before the drop, as the worker does
             "os.mkdir('exercise-1', 0o700); os.chdir('exercise-1')\n"
@@ -74,7 +74,7 @@ def as_learner(
             if kind == "process":
                 shutil.rmtree(scratch, ignore_errors=True)
     finally:
-        sandbox.clear_inbox(inbox)
+        launcher.clear_inbox(inbox)
         os.rmdir(inbox)
 
 
@@ -320,7 +320,7 @@ def test_scratch_has_a_quota():
 
     error, written = proc.stdout.split()
     assert error == str(errno.ENOSPC), proc.stdout + proc.stderr
-    assert 256 < int(written) <= sandbox.SCRATCH_BYTES // 2**20
+    assert 256 < int(written) <= launcher.SCRATCH_BYTES // 2**20
 
 
 def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
@@ -349,7 +349,7 @@ def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
         result = by_id(g.grade(sub, ["outliers.count_nan", "outliers.iqr"]))
     ex = result["outliers.count_nan"]
     assert ex.outcome == "crashed" and ex.score == 0, ex.message
-    assert f"more than {sandbox.SCRATCH_BYTES // 2**20} MiB of files" in ex.message
+    assert f"more than {launcher.SCRATCH_BYTES // 2**20} MiB of files" in ex.message
     assert result["outliers.iqr"].outcome == "passed"
     if ROOTED:
         assert not os.path.exists(left)
@@ -359,7 +359,7 @@ def test_plain_processes_have_a_measured_scratch_quota(tmp_path):
 def test_every_process_of_a_learner_uid_is_killed():
     from autograder.sandbox import worker
 
-    uid = sandbox.learner_uids(1)[0]
+    uid = launcher.learner_uids(1)[0]
     procs = [
         subprocess.Popen(["sleep", "60"], user=uid, group=uid, extra_groups=[], start_new_session=True)
         for _ in range(3)
@@ -373,9 +373,9 @@ def test_a_chosen_uid_range_must_stay_clear_of_accounts(monkeypatch):
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setenv("AUTOGRADER_UID_BASE", "1000")
     with pytest.raises(ValueError, match="AUTOGRADER_UID_BASE"):
-        sandbox.learner_uids(2)
+        launcher.learner_uids(2)
     monkeypatch.setenv("AUTOGRADER_UID_BASE", "1500000000")
-    assert sandbox.learner_uids(2) == [1_500_000_000, 1_500_000_001]
+    assert launcher.learner_uids(2) == [1_500_000_000, 1_500_000_001]
 
 
 def test_the_plain_worker_kills_nothing_outside_its_uids():
