@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from autograder.protocol import wire
-from autograder.scoring import launcher as sandboxes
+from autograder.scoring import launcher
 from autograder.scoring.results import Limits
 
 MAX_HEADER_BYTES = 2 * 2**20  # a frame header: exercise, status and at most the kept output
@@ -29,11 +29,11 @@ class Worker:
     ``("done", job_id)``, and ``None`` when the process is gone.
     """
 
-    def __init__(self, box: sandboxes.Sandbox, slots: int = 2):
+    def __init__(self, box: launcher.Sandbox, slots: int = 2):
         self.box = box
-        self.uids = sandboxes.learner_uids(slots)
-        self.inbox = sandboxes.new_inbox()  # submissions go here; the worker can only read them
-        self.proc, self.scratch = sandboxes.start(box, self.inbox)
+        self.uids = launcher.learner_uids(slots)
+        self.inbox = launcher.new_inbox()  # submissions go here; the worker can only read them
+        self.proc, self.scratch = launcher.start(box, self.inbox)
         assert self.proc.stdin is not None and self.proc.stdout is not None  # started with pipes
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.events: queue.Queue = queue.Queue()
@@ -104,8 +104,8 @@ class Worker:
         (``grader.plan_table``): data only, the worker never sees a check."""
         exercises = list(dict.fromkeys(e for e, _ in parts))
         self._jobs += 1
-        sandboxes.clear_inbox(self.inbox)
-        sandboxes.post(self.inbox, str(self._jobs), files)
+        launcher.clear_inbox(self.inbox)
+        launcher.post(self.inbox, str(self._jobs), files)
         job = {
             "id": self._jobs,
             "exercises": [list(part) for part in parts],
@@ -117,7 +117,7 @@ class Worker:
             "max_output": limits.max_output,
             "cuda": cuda,
             "uids": self.uids[:jobs] if self.uids else None,
-            "scratch_quota": None if self.box.contained else sandboxes.SCRATCH_BYTES,
+            "scratch_quota": None if self.box.contained else launcher.SCRATCH_BYTES,
         }
         try:
             self.stdin.write((json.dumps(job) + "\n").encode())
@@ -136,10 +136,10 @@ class Worker:
         except OSError:
             pass
         self.proc.wait()
-        sandboxes.cleanup(self.box, self.scratch)
+        launcher.cleanup(self.box, self.scratch)
         for _ in range(3):  # a grading thread may be posting into it meanwhile (an interrupted grade)
             try:
-                sandboxes.clear_inbox(self.inbox)
+                launcher.clear_inbox(self.inbox)
                 break
             except OSError:
                 continue
