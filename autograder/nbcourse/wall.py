@@ -22,6 +22,8 @@ passed and, when any failed, an error (``CheckFailed``, naming the exercise, nev
 nbgrader then scores the cell from its outputs as before: an error output, no points. The cell's
 source in the autograded notebook stays the instructor's (nbgrader's own, hidden lines included).
 
+Every wall of the kernel's is a field of ``protocol.policy.KERNEL``; ``command`` renders it.
+
 Without bubblewrap autograde refuses to run a submission's code (nbgrader records the notebook as
 failed, and the sandboxed grader still grades it), unless ``AUTOGRADER_UNWALLED_KERNEL=1`` asks for
 nbgrader's own behaviour: the kernel runs as whoever started autograde.
@@ -50,9 +52,10 @@ from autograder.nbcourse.nbsource import exercise_of
 from autograder.protocol.policy import KERNEL
 from autograder.scoring import launcher
 
-LEARNER = "/learner"  # the staged folder inside the wall: <assignment>/ and the learner's other notebooks
-OUTBOX = "/outbox"  # where the executed notebook is written
-GRADER = "/grader"  # this package, importable from there (PYTHONPATH)
+LEARNER = KERNEL.bound_at(
+    "learner"
+)  # the staged folder inside the wall: <assignment>/ and the learner's other notebooks
+OUTBOX = KERNEL.bound_at("outbox")  # where the executed notebook is written
 RESULT = "executed.ipynb"
 MAX_FILE = dict(KERNEL.rlimits)["FSIZE"]  # the largest file the kernel may write
 UNWALLED = "AUTOGRADER_UNWALLED_KERNEL"

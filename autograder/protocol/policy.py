@@ -86,6 +86,10 @@ class Policy:
             flags |= CLONE_FLAGS[name]
         return flags
 
+    def bound_at(self, source: str) -> str:
+        """Where the folder the launcher names ``source`` appears inside."""
+        return next(m.dest for m in self.mounts if m.kind == "bind" and m.source == source)
+
     @property
     def scratch_bytes(self) -> int:
         """The scratch quota: bwrap's tmpfs at ``chdir``, measured by the zygote in plain mode."""

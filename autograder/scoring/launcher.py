@@ -26,9 +26,8 @@ from autograder.protocol import policy
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the autograder package
 POLICY = policy.WORKER  # every wall of the worker's sandbox, declared in one place
-SANDBOX_GRADER = "/grader"
 SCRATCH = POLICY.chdir  # the worker's private, writable folder inside the sandbox
-INBOX = "/inbox"  # the scorer's submissions, read-only
+INBOX = POLICY.bound_at("inbox")  # the scorer's submissions, read-only
 SCRATCH_BYTES = POLICY.scratch_bytes  # the scratch quota of one worker (a tmpfs under bwrap)
 
 
