@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from autograder.checks import secret as course
+from autograder.course.compare import EXACT, Tol, compare
 from autograder.protocol import plans as protocols
 from autograder.protocol.encoding import describe, encode
 from autograder.protocol.plans import TRAINING_MODE, Plan, generator, plain_call
-from autograder.scoring.compare import EXACT, Tol, compare
 
 CPU_ONLY = ("cpu",)
 TORCH_DEVICES = ("cpu", "cuda", "meta")

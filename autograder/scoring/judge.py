@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from autograder.course import catalogue, mistakes, relations
 from autograder.course.catalogue import Exercise
+from autograder.course.compare import EXACT, compare
 from autograder.protocol import encoding
 from autograder.scoring import cleantext
 from autograder.scoring.client import parse_stream
-from autograder.scoring.compare import EXACT, compare
 from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
 
 
