@@ -33,45 +33,12 @@ _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
 
 
 def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
+    """One check's verdict on one device from the unit the child reported and PyTorch's answer."""
     status = unit.get("status")
     if "__error__" in want:
         return Unit(check, device, "skipped", f"the reference cannot run on {device}: {want['__error__']}")
     if status == "raised":
-        raised = str(unit.get("type"))
-        text = f"raised {raised}: {unit.get('message', '')}".strip()
-        if unit.get("where"):
-            text += f" (at {unit['where']})"
-        if unit.get("not_started") and device == "cpu":
-            return Unit(check, device, "not_started", _not_started(check, str(unit.get("where", ""))))
-        if unit.get("type") == "ForbiddenOperation":  # the exercise is forbidden: no placement note
-            return Unit(check, device, "failed", text)
-        if unit.get("not_started"):  # said once, on the CPU; a stub that raises elsewhere only is no stub
-            return Unit(check, device, "failed", "not started (raises NotImplementedError)")
-        if device == "meta":
-            made = unit.get("cpu_made") or []
-            if made:
-                return Unit(
-                    check,
-                    device,
-                    "failed",
-                    f"on another device, your code created a CPU tensor with "
-                    f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
-                    facts=("created_cpu_tensor",),
-                )
-            message = str(unit.get("message", "")).lower()
-            if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
-                return Unit(check, device, "failed", f"your code mixes devices: {text}")
-            # the learner's code raised where PyTorch's did not: whatever the reason, the check failed
-            # (a choice the learner makes, raising, can never weigh less than a wrong placement)
-            return Unit(
-                check,
-                device,
-                "failed",
-                f"on the meta device (tensors with shapes but no values) your code {text}: code that "
-                f"reads values (bool(), .item(), if on a tensor) cannot follow there; keep to tensor ops "
-                f"(torch.where, masks)",
-            )
-        return Unit(check, device, "failed", text, raised=raised)
+        return _raised(check, device, unit)
     if status != "ok" or not isinstance(unit.get("value"), dict):
         return Unit(check, device, "failed", "the worker sent an unreadable result")
     got = unit["value"]
@@ -92,6 +59,45 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
         message = f"on another device: {message}"
     facts = ("float32_result",) if message and _narrowed(got, want) else ()
     return Unit(check, device, "failed" if message else "passed", message or "", got=got, facts=facts)
+
+
+def _raised(check, device, unit: dict) -> Unit:
+    """The verdict on a unit whose code raised: a stub, a forbidden op, a wrong placement, or its error."""
+    raised = str(unit.get("type"))
+    text = f"raised {raised}: {unit.get('message', '')}".strip()
+    if unit.get("where"):
+        text += f" (at {unit['where']})"
+    if unit.get("not_started") and device == "cpu":
+        return Unit(check, device, "not_started", _not_started(check, str(unit.get("where", ""))))
+    if unit.get("type") == "ForbiddenOperation":  # the exercise is forbidden: no placement note
+        return Unit(check, device, "failed", text)
+    if unit.get("not_started"):  # said once, on the CPU; a stub that raises elsewhere only is no stub
+        return Unit(check, device, "failed", "not started (raises NotImplementedError)")
+    if device != "meta":
+        return Unit(check, device, "failed", text, raised=raised)
+    made = unit.get("cpu_made") or []
+    if made:
+        return Unit(
+            check,
+            device,
+            "failed",
+            f"on another device, your code created a CPU tensor with "
+            f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
+            facts=("created_cpu_tensor",),
+        )
+    message = str(unit.get("message", "")).lower()
+    if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
+        return Unit(check, device, "failed", f"your code mixes devices: {text}")
+    # the learner's code raised where PyTorch's did not: whatever the reason, the check failed
+    # (a choice the learner makes, raising, can never weigh less than a wrong placement)
+    return Unit(
+        check,
+        device,
+        "failed",
+        f"on the meta device (tensors with shapes but no values) your code {text}: code that "
+        f"reads values (bool(), .item(), if on a tensor) cannot follow there; keep to tensor ops "
+        f"(torch.where, masks)",
+    )
 
 
 NOT_STARTED = "not started (raises NotImplementedError)"
@@ -515,8 +521,13 @@ def judge_parts(
         part.score = round(part.max_score * share, 4)
         part.suite_weights = {suite: planned[suite]}
         parts[suite] = part
+    return _together(exercise, parts, planned)
+
+
+def _together(exercise: Exercise, parts: dict[str, ExerciseResult], planned: dict[str, float]) -> ExerciseResult:
+    """The exercise as a whole (the instructor's view): the parts' points summed, the most severe outcome."""
     worst = min(parts.values(), key=lambda p: SEVERITY.index(p.outcome))
-    combined = ExerciseResult(
+    return ExerciseResult(
         exercise,
         worst.outcome,
         round(sum(p.score for p in parts.values()), 4),
@@ -530,4 +541,3 @@ def judge_parts(
         grader_fault=any(p.grader_fault for p in parts.values()),
         parts=parts,
     )
-    return combined
