@@ -191,6 +191,7 @@ def judge_exercise(
 
 
 def _judge(context: Judging, header: dict, stream: bytes) -> ExerciseResult:
+    """The exercise judged from its frame, step by step; the first step that decides it ends it."""
     sandbox_devices = header.get("devices") if isinstance(header.get("devices"), list) else None
     ran = context.expected(sandbox_devices)  # what the child ran, in its order
     result = _started(context, header, ran)
@@ -323,6 +324,7 @@ def _cpu_first(result: ExerciseResult) -> None:
 
 
 def _advise(result: ExerciseResult, run: _Run) -> None:
+    """Notes beside the verdicts: a placement the meta device could not check, values moved to the host."""
     not_checked = [u for u in result.units if u.verdict == "not_checked"]
     if not_checked:
         result.notes.append(not_checked[0].message)
