@@ -13,10 +13,10 @@ import tempfile
 import threading
 from pathlib import Path
 
+from autograder.checks import SUITE_CHOICES
 from autograder.course import catalogue
 
 INTERRUPTED = 130  # the exit status of a command stopped by Ctrl-C or SIGTERM
-SUITES = {"all": None, "public": ("public",), "hidden": ("hidden",)}
 
 # verb -> (module whose main() takes the rest of the command line, arguments put first, what it does)
 HANDED_ON = {
@@ -77,7 +77,7 @@ def _grade(args) -> int:
             from autograder.nbcourse import siblings  # only for --notebook
 
             siblings.extract_beside(given, submission)  # the capstone imports your other modules
-        result = grade(submission, args.exercise or own or None, SUITES[args.suite], args.sandbox, limits)
+        result = grade(submission, args.exercise or own or None, SUITE_CHOICES[args.suite], args.sandbox, limits)
         notebooks.relocate(result, submission)  # a notebook's messages point at cells, not at generated files
     if args.json:
         report.write_json(
@@ -229,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--json-dir", metavar="DIR", help="write one results.json per submission here")
     b.add_argument("--force", action="store_true", help="re-grade submissions whose content is unchanged")
     b.add_argument("--exercise", action="append", metavar="ID", help="grade only these exercises or modules")
-    b.add_argument("--suite", choices=("all", "public", "hidden"), default="all")
+    b.add_argument("--suite", choices=tuple(SUITE_CHOICES), default="all")
     b.add_argument("--sandbox", choices=("auto", "bwrap", "process"), default="auto")
     b.add_argument("--check-timeout", type=float, default=10.0)
     b.add_argument("--total-timeout", type=float, default=600.0, help="seconds one submission may take")

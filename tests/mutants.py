@@ -1,5 +1,9 @@
 """The mutant zoo: plausible learner mistakes that the checks must catch.
 
+Each wrong variant is written once: a named mistake's variant in ``autograder/course/modules/<module>.py``
+that is a whole learner's function (the target's own parameters, only names the solution's module
+defines) joins the zoo as it is (``from_mistakes``); ``HANDWRITTEN`` holds the rest.
+
 Each ``Mutant`` replaces ONE top-level function (or, for ``neurons.TinyNet``, the class) of the
 reference solution's module with a wrong version, as a learner might write it. ``tests/test_mutants.py``
 builds one submission per mutant (the reference solutions with that single definition spliced in),
@@ -17,8 +21,11 @@ test can reuse them; they never import learner code.
 from __future__ import annotations
 
 import ast
+import builtins
+import inspect
 import shutil
 import textwrap
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +130,7 @@ def dependents(target: str, module_source: str | None = None) -> set[str]:
 
 # ----------------------------------------------------------------------------- the zoo
 
-MUTANTS: list[Mutant] = [
+HANDWRITTEN: list[Mutant] = [
     # --- outliers.py ---------------------------------------------------------------------------
     Mutant(
         "iqr_nearest",
@@ -237,15 +244,6 @@ def to_int(values, fill=0):
     ),
     # --- neurons.py ----------------------------------------------------------------------------
     Mutant(
-        "tanh_overflow",
-        "neurons.tanh",
-        """
-def tanh(x):
-    return (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x))
-""",
-        "the textbook formula overflows: inf / inf = nan for large |x|",
-    ),
-    Mutant(
         "tanh_abs_slope",
         "neurons.tanh",
         """
@@ -305,15 +303,6 @@ class TinyNet(nn.Module):
         "the hidden layer has no bias",
     ),
     Mutant(
-        "count_frozen_too",
-        "neurons.count_parameters",
-        """
-def count_parameters(model):
-    return int(sum(p.numel() for p in model.parameters()))
-""",
-        "counts frozen parameters (requires_grad=False) too",
-    ),
-    Mutant(
         "count_shared_twice",
         "neurons.count_parameters",
         """
@@ -323,41 +312,7 @@ def count_parameters(model):
 """,
         "walks every module's own parameters: a shared weight is counted twice",
     ),
-    Mutant(
-        "mask_no_abs",
-        "neurons.sensitive_mask",
-        """
-def sensitive_mask(activation, x, min_slope=0.1):
-    x = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        (slope,) = torch.autograd.grad(activation(x).sum(), x)
-    return slope >= min_slope
-""",
-        "compares the signed slope: steep decreasing activations are missed",
-    ),
     # --- normalization.py ----------------------------------------------------------------------
-    Mutant(
-        "stats_population_std",
-        "normalization.channel_stats",
-        """
-def channel_stats(x):
-    channels = x.shape[1]
-    per_channel = x.transpose(0, 1).reshape(channels, -1)
-    return per_channel.mean(dim=1), per_channel.std(dim=1, unbiased=False)
-""",
-        "population std (divides by M) instead of Bessel's M - 1",
-    ),
-    Mutant(
-        "stats_no_transpose",
-        "normalization.channel_stats",
-        """
-def channel_stats(x):
-    channels = x.shape[1]
-    per_channel = x.reshape(channels, -1)
-    return per_channel.mean(dim=1), per_channel.std(dim=1)
-""",
-        "reshape(C, -1) without moving the channels first: groups the wrong values",
-    ),
     Mutant(
         "stats_batch_dim_only",
         "normalization.channel_stats",
@@ -390,15 +345,6 @@ def normalize(x, mean, std):
         "no reshape: the (C,) statistics broadcast over the last dim, not dim 1",
     ),
     # --- losses.py -----------------------------------------------------------------------------
-    Mutant(
-        "log_softmax_no_shift",
-        "losses.log_softmax",
-        """
-def log_softmax(logits, dim=-1):
-    return logits - logits.exp().sum(dim=dim, keepdim=True).log()
-""",
-        "no max shift: exp(1e4) overflows",
-    ),
     Mutant(
         "log_softmax_returns_softmax",
         "losses.log_softmax",
@@ -556,17 +502,6 @@ def conv_output_size(size, kernel_size, padding=0, stride=1):
     return math.ceil((padded - kernel_size) / stride) + 1
 """,
         "rounds the number of steps up instead of down",
-    ),
-    Mutant(
-        "conv_size_no_padding",
-        "convolution.conv_output_size",
-        """
-def conv_output_size(size, kernel_size, padding=0, stride=1):
-    if kernel_size > size:
-        raise ValueError("the kernel does not fit")
-    return (size - kernel_size) // stride + 1
-""",
-        "forgets the padding",
     ),
     Mutant(
         "conv1d_flipped",
@@ -829,15 +764,6 @@ def l2_penalty(model):
         "penalises the weights only, skipping the biases",
     ),
     Mutant(
-        "l2_norm",
-        "regularization.l2_penalty",
-        """
-def l2_penalty(model):
-    return torch.sqrt(sum(p.pow(2).sum() for p in model.parameters()))
-""",
-        "the Euclidean norm (with a square root) instead of the sum of squares",
-    ),
-    Mutant(
         "regularized_swapped",
         "regularization.regularized_loss",
         """
@@ -845,18 +771,6 @@ def regularized_loss(loss, model, l1=0.0, l2=0.0):
     return loss + l2 * l1_penalty(model) + l1 * l2_penalty(model)
 """,
         "l1 and l2 strengths swapped",
-    ),
-    Mutant(
-        "sgd_no_decay",
-        "regularization.sgd_step",
-        """
-def sgd_step(params, lr, weight_decay=0.0):
-    with torch.no_grad():
-        for p in params:
-            if p.grad is not None:
-                p.add_(p.grad, alpha=-lr)
-""",
-        "ignores weight_decay",
     ),
     Mutant(
         "sgd_none_grad_as_zero",
@@ -869,15 +783,6 @@ def sgd_step(params, lr, weight_decay=0.0):
             p.sub_(lr * (grad + weight_decay * p))
 """,
         "treats a missing gradient as 0, so parameters without a gradient still decay",
-    ),
-    Mutant(
-        "decay_is_lambda",
-        "regularization.weight_decay_for",
-        """
-def weight_decay_for(l2):
-    return float(l2)
-""",
-        "returns λ instead of 2λ (forgets the 2 of d/dp p²)",
     ),
     # --- arguments are left alone (every module) ---------------------------------------------------
     Mutant(
@@ -990,18 +895,6 @@ def sensitive_mask(activation, x, min_slope=0.1):
         "strict > instead of >=: a slope exactly at min_slope is not counted",
     ),
     Mutant(
-        "conv_size_round",
-        "convolution.conv_output_size",
-        """
-def conv_output_size(size, kernel_size, padding=0, stride=1):
-    padded = size + 2 * padding
-    if kernel_size > padded:
-        raise ValueError("the kernel does not fit")
-    return round((padded - kernel_size) / stride) + 1
-""",
-        "rounds (padded − k) / stride to the nearest integer instead of down",
-    ),
-    Mutant(
         "stats_naive_variance",
         "normalization.channel_stats",
         """
@@ -1013,39 +906,6 @@ def channel_stats(x):
     return mean, (var * m / (m - 1)).clamp(min=0).sqrt()
 """,
         "variance as E[x²] − E[x]², which cancels catastrophically when the mean is large",
-    ),
-    Mutant(
-        "tanh_abs_slope_zero",
-        "neurons.tanh",
-        """
-def tanh(x):
-    e = torch.exp(-2 * x.abs())  # never overflows, but |x| has slope 0 at x = 0
-    magnitude = (1 - e) / (1 + e)
-    return torch.where(x >= 0, magnitude, -magnitude)
-""",
-        "builds −|x| with x.abs(), whose autograd slope at 0 is 0: tanh′(0) comes out 0, not 1",
-    ),
-    Mutant(
-        "log_softmax_log_of_softmax",
-        "losses.log_softmax",
-        """
-def log_softmax(logits, dim=-1):
-    shifted = logits - logits.amax(dim=dim, keepdim=True)
-    e = torch.exp(shifted)
-    return torch.log(e / e.sum(dim=dim, keepdim=True))  # exp underflows to 0, log(0) = -inf
-""",
-        "the log of a softmax: stable against overflow, but very negative logits give log(0) = −inf",
-    ),
-    Mutant(
-        "mask_relies_on_grad_mode",
-        "neurons.sensitive_mask",
-        """
-def sensitive_mask(activation, x, min_slope=0.1):
-    x = x.detach().clone().requires_grad_(True)
-    (slope,) = torch.autograd.grad(activation(x).sum(), x)  # no torch.enable_grad(): fails under no_grad
-    return slope.abs() >= min_slope
-""",
-        "relies on the caller's grad mode: inside torch.no_grad() the activation's output has no graph",
     ),
     # --- capstone.py ---------------------------------------------------------------------------
     Mutant(
@@ -1442,3 +1302,62 @@ def accuracy(model, images, labels):
         "returns a 0-dim tensor instead of a Python float",
     ),
 ]
+
+
+# ----------------------------------------------------------------------------- the named mistakes' variants
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """The names a module's top level defines: its functions, classes, imports and assignments."""
+    names = set(dir(builtins))
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def as_learner_function(variant, target: str) -> str | None:
+    """A mistake's variant as the source of ``target``'s replacement, when it is written as a learner's
+    function would be (a plain function of the target's own parameters, using only names the solution's
+    module defines): the same code, so the zoo takes it from the record rather than copy it."""
+    module, function = target.split(".", 1)
+    if not isinstance(variant, types.FunctionType) or variant.__code__.co_freevars or variant.__name__ == "<lambda>":
+        return None
+    if variant.__module__ != f"autograder.course.modules.{module}":
+        return None
+    solution = ast.parse((SOLUTIONS / f"{module}.py").read_text(encoding="utf-8"))
+    try:
+        own = _top_level(solution, function)
+    except KeyError:
+        return None
+    source = textwrap.dedent(inspect.getsource(variant))
+    node = ast.parse(source).body[0]
+    if not isinstance(own, ast.FunctionDef) or not isinstance(node, ast.FunctionDef):
+        return None
+    if ast.dump(node.args) != ast.dump(own.args):
+        return None
+    loaded = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    local = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+    local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    if loaded - local - _defined(solution):
+        return None
+    return source.replace(f"def {variant.__name__}(", f"def {function}(", 1)
+
+
+def from_mistakes() -> list[Mutant]:
+    """One mutant per named mistake's variant that is a learner's whole function."""
+    found = []
+    for exercise in catalogue.EXERCISES:
+        for mistake in exercise.mistakes:
+            for variant in mistake.variants:
+                source = as_learner_function(variant, exercise.id)
+                if source is not None:
+                    found.append(Mutant(variant.__name__.lstrip("_"), exercise.id, source, mistake.name))
+    return found
+
+
+MUTANTS: list[Mutant] = HANDWRITTEN + from_mistakes()

@@ -23,7 +23,6 @@ HAND_EDITED = {
     "solutions/neurons.py": "3. the solution",
     "autograder/checks/public/neurons.py": "4. public checks",
     "autograder/checks/hidden/neurons.py": "4. hidden checks",
-    "tests/mutants.py": "5. a mutant",
     "lessons/02_neurons.md": "6. the lesson",
 }
 # ... and the ones its commands regenerate (`make stubs`, `make notebooks`).
@@ -35,6 +34,11 @@ CONTRACT_ROW = (
 )
 
 RECORD = """
+
+def _relu_abs(x):
+    return x.abs()
+
+
 EXERCISES += (
     Exercise(
         "neurons",
@@ -44,7 +48,7 @@ EXERCISES += (
         forbidden=("relu",),
         advice="keep x where it is positive with torch.where",
         hints=("ReLU keeps positive values and replaces the others by 0.", "torch.where(x > 0, x, 0 * x)."),
-        mistakes=(Mistake("the absolute value instead of max(x, 0)", "negative inputs give 0, not -x", (torch.abs,)),),
+        mistakes=(Mistake("the absolute value instead of max(x, 0)", "negative inputs give 0, not -x", (_relu_abs,)),),
     ),
 )
 """
@@ -75,10 +79,6 @@ CHECKS += [
 ]
 """
 
-MUTANT = """
-MUTANTS.append(Mutant("relu_abs", "neurons.relu", "def relu(x):\\n    return x.abs()\\n", "|x| instead of max(x, 0)"))
-"""
-
 LESSON = """
 <!-- markdown -->
 ## A second activation: ReLU
@@ -103,14 +103,13 @@ def _insert_after_table_row(path: Path, after: str, row: str) -> None:
 
 
 def follow_the_checklist(repo: Path) -> None:
-    """The six steps of CONTRIBUTING.md's "Adding an exercise", for ``neurons.relu``."""
+    """CONTRIBUTING.md's "Adding an exercise", for ``neurons.relu``: its mistake's variant is the zoo's mutant."""
     _insert_after_table_row(repo / "docs/contract.md", "| `sensitive_mask(activation, x, min_slope=0.1)`", CONTRACT_ROW)
     _append(repo / "autograder/course/modules/neurons.py", RECORD)
     _append(repo / "solutions/neurons.py", SOLUTION)
     _append(repo / "autograder/checks/public/neurons.py", CHECKS.format(name="float64, (3, 4), gradients", dtype="f64"))
     _append(repo / "autograder/checks/hidden/neurons.py", "\nfrom autograder.checks.core import Inputs, call_check\n")
     _append(repo / "autograder/checks/hidden/neurons.py", CHECKS.format(name="float32, (3, 4), gradients", dtype="f32"))
-    _append(repo / "tests/mutants.py", MUTANT)
     _append(repo / "lessons/02_neurons.md", LESSON)
 
 
@@ -188,4 +187,5 @@ def test_the_solution_scores_full_marks_and_the_stub_is_not_started(repo):
 
 def test_the_mutant_and_the_named_mistake_are_caught_by_the_copy_s_tests(repo):
     proc = _pytest(repo, "tests/test_mutants.py", "tests/test_mistakes.py", "-k", "relu_abs or absolute")
-    assert re.search(r"^2 passed", proc.stdout, re.M), proc.stdout[-2000:]  # the mutant, and the mistake's one variant
+    # the mistake's one variant, graded as the zoo's mutant (taken from the record) and named by its check
+    assert re.search(r"^2 passed", proc.stdout, re.M), proc.stdout[-2000:]

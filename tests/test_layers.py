@@ -119,6 +119,78 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
 
 
+# ----------------------------------------------------------------------------- docs/architecture.md's table
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def _names(cell: str) -> set[str]:
+    """The module names in backticks in one cell of the table (``scoring/``, ``cli.py``: ``scoring``, ``cli``)."""
+    return {n.removesuffix("/").removesuffix(".py").replace("/", ".") for n in re.findall(r"`([^`]+)`", cell)}
+
+
+def _table(text: str) -> dict[str, set[str]]:
+    """docs/architecture.md's table of layers: each layer (its row's first cell; ``cli.py``,
+    ``__main__.py`` share one row) and what its "may import" column (the last) allows; ``all`` there
+    is every layer."""
+    section = text.split("## The layers, one folder each", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in section.splitlines()]
+    rows = [r for r in rows if len(r) >= 2 and r[0].startswith("`")]
+    everything = set().union(*(_names(r[0]) for r in rows))
+    return {" ".join(sorted(_names(r[0]))): everything if r[-1] == "all" else _names(r[-1]) for r in rows}
+
+
+TABLE = _table(ARCHITECTURE.read_text(encoding="utf-8"))
+ROWS = {name: row for row in TABLE for name in row.split()}  # each layer's row
+
+
+def _layer(module: str) -> str:
+    """The table's row a module sits in: the one naming the longest layer the module starts with."""
+    names = [name for name in ROWS if _in(module, {name})]
+    return ROWS[max(names, key=len)] if names else module
+
+
+def _arrows(graph: dict[str, set[str]]) -> set[tuple[str, str, str]]:
+    """Every import that crosses from one row of the table to another: (module, imported, its row)."""
+    return {(m, d, _layer(m)) for m, deps in graph.items() for d in deps if m and _layer(d) != _layer(m)}
+
+
+def test_the_table_names_every_layer_and_only_modules_of_ours():
+    assert LAYERS | {"cli", "__main__", "warmup"} <= set(ROWS)
+    named = set(ROWS) | set().union(*TABLE.values())
+    assert all(_is_module(n) for n in named), sorted(n for n in named if not _is_module(n))
+
+
+def test_every_import_is_one_the_table_allows():
+    """An import from one layer into another is allowed by its row's "may import" column."""
+    forbidden = sorted(f"{m} -> {d}" for m, d, layer in _arrows(GRAPH) if not _in(d, TABLE[layer]))
+    assert forbidden == [], "these imports run where docs/architecture.md's table does not allow"
+
+
+def test_the_table_runs_one_way():
+    """No two layers may import each other, directly or round a loop: every arrow points down."""
+    layers = {row: {_layer(d) for d in allowed} - {row} for row, allowed in TABLE.items()}
+    assert _cycles(layers) == []
+
+
+def test_every_arrow_the_table_allows_is_taken():
+    """The table claims no dependency the code does not have (it says what is, not what may one day be)."""
+    taken = {(layer, a) for m, d, layer in _arrows(GRAPH) for a in TABLE[layer] if _in(d, {a})}
+    unused = sorted(
+        f"{row} -> {a}"
+        for row, allowed in TABLE.items()
+        if allowed != set(ROWS)
+        for a in allowed
+        if _layer(a) != row and (row, a) not in taken
+    )
+    assert unused == [], "docs/architecture.md allows these imports, which no module makes: remove them"
+
+
+def test_the_table_check_sees_an_arrow_back_up():
+    table = _table("## The layers, one folder each\n| `low/` | x | nothing |\n| `high/` | x | `low` |\n")
+    assert table == {"low": set(), "high": {"low"}}
+    assert _cycles({"low": {"high"}, "high": {"low"}}) != []
+
+
 # ----------------------------------------------------------------------------- imports inside functions
 def _says_why(comment: str | None) -> bool:
     """A comment with words in it, beyond a linter's directive (``# noqa: F401`` alone says nothing)."""

@@ -107,7 +107,7 @@ def test_parameters_left_unchanged_by_a_step_are_named():
 def test_a_finite_value_never_matches_an_infinite_reference():
     """rtol·|inf| is inf: without care any finite value would be 'close' to an infinite reference (and a
     relation that divides by zero would reproduce anything)."""
-    from autograder.scoring.compare import compare
+    from autograder.course.compare import compare
 
     inf = float("inf")
     assert compare(encode(torch.tensor([1.0, 2.0])), encode(torch.tensor([inf, 2.0]))) is not None

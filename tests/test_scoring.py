@@ -16,10 +16,10 @@ import torch
 
 from autograder.checks.core import Call, Inputs
 from autograder.course import catalogue
+from autograder.course.compare import EXACT, STABILITY, SUMMATION, compare
 from autograder.feedback import report
 from autograder.protocol import wire
 from autograder.protocol.encoding import encode
-from autograder.scoring.compare import EXACT, STABILITY, SUMMATION, compare
 from autograder.scoring.judge import judge_exercise
 from autograder.scoring.results import GradeResult, Limits
 

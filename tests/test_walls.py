@@ -620,22 +620,22 @@ def test_the_worker_module_loads_no_check():
 
 
 def test_every_check_travels_as_data():
-    """Each plan unpickles under the worker's allow-list (PyTorch, NumPy, ``protocols``): no check,
+    """Each plan unpickles under the worker's allow-list (PyTorch, NumPy, ``plans``): no check,
     reference or check module rides along; a plan holding one is refused."""
     import pickle
 
     from autograder import checks
     from autograder.checks.public.neurons import neuron_reference
-    from autograder.protocol import plans as protocols
+    from autograder.protocol import plans
 
     for found in checks.all_checks().values():
         for check in found:
-            plan = protocols.loads(check.wire_plan())
-            assert plan.kind in protocols.PROTOCOLS
+            plan = plans.loads(check.wire_plan())
+            assert plan.kind in plans.PROTOCOLS
             assert b"autograder.checks" not in check.wire_plan(), check.describe()
-    smuggled = protocols.dumps(protocols.Plan("call", {"args": (neuron_reference,)}))
+    smuggled = plans.dumps(plans.Plan("call", {"args": (neuron_reference,)}))
     with pytest.raises(pickle.UnpicklingError, match="send data"):
-        protocols.loads(smuggled)
+        plans.loads(smuggled)
 
 
 # ----------------------------------------------------------------------------- a paranoid scorer

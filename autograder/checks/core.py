@@ -1,7 +1,7 @@
 """The kinds of check, and the helpers that check files use to declare them.
 
 A check lives in the scorer. It makes its inputs from a seed and describes its call as a
-``protocols.Plan``, which is all the sandboxed worker is sent; the scorer runs PyTorch's
+``plans.Plan``, which is all the sandboxed worker is sent; the scorer runs PyTorch's
 reference through the same plan. ``judge`` runs in the scorer only, on encoded values.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from autograder.checks import secret as course
-from autograder.protocol import plans as protocols
+from autograder.course.compare import EXACT, Tol, compare
+from autograder.protocol import plans
 from autograder.protocol.encoding import describe, encode
 from autograder.protocol.plans import TRAINING_MODE, Plan, generator, plain_call
-from autograder.scoring.compare import EXACT, Tol, compare
 
 CPU_ONLY = ("cpu",)
 TORCH_DEVICES = ("cpu", "cuda", "meta")
@@ -68,12 +68,12 @@ class Check:
     def wire_plan(self) -> bytes:
         """``plan()`` pickled, made once: the bytes both the worker and the reference run from."""
         if "_wire_plan" not in self.__dict__:
-            self._wire_plan = protocols.dumps(self.plan())
+            self._wire_plan = plans.dumps(self.plan())
         return self._wire_plan
 
     def run(self, fn, device: str, call: Callable = plain_call) -> dict[str, Any]:
         """``fn`` through this check's plan, on a fresh copy of its inputs."""
-        return protocols.execute(protocols.loads(self.wire_plan()), fn, device, call)
+        return plans.execute(plans.loads(self.wire_plan()), fn, device, call)
 
     def judge(self, got: dict, want: dict) -> str | None:
         raise NotImplementedError

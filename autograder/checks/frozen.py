@@ -26,7 +26,7 @@ KIND_MODULES = {
     "autograder.checks.images",
     "autograder.checks.statistics",
     "autograder.checks.training",
-    "autograder.scoring.compare",
+    "autograder.course.compare",
 }
 _PACKAGES = ("torch", "numpy")
 _OTHERS = {

@@ -12,9 +12,9 @@ from torch import nn
 from torch.optim.sgd import sgd
 
 from autograder.checks.core import Check, judge_grads
+from autograder.course.compare import EXACT, SUMMATION, Tol, compare
 from autograder.protocol.encoding import describe
 from autograder.protocol.plans import Plan, data_loss, generator
-from autograder.scoring.compare import EXACT, SUMMATION, Tol, compare
 
 MODEL_DEVICES = ("cpu", "cuda")
 

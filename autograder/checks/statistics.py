@@ -9,8 +9,8 @@ import math
 import torch
 
 from autograder.checks.core import Call
+from autograder.course.compare import compare
 from autograder.protocol.encoding import describe
-from autograder.scoring.compare import compare
 
 
 def per_channel(x: torch.Tensor) -> torch.Tensor:

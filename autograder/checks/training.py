@@ -15,9 +15,9 @@ from torch import nn
 
 from autograder.checks.core import CPU_ONLY, Check, judge_grads
 from autograder.course import digits
+from autograder.course.compare import SUMMATION, Tol, compare
 from autograder.protocol.encoding import describe
 from autograder.protocol.plans import Plan, generator
-from autograder.scoring.compare import SUMMATION, Tol, compare
 
 MODEL_DEVICES = ("cpu", "cuda")
 # A few SGD steps in float32: the loss and the step are the learner's own, in another order of

@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from autograder.course import catalogue
+from autograder.course.compare import EXACT, compare
 from autograder.course.records import Mistake
 from autograder.protocol.encoding import encode
-from autograder.scoring.compare import EXACT, compare
 
 MISTAKES: tuple[Mistake, ...] = tuple(m for e in catalogue.EXERCISES for m in e.mistakes)
 

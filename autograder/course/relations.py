@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 from autograder.course import catalogue
+from autograder.course.compare import EXACT, Tol, compare
 from autograder.course.records import Mistake
 from autograder.protocol.encoding import encode
-from autograder.scoring.compare import EXACT, Tol, compare
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """What people read: the terminal table after ``make grade`` and Gradescope's results.json.
 
-Importing it loads no torch (``list`` and ``hint`` use its ``console``): the judge and the checks,
-which do, are imported inside the two functions that explain a failure.
+Importing it loads no torch (``list`` and ``hint`` use its ``console``): the checks, which do, are
+imported inside the function that names a failure's check to reproduce. It renders the verdicts the
+judge stored (each suite's named mistake among them) and never judges.
 """
 
 from __future__ import annotations
@@ -243,9 +244,7 @@ def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
             )
     elif part.outcome not in EXERCISE_WIDE:
         lines += [f"- [{u.check.name}] ({u.device}) {u.message}" for u in failed[:10]]
-        from autograder.scoring.judge import diagnose  # loads torch: not at import (see the module's docstring)
-
-        mistake = diagnose(failed) if failed else None
+        mistake = part.suite_mistakes.get(suite)  # judged once, by the judge: rendered here, never re-judged
         if mistake is not None:
             lines.append(mistake.describe())
     lines += [f"note: {n}" for n in suite_notes(part, suite)]

@@ -23,7 +23,7 @@ import torch
 from autograder import checks
 from autograder.course import catalogue
 from autograder.feedback import incheck
-from autograder.protocol import plans as protocols
+from autograder.protocol import plans
 from autograder.protocol.encoding import encode
 from autograder.scoring.grader import Grader
 
@@ -48,12 +48,12 @@ def case(exercise_id: str, index: int, device: str = "cpu"):
         raise TypeError(
             f"check {index} of {exercise_id} builds its own inputs (a model or an image); use rerun() instead"
         )
-    return protocols.to_device(spec["args"], device), protocols.to_device(spec.get("kwargs", {}), device)
+    return plans.to_device(spec["args"], device), plans.to_device(spec.get("kwargs", {}), device)
 
 
 def _call_spec(check) -> dict | None:
     """The plan's arguments when the check calls the function directly (the "call" protocol)."""
-    plan = protocols.loads(check.wire_plan())
+    plan = plans.loads(check.wire_plan())
     return plan.spec if plan.kind == "call" else None
 
 
@@ -124,7 +124,7 @@ def _show_values(check, fn) -> None:
         print(f"  pytorch[{key!r}]  = {_show(expected.get(key))}")
     out = expected.get("out")
     if "grads" in expected and isinstance(out, torch.Tensor):
-        print(f"  upstream gradient (d loss / d output, seeded) = {_show(protocols.upstream_grad(out, check.seed))}")
+        print(f"  upstream gradient (d loss / d output, seeded) = {_show(plans.upstream_grad(out, check.seed))}")
     encoded = {k: encode(v) for k, v in yours.items()}
     if encoded and check.verdict(encoded, want) is None:
         print("  (your CPU values match PyTorch's here; a failure above comes from another device or the sandbox)")

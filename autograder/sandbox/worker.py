@@ -1,7 +1,7 @@
 """The sandboxed worker: imports torch once, then forks one fresh child per exercise.
 
 Runs as ``python -m autograder.sandbox.worker SCRATCH INBOX`` inside the sandbox. Reads jobs (one JSON
-line per submission: its exercises and, for each, its checks as pickled ``protocols.Plan`` data;
+line per submission: its exercises and, for each, its checks as pickled ``plans.Plan`` data;
 the files are in the inbox) on stdin and writes one frame per exercise on stdout, then a job-done
 frame; between submissions it wipes its scratch folder. It holds no check: no check module,
 reference or expected value is ever loaded here. Learner code runs only in the forked children; the
@@ -34,8 +34,7 @@ import torch
 
 from autograder import warmup
 from autograder.course import catalogue
-from autograder.protocol import plans as protocols
-from autograder.protocol import wire
+from autograder.protocol import plans, wire
 from autograder.protocol.encoding import encode
 from autograder.sandbox import forbid, namespaces, privileges
 from autograder.sandbox.recorder import Instruments, Tampering
@@ -139,7 +138,7 @@ def run_unit(
 
 def _planned(blob: bytes):
     """A check's ``run``, from its plan's bytes: each run gets its own fresh copy of the inputs."""
-    return lambda fn, device, call: protocols.execute(protocols.loads(blob), fn, device, call)
+    return lambda fn, device, call: plans.execute(plans.loads(blob), fn, device, call)
 
 
 def _child(
@@ -723,7 +722,7 @@ def main() -> int:
     scratch_root = sys.argv[1] if len(sys.argv) > 1 else "/tmp"
     inbox = sys.argv[2] if len(sys.argv) > 2 else scratch_root
     _warm_up()
-    protocols.warm()
+    plans.warm()
     _preload_common_modules()
     forbid.warm(catalogue.EXERCISES)  # which kernels each exercise forbids, found once before forking
     namespaces.supported()  # whether children get namespaces of their own, found once before forking

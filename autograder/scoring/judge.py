@@ -4,12 +4,16 @@ messages from what its worker sent (``judge_exercise``), and the named mistake t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
 from autograder.course import catalogue, mistakes, relations
 from autograder.course.catalogue import Exercise
+from autograder.course.compare import EXACT, compare
 from autograder.protocol import encoding
 from autograder.scoring import cleantext
 from autograder.scoring.client import parse_stream
-from autograder.scoring.compare import EXACT, compare
 from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
 
 
@@ -29,45 +33,12 @@ _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
 
 
 def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
+    """One check's verdict on one device from the unit the child reported and PyTorch's answer."""
     status = unit.get("status")
     if "__error__" in want:
         return Unit(check, device, "skipped", f"the reference cannot run on {device}: {want['__error__']}")
     if status == "raised":
-        raised = str(unit.get("type"))
-        text = f"raised {raised}: {unit.get('message', '')}".strip()
-        if unit.get("where"):
-            text += f" (at {unit['where']})"
-        if unit.get("not_started") and device == "cpu":
-            return Unit(check, device, "not_started", _not_started(check, str(unit.get("where", ""))))
-        if unit.get("type") == "ForbiddenOperation":  # the exercise is forbidden: no placement note
-            return Unit(check, device, "failed", text)
-        if unit.get("not_started"):  # said once, on the CPU; a stub that raises elsewhere only is no stub
-            return Unit(check, device, "failed", "not started (raises NotImplementedError)")
-        if device == "meta":
-            made = unit.get("cpu_made") or []
-            if made:
-                return Unit(
-                    check,
-                    device,
-                    "failed",
-                    f"on another device, your code created a CPU tensor with "
-                    f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
-                    facts=("created_cpu_tensor",),
-                )
-            message = str(unit.get("message", "")).lower()
-            if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
-                return Unit(check, device, "failed", f"your code mixes devices: {text}")
-            # the learner's code raised where PyTorch's did not: whatever the reason, the check failed
-            # (a choice the learner makes, raising, can never weigh less than a wrong placement)
-            return Unit(
-                check,
-                device,
-                "failed",
-                f"on the meta device (tensors with shapes but no values) your code {text}: code that "
-                f"reads values (bool(), .item(), if on a tensor) cannot follow there; keep to tensor ops "
-                f"(torch.where, masks)",
-            )
-        return Unit(check, device, "failed", text, raised=raised)
+        return _raised(check, device, unit)
     if status != "ok" or not isinstance(unit.get("value"), dict):
         return Unit(check, device, "failed", "the worker sent an unreadable result")
     got = unit["value"]
@@ -88,6 +59,45 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
         message = f"on another device: {message}"
     facts = ("float32_result",) if message and _narrowed(got, want) else ()
     return Unit(check, device, "failed" if message else "passed", message or "", got=got, facts=facts)
+
+
+def _raised(check, device, unit: dict) -> Unit:
+    """The verdict on a unit whose code raised: a stub, a forbidden op, a wrong placement, or its error."""
+    raised = str(unit.get("type"))
+    text = f"raised {raised}: {unit.get('message', '')}".strip()
+    if unit.get("where"):
+        text += f" (at {unit['where']})"
+    if unit.get("not_started") and device == "cpu":
+        return Unit(check, device, "not_started", _not_started(check, str(unit.get("where", ""))))
+    if unit.get("type") == "ForbiddenOperation":  # the exercise is forbidden: no placement note
+        return Unit(check, device, "failed", text)
+    if unit.get("not_started"):  # said once, on the CPU; a stub that raises elsewhere only is no stub
+        return Unit(check, device, "failed", "not started (raises NotImplementedError)")
+    if device != "meta":
+        return Unit(check, device, "failed", text, raised=raised)
+    made = unit.get("cpu_made") or []
+    if made:
+        return Unit(
+            check,
+            device,
+            "failed",
+            f"on another device, your code created a CPU tensor with "
+            f"aten.{made[0]}: pass device=x.device (and dtype=x.dtype) when creating tensors",
+            facts=("created_cpu_tensor",),
+        )
+    message = str(unit.get("message", "")).lower()
+    if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
+        return Unit(check, device, "failed", f"your code mixes devices: {text}")
+    # the learner's code raised where PyTorch's did not: whatever the reason, the check failed
+    # (a choice the learner makes, raising, can never weigh less than a wrong placement)
+    return Unit(
+        check,
+        device,
+        "failed",
+        f"on the meta device (tensors with shapes but no values) your code {text}: code that "
+        f"reads values (bool(), .item(), if on a tensor) cannot follow there; keep to tensor ops "
+        f"(torch.where, masks)",
+    )
 
 
 NOT_STARTED = "not started (raises NotImplementedError)"
@@ -120,6 +130,42 @@ def _narrowed(got, want) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Judging:
+    """What judging one exercise reads, its frame aside: its checks (``suite``'s only, if given: what
+    one child ran), the devices, PyTorch's references, the static scan's verdict and the limits."""
+
+    exercise: Exercise
+    found: list
+    references: dict
+    devices: Sequence[str]
+    static_message: str | None
+    limits: Limits
+    suite: str | None = None
+
+    def expected(self, devices: Sequence[str] | None = None) -> list:
+        """``units_expected`` on ``devices`` (the judge's own when none are given)."""
+        return units_expected(self.found, devices or self.devices, self.suite)
+
+
+class _Stop(NamedTuple):
+    """An exercise judged without its checks' results: its outcome, why, and whether the grader failed."""
+
+    outcome: str
+    message: str
+    grader_fault: bool = False
+
+
+@dataclass
+class _Run:
+    """What the exercise's units showed beyond their verdicts."""
+
+    ops: list[str] = field(default_factory=list)  # ATen ops its code called (CPU and CUDA)
+    host_sync: bool = False  # it moved a value to the host where the contract does not ask for one
+    stopped: Unit | None = None  # the first unit that never reported: where the exercise stopped
+    tampering: str | None = None  # a unit's report of tampering
+
+
 def judge_exercise(
     exercise: Exercise,
     found,
@@ -133,7 +179,9 @@ def judge_exercise(
 ) -> ExerciseResult:
     """The exercise's outcome, score and messages (on the checks of ``suite`` only, if given: what
     one child ran), every learner-made string neutralised."""
-    result = _judge(exercise, found, header, stream, references, devices, static_message, limits, suite)
+    context = Judging(exercise, found, references, devices, static_message, limits, suite)
+    result = _judge(context, header, stream)
+    _diagnose_suites(result, again=False)
     result.message = cleantext.one_line(str(result.message))
     result.output = cleantext.block(str(result.output))
     result.notes = [cleantext.one_line(str(n)) for n in result.notes]
@@ -142,148 +190,206 @@ def judge_exercise(
     return result
 
 
-def _judge(
-    exercise: Exercise,
-    found,
-    header: dict,
-    stream: bytes,
-    references: dict,
-    devices,
-    static_message: str | None,
-    limits: Limits,
-    suite: str | None = None,
-) -> ExerciseResult:
-    result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points))
+def _judge(context: Judging, header: dict, stream: bytes) -> ExerciseResult:
+    """The exercise judged from its frame, step by step; the first step that decides it ends it."""
     sandbox_devices = header.get("devices") if isinstance(header.get("devices"), list) else None
-    ran = units_expected(found, sandbox_devices or devices, suite)  # what the child ran, in its order
+    ran = context.expected(sandbox_devices)  # what the child ran, in its order
+    result = _started(context, header, ran)
+    messages: list = []
+    stop = _stopped_before_the_checks(context, header)
+    if stop is None:
+        messages, malformed = parse_stream(stream)
+        stop = _unreadable(context, messages, malformed, ran)
+    if stop is not None:
+        result.outcome, result.message, result.grader_fault = stop
+        return result
+    kinds = [k for k, _ in messages]
+    received = {(p.get("check"), p.get("device")): p for k, p in messages if k == b"U" and isinstance(p, dict)}
+    cuda_absent = "cuda" not in sandbox_devices if sandbox_devices is not None else b"D" in kinds
+    run = _judge_units(context, result, received, header, cuda_absent)
+    if run.tampering:
+        result.outcome, result.message = "forbidden", run.tampering
+        return result
+    _cpu_first(result)
+    _advise(result, run)
+    _conclude(context, result, run, header, finished=b"D" in kinds, last=_last_reported(received))
+    return result
+
+
+def _started(context: Judging, header: dict, ran: list) -> ExerciseResult:
+    """The result before any verdict: no points yet, what the child printed, each suite's planned weight."""
+    exercise, limits = context.exercise, context.limits
+    result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points))
     result.output = _output(header, ran)[: limits.max_output]  # the labels count against what is kept
-    for _, check, device in units_expected(found, devices, suite):
+    for _, check, device in context.expected():
         result.suite_weights[check.suite] = result.suite_weights.get(check.suite, 0.0) + DEVICE_WEIGHT[device]
     if header.get("output_bytes", 0) > limits.max_output:
         result.notes.append(
             f"your code printed {header['output_bytes']} bytes; only the first {limits.max_output} are kept"
         )
-    if static_message:
-        result.outcome, result.message = "forbidden", static_message
-        return result
+    return result
+
+
+def _stopped_before_the_checks(context: Judging, header: dict) -> _Stop | None:
+    """The outcome when the source is forbidden or the worker's header says no check could run."""
+    if context.static_message:
+        return _Stop("forbidden", context.static_message)
     status = header.get("status")
     if status == "grader_error":
-        result.outcome, result.message = "error", "the grader's worker could not start (see the log)"
-        result.grader_fault = True
-        return result
+        return _Stop("error", "the grader's worker could not start (see the log)", grader_fault=True)
     if status == "import_timeout":
-        result.outcome = "timeout"
-        result.message = (
-            f"importing {exercise.module}.py did not finish within {limits.check_timeout:g} s "
-            f"(is there an endless loop at module level?)"
+        return _Stop(
+            "timeout",
+            f"importing {context.exercise.module}.py did not finish within {context.limits.check_timeout:g} s "
+            f"(is there an endless loop at module level?)",
         )
-        return result
     if header.get("tampering"):
-        why = header.get("killed_for") or "the grader was lied to"
-        result.outcome, result.message = "forbidden", f"tampering: {why}"
-        return result
-    messages, malformed = parse_stream(stream)
+        return _Stop("forbidden", f"tampering: {header.get('killed_for') or 'the grader was lied to'}")
+    return None
+
+
+def _unreadable(context: Judging, messages: list, malformed: bool, ran: list) -> _Stop | None:
+    """The outcome when the child's messages cannot be believed, or its module could not be loaded."""
     if malformed:
-        result.outcome = "crashed"
-        result.message = "crashed: the exercise's process sent a malformed message (was the grader's pipe written to?)"
-        return result
+        return _Stop(
+            "crashed", "crashed: the exercise's process sent a malformed message (was the grader's pipe written to?)"
+        )
     kinds = [k for k, _ in messages]
     if b"E" in kinds:
-        error = dict(messages[kinds.index(b"E")][1] or {})
-        hits = exercise.forbidden_ops_in(error.get("ops") or [])
-        if error.get("status") == "forbidden" and hits:
-            result.outcome = "forbidden"
-            result.message = f"{exercise.function} called aten.{hits[0]} (at import): {exercise.advice}"
-            return result
-        if error.get("status") == "tampering":
-            result.outcome, result.message = "forbidden", f"tampering: {error.get('message')}"
-            return result
-        result.outcome = "error"
-        result.message = f"{exercise.module}.py could not be loaded: {error.get('type')}: {error.get('message')}"
-        sibling = error.get("missing_module")
-        if isinstance(sibling, str) and sibling in catalogue.MODULES:
-            result.message = (
-                f"{exercise.module}.py imports your {sibling}.py, which this submission does not hold: "
-                f"grade it beside your other modules (a notebook beside your other notebooks)"
-            )
-        if error.get("where"):
-            result.message += f" (at {error['where']})"
-        return result
-    received = {}
+        return _load_error(context.exercise, dict(messages[kinds.index(b"E")][1] or {}))
     results = [payload for kind, payload in messages if kind == b"U" and isinstance(payload, dict)]
     for k, payload in enumerate(results):
         if k >= len(ran) or (payload.get("check"), payload.get("device")) != (ran[k][0], ran[k][2]):
             # the child runs its units in one order, one result each: anything else was forged
-            result.outcome, result.message = "forbidden", "tampering: a result that no check asked for"
-            return result
-        received[(payload.get("check"), payload.get("device"))] = payload
-    expected = units_expected(found, devices, suite)
-    ops: list[str] = []
-    host_sync = False
-    stopped = None
-    for index, check, device in expected:
+            return _Stop("forbidden", "tampering: a result that no check asked for")
+    return None
+
+
+def _load_error(exercise: Exercise, error: dict) -> _Stop:
+    """Why the exercise's module could not be loaded: a forbidden op at import, tampering, or its error."""
+    hits = exercise.forbidden_ops_in(error.get("ops") or [])
+    if error.get("status") == "forbidden" and hits:
+        return _Stop("forbidden", f"{exercise.function} called aten.{hits[0]} (at import): {exercise.advice}")
+    if error.get("status") == "tampering":
+        return _Stop("forbidden", f"tampering: {error.get('message')}")
+    message = f"{exercise.module}.py could not be loaded: {error.get('type')}: {error.get('message')}"
+    sibling = error.get("missing_module")
+    if isinstance(sibling, str) and sibling in catalogue.MODULES:
+        message = (
+            f"{exercise.module}.py imports your {sibling}.py, which this submission does not hold: "
+            f"grade it beside your other modules (a notebook beside your other notebooks)"
+        )
+    if error.get("where"):
+        message += f" (at {error['where']})"
+    return _Stop("error", message)
+
+
+def _judge_units(context: Judging, result: ExerciseResult, received: dict, header: dict, cuda_absent: bool) -> _Run:
+    """Each expected unit's verdict, in order, into ``result.units``; what they showed besides."""
+    run = _Run()
+    for index, check, device in context.expected():
         unit = received.get((index, device))
-        absent = "cuda" not in sandbox_devices if sandbox_devices is not None else b"D" in kinds
-        if unit is None and device == "cuda" and absent:  # the child said so before learner code ran
-            result.units.append(Unit(check, device, "skipped", "CUDA is not available inside the sandbox"))
-            continue
         if unit is None:
-            if stopped is None:
-                stopped = Unit(check, device, "failed", _why_missing(header, limits, _last_reported(received)))
-                result.units.append(stopped)
-            else:
-                result.units.append(Unit(check, device, "failed", "not run: the exercise stopped earlier"))
+            result.units.append(_missing(context, check, device, run, header, received, cuda_absent))
             continue
         if device in ("cpu", "cuda"):
-            ops += [op for op in unit.get("ops", []) if isinstance(op, str)]
+            run.ops += [op for op in unit.get("ops", []) if isinstance(op, str)]
         # a check whose contract returns a Python number (a loss, an accuracy) must move one to the host
-        host_sync = host_sync or (bool(unit.get("host_sync")) and not getattr(check, "host_result", False))
+        run.host_sync = run.host_sync or (bool(unit.get("host_sync")) and not getattr(check, "host_result", False))
         if unit.get("status") == "tampering":
-            result.outcome, result.message = "forbidden", f"tampering: {unit.get('message')}"
-            return result
+            run.tampering = f"tampering: {unit.get('message')}"
+            return run
         cpu_unit = received.get((index, "cpu"), {})
         cpu_value = cpu_unit.get("value") if cpu_unit.get("status") == "ok" else None
-        result.units.append(_judge_unit(check, device, unit, references[(index, device)], cpu_value))
+        result.units.append(_judge_unit(check, device, unit, context.references[(index, device)], cpu_value))
+    return run
+
+
+def _missing(context: Judging, check, device: str, run: _Run, header: dict, received: dict, cuda_absent: bool):
+    """The verdict of a unit the child never reported: CUDA absent, where it stopped, or after that."""
+    if device == "cuda" and cuda_absent:  # the child said so before learner code ran
+        return Unit(check, device, "skipped", "CUDA is not available inside the sandbox")
+    if run.stopped is None:
+        run.stopped = Unit(check, device, "failed", _why_missing(header, context.limits, _last_reported(received)))
+        return run.stopped
+    return Unit(check, device, "failed", "not run: the exercise stopped earlier")
+
+
+def _cpu_first(result: ExerciseResult) -> None:
+    """Other devices earn points only where the CPU's verdict on the same check is a pass."""
     cpu_verdicts = {id(u.check): u.verdict for u in result.units if u.device == "cpu"}
     for u in result.units:
         if u.device != "cpu" and u.verdict == "passed" and cpu_verdicts.get(id(u.check)) != "passed":
             u.verdict, u.message = "failed", "other devices earn points only when the CPU result is right"
+
+
+def _advise(result: ExerciseResult, run: _Run) -> None:
+    """Notes beside the verdicts: a placement the meta device could not check, values moved to the host."""
     not_checked = [u for u in result.units if u.verdict == "not_checked"]
     if not_checked:
         result.notes.append(not_checked[0].message)
-    if host_sync:
+    if run.host_sync:
         result.notes.append(
             "advice: your code moves data to the host (.item(), float(), .tolist()); correct, but slow on a GPU"
         )
-    hits = exercise.forbidden_ops_in(ops)
+
+
+def _conclude(
+    context: Judging, result: ExerciseResult, run: _Run, header: dict, finished: bool, last: dict | None
+) -> None:
+    """The outcome, points, first message and named mistake from the units' verdicts (``finished``:
+    the child said it was done; ``last``: the unit it reported last)."""
+    exercise = context.exercise
+    hits = exercise.forbidden_ops_in(run.ops)
     cpu_units = [u for u in result.units if u.device == "cpu"]
     if hits:
         result.outcome = "forbidden"
         result.message = f"{exercise.function} called aten.{hits[0]}: {exercise.advice}"
-    elif cpu_units and all(u.verdict == "not_started" for u in cpu_units):
+        return
+    if cpu_units and all(u.verdict == "not_started" for u in cpu_units):
         own = any(u.message == NOT_STARTED for u in cpu_units)  # its own stub: nothing else to say
         waiting = None if own else next((u.message for u in cpu_units), None)
         result.outcome, result.message = "not_started", waiting or "not started"
+        return
+    total = sum(u.weight for u in result.units)
+    passed = sum(u.weight for u in result.units if u.verdict == "passed")
+    result.score = round(result.max_score * passed / total, 4) if total else 0.0
+    failures = _failures(result)
+    if failures:
+        result.message = f"[{failures[0].check.name}] {failures[0].message}"
+        result.mistake = diagnose(failures)
+    status = header.get("status")
+    if status == "timeout":
+        result.outcome = "timeout"
+    elif run.stopped is not None or status == "crashed" or not finished:
+        result.outcome = "crashed"
+        result.message = run.stopped.message if run.stopped is not None else _why_missing(header, context.limits, last)
+        result.mistake = None
     else:
-        total = sum(u.weight for u in result.units)
-        passed = sum(u.weight for u in result.units if u.verdict == "passed")
-        result.score = round(result.max_score * passed / total, 4) if total else 0.0
-        failures = [u for u in result.units if u.verdict in ("failed", "not_started")]
-        if failures:
-            first = failures[0]
-            result.message = f"[{first.check.name}] {first.message}"
-            result.mistake = diagnose(failures)
-        if status == "timeout":
-            result.outcome = "timeout"
-        elif stopped is not None or status == "crashed" or b"D" not in kinds:
-            result.outcome = "crashed"
-            result.message = (
-                stopped.message if stopped is not None else _why_missing(header, limits, _last_reported(received))
-            )
-            result.mistake = None
-        else:
-            result.outcome = "passed" if not failures and total else "failed"
-    return result
+        result.outcome = "passed" if not failures and total else "failed"
+
+
+def _failures(result: ExerciseResult) -> list[Unit]:
+    return [u for u in result.units if u.verdict in ("failed", "not_started")]
+
+
+# the outcomes a suite's test tells through its checks' verdicts (the others are about the whole exercise)
+BY_VERDICTS = ("passed", "failed")
+
+
+def _diagnose_suites(result: ExerciseResult, again: bool) -> None:
+    """Each suite's named mistake, from that suite's failing checks alone (what its test shows: a
+    public test never names a mistake from hidden evidence), stored for the report, which renders
+    and never judges. The exercise's own diagnosis serves where it read the same failures, unless
+    verdicts changed since it was made (``again``)."""
+    failures = _failures(result) if result.outcome in BY_VERDICTS else []
+    by_suite: dict[str, list[Unit]] = {}
+    for unit in failures:
+        by_suite.setdefault(unit.check.suite, []).append(unit)
+    result.suite_mistakes = {
+        suite: result.mistake if len(units) == len(failures) and not again else diagnose(units)
+        for suite, units in by_suite.items()
+    }
 
 
 def diagnose(failures: list[Unit]):
@@ -404,8 +510,11 @@ def judge_parts(
     for suite, (header, stream) in framed.items():
         part = judge_exercise(exercise, found, header, stream, references, devices, static_message, limits, suite)
         if refusal:
-            part.outcome, part.message, part.units, part.mistake = "error", refusal, [], None
+            part.outcome, part.message, part.units, part.mistake, part.suite_mistakes = "error", refusal, [], None, {}
+        failing = len(_failures(part))
         computed = _computes(part, computed)
+        if len(_failures(part)) != failing:  # argument checks failed since: what the suite's test shows changed
+            _diagnose_suites(part, again=True)
         part.max_score = round(exercise.points * planned[suite] / total, 4) if total else 0.0
         counted = [u for u in part.units if u.weight]
         weight = sum(u.weight for u in counted)
@@ -414,8 +523,13 @@ def judge_parts(
         part.score = round(part.max_score * share, 4)
         part.suite_weights = {suite: planned[suite]}
         parts[suite] = part
+    return _together(exercise, parts, planned)
+
+
+def _together(exercise: Exercise, parts: dict[str, ExerciseResult], planned: dict[str, float]) -> ExerciseResult:
+    """The exercise as a whole (the instructor's view): the parts' points summed, the most severe outcome."""
     worst = min(parts.values(), key=lambda p: SEVERITY.index(p.outcome))
-    combined = ExerciseResult(
+    return ExerciseResult(
         exercise,
         worst.outcome,
         round(sum(p.score for p in parts.values()), 4),
@@ -429,4 +543,3 @@ def judge_parts(
         grader_fault=any(p.grader_fault for p in parts.values()),
         parts=parts,
     )
-    return combined

@@ -52,6 +52,8 @@ class ExerciseResult:
     notes: list[str] = field(default_factory=list)  # advice, skipped CUDA, not-checked placement
     output: str = ""
     mistake: object = None  # the named mistake the evidence fits (see mistakes.py)
+    # each suite's named mistake, from its own failing checks alone (judge._diagnose_suites): what its test shows
+    suite_mistakes: dict[str, object] = field(default_factory=dict)
     suite_weights: dict[str, float] = field(default_factory=dict)  # planned weight of each suite
     grader_fault: bool = False  # the grader could not run it: no grade to record (not the learner's doing)
     # each suite judged from its own child's frame (``judge.judge_parts``): what a learner may see of a

@@ -37,6 +37,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as Bar
 
+from autograder.checks import SUITE_CHOICES
 from autograder.course import catalogue
 from autograder.feedback import report
 from autograder.nbcourse import notebooks
@@ -293,7 +294,7 @@ def main(args, remote=None) -> int:
     json_dir = Path(args.json_dir) if args.json_dir else None
     csv_path = Path(args.csv) if args.csv else None
     exercises = [e.id for e in catalogue.select(args.exercise or None)]
-    suites = None if args.suite == "all" else (args.suite,)  # as cli.SUITES: "all" is every installed suite
+    suites = SUITE_CHOICES[args.suite]  # "all" is every installed suite
     key = {"grader": grader_fingerprint(), "exercises": exercises, "suite": args.suite}
     limits = Limits(jobs=2, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
 

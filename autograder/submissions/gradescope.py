@@ -28,8 +28,8 @@ from pathlib import Path
 
 import autograder
 from autograder import checks
+from autograder.checks import SUITE_CHOICES
 from autograder.checks import secret as course
-from autograder.cli import SUITES
 from autograder.feedback import report
 from autograder.nbcourse import notebooks
 from autograder.scoring.grader import grade
@@ -142,7 +142,7 @@ def run(submission: Path, results: Path, sandbox: str = "auto", suite: str = "al
             result = None
         else:
             try:
-                result = grade(folder, own or None, SUITES[suite], sandbox)  # the worker is gone when it returns
+                result = grade(folder, own or None, SUITE_CHOICES[suite], sandbox)  # the worker is gone when it returns
                 notebooks.relocate(result, folder)  # a notebook's messages point at its cells
             except BaseException:
                 _clear(results)
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     r.add_argument(
         "--sandbox", choices=("auto", "bwrap", "process"), default=os.environ.get("AUTOGRADER_SANDBOX", "auto")
     )
-    r.add_argument("--suite", choices=("all", "public", "hidden"), default="all")
+    r.add_argument("--suite", choices=tuple(SUITE_CHOICES), default="all")
     args = p.parse_args(argv)
     if args.command == "build":
         names = build(Path(args.out))

@@ -15,8 +15,8 @@ from autograder.checks.public.neurons import (
     tanh_case,
     tinynet_case,
 )
+from autograder.course.compare import STABILITY
 from autograder.protocol.plans import source
-from autograder.scoring.compare import STABILITY
 
 
 def near_zero(g):

@@ -16,7 +16,7 @@ from autograder.checks.images import (
     zero_on_constant,
     zero_on_horizontal_step,
 )
-from autograder.scoring.compare import EXACT, PRECISE, SUMMATION
+from autograder.course.compare import EXACT, PRECISE, SUMMATION
 
 
 def _pair(value):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder.checks.core import Inputs, call_check, dims, dtype_name, raises_check
-from autograder.scoring.compare import EXACT, STABILITY
+from autograder.course.compare import EXACT, STABILITY
 
 SAMPLES, CLASSES = 6, 4
 _DEFAULT = object()  # an option left out of the call, so the function's default is used

@@ -10,8 +10,8 @@ from torch import nn
 
 from autograder.checks.core import Inputs, NoGradCall, call_check, dtype_name
 from autograder.checks.models import LinearLayersForward, ModelCall, frozen_first_layer, linear, mlp
+from autograder.course.compare import EXACT, PRECISE, STABILITY, SUMMATION
 from autograder.protocol.plans import source
-from autograder.scoring.compare import EXACT, PRECISE, STABILITY, SUMMATION
 
 f32, f64 = torch.float32, torch.float64
 

@@ -8,7 +8,7 @@ import torch
 
 from autograder.checks.core import Call, Inputs, dtype_name
 from autograder.checks.statistics import MeanStd, SelfNormalized, channel_mean_std
-from autograder.scoring.compare import EXACT, SUMMATION
+from autograder.course.compare import EXACT, SUMMATION
 
 
 def stats_reference(x):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from autograder.checks.core import Inputs, call_check, dims, dtype_name, raises_check
 from autograder.checks.images import distinct
-from autograder.scoring.compare import EXACT, PRECISE
+from autograder.course.compare import EXACT, PRECISE
 
 _LEFT_OUT = object()  # stride not passed at all: it must default to kernel_size
 

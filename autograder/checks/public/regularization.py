@@ -6,7 +6,7 @@ import torch
 
 from autograder.checks.core import dtype_name
 from autograder.checks.models import DecayEquivalence, ModelCall, SGDStep, linear, mlp
-from autograder.scoring.compare import SUMMATION
+from autograder.course.compare import SUMMATION
 
 f32, f64 = torch.float32, torch.float64
 

@@ -12,11 +12,11 @@ torch = LazyModule("torch")
 F = LazyModule("torch.nn.functional")
 
 
-def _log_softmax_unshifted(logits, dim=-1):
+def _log_softmax_no_shift(logits, dim=-1):
     return logits - torch.log(torch.exp(logits).sum(dim, keepdim=True))
 
 
-def _log_of_softmax(logits, dim=-1):
+def _log_softmax_log_of_softmax(logits, dim=-1):
     shifted = logits - logits.amax(dim, keepdim=True)
     return torch.log(torch.exp(shifted) / torch.exp(shifted).sum(dim, keepdim=True))
 
@@ -114,13 +114,13 @@ EXERCISES = (
             Mistake(
                 "log-softmax without the max shift",
                 "subtract the max along dim before exp, or exp overflows at large logits",
-                (_log_softmax_unshifted,),
+                (_log_softmax_no_shift,),
             ),
             Mistake(
                 "the log of a softmax",
                 "exp of a very negative shifted logit underflows to 0 and log(0) = −inf: compute "
                 "shifted − log Σ exp(shifted), never log(exp(·)/Σ)",
-                (_log_of_softmax,),
+                (_log_softmax_log_of_softmax,),
             ),
             Mistake(
                 "softmax returned instead of log-softmax",
@@ -180,7 +180,7 @@ EXERCISES = (
             Mistake(
                 "log-softmax without the max shift",
                 "cross_entropy inherits it from your log_softmax: subtract the max along dim before exp",
-                (_cross_entropy_from(_log_softmax_unshifted),),
+                (_cross_entropy_from(_log_softmax_no_shift),),
             ),
             Mistake("log-softmax over the wrong dim", "classes are dim 1 of the (N, C) logits", (_cross_entropy_dim0,)),
         ),

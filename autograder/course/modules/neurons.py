@@ -13,11 +13,11 @@ F = LazyModule("torch.nn.functional")
 nn = LazyModule("torch.nn")
 
 
-def _tanh_overflowing(x):
+def _tanh_overflow(x):
     return (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x))
 
 
-def _tanh_via_abs(x):
+def _tanh_abs_slope_zero(x):
     e = torch.exp(-2 * x.abs())
     return torch.where(x >= 0, 1.0, -1.0).to(x.dtype) * (1 - e) / (1 + e)
 
@@ -45,18 +45,18 @@ def _relu_tinynet(n_in, n_hidden, n_out):
     return TinyNet()
 
 
-def _count_all_parameters(model):
+def _count_frozen_too(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def _sensitive_without_abs(activation, x, min_slope=0.1):
+def _mask_no_abs(activation, x, min_slope=0.1):
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         (slope,) = torch.autograd.grad(activation(x).sum(), x)
     return slope >= min_slope
 
 
-def _sensitive_in_callers_grad_mode(activation, x, min_slope=0.1):
+def _mask_relies_on_grad_mode(activation, x, min_slope=0.1):
     leaf = x.detach().requires_grad_(True)
     (slope,) = torch.autograd.grad(activation(leaf).sum(), leaf)  # raises inside no_grad
     return torch.abs(slope).ge(min_slope)
@@ -81,13 +81,13 @@ EXERCISES = (
             Mistake(
                 "a tanh that overflows",
                 "(e^x − e^−x)/(e^x + e^−x) gives inf/inf = nan for large |x|: only ever exponentiate −2|x|",
-                (_tanh_overflowing,),
+                (_tanh_overflow,),
             ),
             Mistake(
                 "a slope of 0 at x = 0",
                 "autograd gives |x| (and sign(x)) slope 0 at 0, but tanh′(0) = 1: build −|x| with "
                 "torch.where(x >= 0, -x, x) and the sign with torch.where",
-                (_tanh_via_abs, _tanh_via_sign),
+                (_tanh_abs_slope_zero, _tanh_via_sign),
             ),
         ),
     ),
@@ -123,9 +123,7 @@ EXERCISES = (
             "Sum p.numel() over parameters with p.requires_grad.",
         ),
         mistakes=(
-            Mistake(
-                "frozen parameters counted", "count only parameters with requires_grad=True", (_count_all_parameters,)
-            ),
+            Mistake("frozen parameters counted", "count only parameters with requires_grad=True", (_count_frozen_too,)),
         ),
     ),
     Exercise(
@@ -143,12 +141,12 @@ EXERCISES = (
             Mistake(
                 "the slope's sign not ignored",
                 "compare the absolute value of the derivative, |f′(x)| ≥ min_slope",
-                (_sensitive_without_abs,),
+                (_mask_no_abs,),
             ),
             Mistake(
                 "autograd left to the caller's grad mode",
                 "inside torch.no_grad() nothing builds a graph: wrap your autograd call in torch.enable_grad()",
-                (_sensitive_in_callers_grad_mode,),
+                (_mask_relies_on_grad_mode,),
             ),
         ),
     ),

@@ -9,12 +9,12 @@ from __future__ import annotations
 from autograder.course.records import Exercise, Mistake
 
 
-def _population_stats(x):
+def _stats_population_std(x):
     per_channel = x.transpose(0, 1).reshape(x.shape[1], -1)
     return per_channel.mean(1), per_channel.std(1, correction=0)
 
 
-def _stats_without_transpose(x):
+def _stats_no_transpose(x):
     per_channel = x.reshape(x.shape[1], -1)
     return per_channel.mean(1), per_channel.std(1)
 
@@ -33,12 +33,12 @@ EXERCISES = (
             Mistake(
                 "the population std instead of Bessel's",
                 "divide by M − 1, as torch.std does by default (not by M)",
-                (_population_stats,),
+                (_stats_population_std,),
             ),
             Mistake(
                 "stats over the wrong dims",
                 "move the channel dim first (x.transpose(0, 1)) before reshape(C, -1)",
-                (_stats_without_transpose,),
+                (_stats_no_transpose,),
             ),
         ),
     ),

@@ -27,14 +27,14 @@ def _l2_norm(model):
     return torch.sqrt(sum(p.pow(2).sum() for p in model.parameters()))
 
 
-def _sgd_without_decay(params, lr, weight_decay=0.0):
+def _sgd_no_decay(params, lr, weight_decay=0.0):
     with torch.no_grad():
         for p in params:
             if p.grad is not None:
                 p -= lr * p.grad
 
 
-def _decay_lambda(l2):
+def _decay_is_lambda(l2):
     return float(l2)
 
 
@@ -89,7 +89,7 @@ EXERCISES = (
             "Skip parameters whose .grad is None.",
             "p ← p − lr·(p.grad + weight_decay·p).",
         ),
-        mistakes=(Mistake("weight decay ignored", "p ← p − lr·(p.grad + weight_decay·p)", (_sgd_without_decay,)),),
+        mistakes=(Mistake("weight decay ignored", "p ← p − lr·(p.grad + weight_decay·p)", (_sgd_no_decay,)),),
     ),
     Exercise(
         "regularization",
@@ -102,7 +102,7 @@ EXERCISES = (
         ),
         mistakes=(
             Mistake(
-                "weight decay λ instead of 2λ", "d/dp (λ·p²) = 2λ·p, so SGD's weight_decay is 2·λ", (_decay_lambda,)
+                "weight decay λ instead of 2λ", "d/dp (λ·p²) = 2λ·p, so SGD's weight_decay is 2·λ", (_decay_is_lambda,)
             ),
         ),
     ),
