@@ -14,17 +14,25 @@ run, each way of grading all of them:
    nbgrader's cost per learner does not depend on the class size, so ``--nbgrader-sample K``
    times it on the first K learners only.
 
-Prints submissions per minute for each, the ratios (aim: batch >= 3x the loop, >= 10x nbgrader)
+Prints submissions per minute for each, the ratios (aim: batch >= 5x the loop, >= 50x nbgrader)
 and whether the batch and the loop gave every submission identical scores (exit 1 if not).
+``--profile`` then grades the class once more in this process and prints where a submission's time
+goes, phase by phase: the scorer's steps timed around their calls, the worker's from the clocks its
+zygote puts in every frame (fork, namespaces and drop, seal and import, checks, exit, clean-up) and
+the CPU its children and the zygote used.
 
 Usage: python bench/class_grading.py [--count 100] [--small N] [--repeat R] [--nbgrader-sample K]
-                                     [--nbgrader-repeat R] [--no-nbgrader] [--keep DIR]
+                                     [--nbgrader-repeat R] [--no-nbgrader] [--keep DIR] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import os
+import queue
 import random
 import shutil
 import statistics
@@ -214,6 +222,183 @@ def time_nbgrader(subs: Path, names: list[str], work: Path) -> float:
     return time.perf_counter() - start
 
 
+# ----------------------------------------------------------------------------- where the time goes
+# Trusted-side clocks only: the scorer's steps are timed by wrapping them here (in this process);
+# the worker's by the timestamps its zygote puts in every frame header (``phases``).
+SCORER_STEPS = (  # (module, attribute, phase name)
+    ("autograder.submissions.batch", "materialize", "scorer: unpack into scratch"),
+    ("autograder.scoring.grader", "read_submission", "scorer: read the submission's files"),
+    ("autograder.scoring.launcher", "clear_inbox", "scorer: clear the inbox"),
+    ("autograder.scoring.launcher", "post", "scorer: post the files to the inbox"),
+    ("autograder.scoring.grader.Grader", "references", "scorer: references (PyTorch's results)"),
+    ("autograder.scoring.static", "scan_source", "scorer: static scan of the source"),
+    ("autograder.scoring.grader", "judge_parts", "scorer: judge and diagnose"),
+    ("autograder.nbcourse.notebooks", "relocate", "scorer: relocate (notebooks)"),
+    ("autograder.feedback.report", "results_json", "scorer: results.json (build)"),
+    ("autograder.submissions.batch", "stamp", "scorer: stamp (hash, graded_by)"),
+    ("autograder.submissions.batch", "write_atomically", "scorer: write results.json"),
+    ("autograder.submissions.batch", "write_csv", "scorer: write the CSV"),
+)
+# the worker's steps, from the zygote's marks (seconds after the fork): (from, to, phase name)
+WORKER_STEPS = (
+    ("spawn", None, "child: scratch folder, pipes and fork (zygote)"),
+    (None, "V", "child: namespaces, limits, uid drop + seccomp, setup"),
+    ("V", "I", "child: seal (forbidden kernels, audit hook) + import the module"),
+    ("I", "D", "child: run the checks"),
+    ("D", "eof", "child: exit (flush, address space and namespaces torn down)"),
+    ("eof", "reaped", "zygote: reap"),
+    ("reaped", "uid_killed", "zygote: kill the learner uid's processes (/proc scan)"),
+    ("uid_killed", "tmp_cleared", "zygote: clear the uid's files in /tmp, /dev/shm"),
+    ("tmp_cleared", "strays_killed", "zygote: kill strays (/proc scan)"),
+    ("strays_killed", "wiped", "zygote: wipe the child's scratch"),
+)
+
+
+def profile_batch(subs: Path, out: Path, jobs: int) -> tuple[float, int, dict, dict, list]:
+    """grade-batch in this process with every step timed: (seconds, submissions, scorer phases
+    {name: [wall s, cpu s, calls]}, worker phases {name: [seconds, children]}, per-submission seconds)."""
+    import importlib  # the profile only: the timed run above is a separate process, as an instructor's
+    import threading
+    from types import SimpleNamespace
+
+    from autograder.scoring import client
+    from autograder.submissions import batch
+
+    lock = threading.Lock()
+    scorer: dict[str, list[float]] = {}
+    worker: dict[str, list[float]] = {}
+    undo = []
+
+    def timed(owner, attr, name):
+        original = getattr(owner, attr)
+
+        def wrapper(*a, **kw):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return original(*a, **kw)
+            finally:
+                with lock:
+                    row = scorer.setdefault(name, [0.0, 0.0, 0])
+                    row[0] += time.perf_counter() - wall
+                    row[1] += time.thread_time() - cpu
+                    row[2] += 1
+
+        setattr(owner, attr, wrapper)
+        undo.append((owner, attr, original))
+
+    for module, attr, name in SCORER_STEPS:
+        path, _, cls = module.rpartition(".") if module.endswith("Grader") else (module, "", "")
+        owner = getattr(importlib.import_module(path), cls) if cls else importlib.import_module(module)
+        timed(owner, attr, name)
+
+    class Recording(queue.Queue):  # the frames' headers, as the scorer receives them
+        last: dict | None = None  # the worker's CPU clocks at its previous frame
+
+        def put(self, item, *a, **kw):
+            if isinstance(item, tuple) and item[0] == "frame":
+                marks = dict(item[1].get("phases") or {})
+                if "I" not in marks and "E" in marks:  # the import failed: its end is the checks' start and end
+                    marks["I"] = marks["D"] = marks["E"]
+                cpu = item[1].get("cpu") or {}
+                with lock:
+                    if self.last is not None and cpu:
+                        for what in ("children", "zygote"):
+                            row = worker.setdefault(f"cpu: {what}", [0.0, 0])
+                            row[0] += cpu[what] - self.last[what]
+                            row[1] += 1
+                    self.last = cpu
+                    for start, end, name in WORKER_STEPS:
+                        t0 = 0.0 if start is None else marks.get(start)
+                        t1 = 0.0 if end is None else marks.get(end)
+                        if t0 is not None and t1 is not None:
+                            row = worker.setdefault(name, [0.0, 0])
+                            row[0] += t1 - t0
+                            row[1] += 1
+            return super().put(item, *a, **kw)
+
+    start_worker = client.Worker.__init__
+
+    def init(self, *a, **kw):
+        start_worker(self, *a, **kw)
+        self.events = Recording()
+
+    client.Worker.__init__ = init
+    undo.append((client.Worker, "__init__", start_worker))
+    seconds: list[float] = []
+    original_finish = batch.finish
+
+    def finish(sub, graded, key):
+        seconds.append(graded.seconds)
+        return original_finish(sub, graded, key)
+
+    batch.finish = finish
+    undo.append((batch, "finish", original_finish))
+    args = SimpleNamespace(
+        submissions=str(subs),
+        jobs=jobs,
+        csv=str(out / "grades.csv"),
+        json_dir=str(out / "results"),
+        force=True,
+        exercise=None,
+        suite="all",
+        sandbox="auto",
+        check_timeout=10.0,
+        total_timeout=600.0,
+        scheduler=None,
+        cluster=None,
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        begin, cpu = time.perf_counter(), time.process_time()
+        with contextlib.redirect_stdout(io.StringIO()):
+            batch.main(args)
+        elapsed = time.perf_counter() - begin
+        scorer["scorer: all threads"] = [elapsed, time.process_time() - cpu, 1]
+    finally:
+        for owner, attr, original in reversed(undo):
+            setattr(owner, attr, original)
+    return elapsed, len(seconds), scorer, worker, seconds
+
+
+def print_profile(elapsed: float, count: int, scorer: dict, worker: dict, seconds: list[float], jobs: int) -> None:
+    """The phase table, and the ceiling the CPU it measured puts on submissions per minute."""
+    cores = os.cpu_count() or 1
+    print(
+        f"\nwhere a submission's time goes (grade-batch --jobs {jobs} in this process, {count} submissions in "
+        f"{elapsed:.1f} s = {per_minute(count, elapsed):.1f}/min; one grade took {statistics.median(seconds):.2f} s "
+        f"wall, median; {cores} cores, load average {os.getloadavg()[0]:.1f} at the end):"
+    )
+    print(f"  {'phase':<68} {'per submission':>14} {'per call':>10}")
+    for name, (wall, cpu, calls) in scorer.items():
+        if name != "scorer: all threads":
+            print(
+                f"  {name:<68} {wall / count * 1000:>8.1f} ms   {wall / max(calls, 1) * 1000:>7.2f} ms"
+                f"  (cpu {cpu / count * 1000:.1f} ms)"
+            )
+    children = max((n for name, (_, n) in worker.items() if not name.startswith("cpu")), default=0)
+    print(f"  the worker: {children / max(count, 1):.0f} children per submission; wall, summed over them:")
+    for name, (total, n) in worker.items():
+        if not name.startswith("cpu"):
+            print(f"  {name:<68} {total / count * 1000:>8.1f} ms   {total / max(n, 1) * 1000:>7.2f} ms")
+    cpu = {
+        "the children (rusage, fork to exit)": worker.get("cpu: children", [0.0, 1]),
+        "the zygote (forks, reading pipes, reaping, clean-up)": worker.get("cpu: zygote", [0.0, 1]),
+    }
+    total = scorer.get("scorer: all threads", [0.0, 0.0, 1])[1] / count
+    print("  CPU per submission:")
+    for name, (seconds_, n) in cpu.items():  # the first frame of each worker has no earlier clock
+        per_sub = seconds_ / max(n, 1) * children / max(count, 1)
+        total += per_sub
+        print(f"  {name:<68} {per_sub * 1000:>8.1f} ms   {seconds_ / max(n, 1) * 1000:>7.2f} ms per child")
+    print(
+        f"  {'the scorer (this process, every thread)':<68} {scorer['scorer: all threads'][1] / count * 1000:>8.1f} ms"
+    )
+    print(
+        f"  {'all of it':<68} {total * 1000:>8.1f} ms: at most {cores * 60 / total:.1f} submissions/min on "
+        f"{cores} cores, however the work is scheduled"
+    )
+
+
 # ----------------------------------------------------------------------------- the report
 def per_minute(count: int, seconds: float) -> float:
     return count / seconds * 60 if seconds > 0 else float("inf")
@@ -235,6 +420,7 @@ def main(argv=None) -> int:
     p.add_argument("--nbgrader-repeat", type=int, default=1, help="time nbgrader this many times (default 1)")
     p.add_argument("--no-nbgrader", action="store_true", help="leave nbgrader out (it takes minutes)")
     p.add_argument("--keep", metavar="DIR", help="generate the class and the outputs here and keep them")
+    p.add_argument("--profile", action="store_true", help="then print where a submission's time goes, per phase")
     args = p.parse_args(argv)
     count = args.small or args.count
 
@@ -293,9 +479,11 @@ def main(argv=None) -> int:
         if why_not is not None:
             print(f"nbgrader comparison skipped: {why_not}")
 
-        print(f"ratio grade-batch / CLI loop: {b_rate / l_rate:.2f}x (aim: >= 3x)")
+        print(f"ratio grade-batch / CLI loop: {b_rate / l_rate:.2f}x (aim: >= 5x)")
         if nb_rate:
-            print(f"ratio grade-batch / nbgrader autograde: {b_rate / nb_rate:.2f}x (aim: >= 10x)")
+            print(f"ratio grade-batch / nbgrader autograde: {b_rate / nb_rate:.2f}x (aim: >= 50x)")
+        if args.profile:
+            print_profile(*profile_batch(subs, work / "profile", args.jobs), args.jobs)
 
         differ = compare(work / "batch", work / "loop", names)
         if differ:

@@ -62,8 +62,8 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.seen += 1
-        out = func(*args, **(kwargs or {}))
-        if self.recording:
+        out = func(*args, **kwargs) if kwargs else func(*args)
+        if self.recording:  # every op of the learner's code passes here: kept short (most of a check's cost)
             name = func.overloadpacket.__name__
             self.ops.append(name)
             if _makes_cpu_float(out):
@@ -71,11 +71,14 @@ class OpRecorder(TorchDispatchMode):
         return out
 
 
+def _is_cpu_float(t) -> bool:
+    return isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.is_floating_point() and t.dim() > 0
+
+
 def _makes_cpu_float(out) -> bool:
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    return any(
-        isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.is_floating_point() and t.dim() > 0 for t in outs
-    )
+    if isinstance(out, (tuple, list)):
+        return any(_is_cpu_float(t) for t in out)
+    return _is_cpu_float(out)  # most ops: one tensor, no tuple or generator made
 
 
 class Instruments:

@@ -256,6 +256,7 @@ class Running:
         self.units = 0  # how many units the child must report (known once ``devices`` is)
         self.reported = 0  # and how many it did
         self.seen: set[bytes] = set()
+        self.marks: dict[str, float] = {}  # when each message arrived (the frame's ``phases``, for profiles)
 
 
 def _frame(out_fd: int, header: dict, stream: bytes) -> None:
@@ -331,6 +332,13 @@ def _reap_any() -> None:
             return
         if pid == 0:
             return
+
+
+def _cpu_so_far() -> dict[str, float]:
+    """CPU seconds so far of this zygote and of its reaped children: between two frames, what the
+    child just reaped cost (a profile's figures, ``bench/class_grading.py --profile``)."""
+    mine, reaped = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"zygote": mine.ru_utime + mine.ru_stime, "children": reaped.ru_utime + reaped.ru_stime}
 
 
 def _wipe_folder(path: str) -> None:
@@ -424,18 +432,25 @@ def serve(job: dict, out_fd: int) -> None:
     counter = 0
 
     def finish(run: Running, status: str, code=None):
+        marks = run.marks
+        marks["eof"] = time.monotonic()
         for fd in list(run.open_fds):
             selector.unregister(fd)
             os.close(fd)
         run.open_fds.clear()
         if code is None:
             code = _reap(run.pid, grace=1.0)
+        marks["reaped"] = time.monotonic()
         _kill(run)
         if uids:
             _kill_uid(uids[run.slot])  # every process of this exercise, wherever it went
+            marks["uid_killed"] = time.monotonic()
             _remove(_owned_in_shared_tmp(uids[run.slot]))  # and every file it left in /tmp or /dev/shm
+        marks["tmp_cleared"] = time.monotonic()
         _kill_strays(keep={r.pid for r in running.values()})
+        marks["strays_killed"] = time.monotonic()
         _wipe_folder(run.scratch)
+        marks["wiped"] = time.monotonic()
         free_slots.append(run.slot)
         header = {
             "exercise": run.exercise_id,
@@ -451,6 +466,9 @@ def serve(job: dict, out_fd: int) -> None:
             "output": b"".join(bytes(text) for _, text in run.segments).decode("utf-8", "replace"),
             "output_bytes": run.output_total,
             "killed_for": run.killed_for,
+            # seconds from the fork to each step the zygote saw (trusted clocks): where the time went
+            "phases": {name: round(t - run.started, 6) for name, t in marks.items()},
+            "cpu": _cpu_so_far(),
         }
         _frame(out_fd, header, bytes(run.stream))
         if status == "timeout" and not run.imported:
@@ -481,6 +499,7 @@ def serve(job: dict, out_fd: int) -> None:
                 )
                 continue
             slot = free_slots.pop(0)
+            spawn = time.monotonic()
             uid = uids[slot] if uids else None
             counter += 1
             scratch = os.path.join(job["scratch"], f"exercise-{counter}")
@@ -498,6 +517,7 @@ def serve(job: dict, out_fd: int) -> None:
             os.close(output_w)
             os.set_blocking(output_r, False)  # drained up to each result (``_take_messages``)
             run = Running(part, pid, result_r, output_r, time.monotonic(), job, slot, scratch)
+            run.marks["spawn"] = spawn  # its scratch, pipes and fork: a negative phase
             running[pid] = run
             selector.register(result_r, selectors.EVENT_READ, (run, "result"))
             selector.register(output_r, selectors.EVENT_READ, (run, "output"))
@@ -602,6 +622,7 @@ def _take_messages(run: Running, check_timeout: float, max_output: int) -> None:
             if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
                 return _tampered(run, "the grader's pipe was written to before the checks began")
             run.devices = devices
+            run.marks["V"] = time.monotonic()
             run.units = sum(d in devices for _, on, _, _ in run.plans for d in on)
             continue
         if kind in (b"I", b"E"):
@@ -618,6 +639,7 @@ def _take_messages(run: Running, check_timeout: float, max_output: int) -> None:
         else:
             return _tampered(run, "the grader's pipe was written to (an unknown message)")
         run.seen.add(kind)
+        run.marks.setdefault(kind.decode(), time.monotonic())
         if kind in (b"I", b"U"):  # the next unit starts now: its output and its clock are its own
             _drain_output(run, max_output)
             run.segments.append([run.reported, bytearray()])

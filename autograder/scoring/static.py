@@ -11,6 +11,7 @@ through helpers, or per the catalogue's ``uses``); one in code at module level c
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,9 +112,11 @@ def as_bytes(source: str) -> bytes:
     return source.encode("utf-8", "surrogateescape")
 
 
+@functools.lru_cache(maxsize=16)  # a module's exercises are scanned one after another: parsed once
 def _parse(source: str) -> ast.Module | None:
     """The tree of the code the import will run: parsed from its bytes, so that a PEP 263 coding
-    cookie (``# coding: utf-7`` included) decodes them here exactly as it does there."""
+    cookie (``# coding: utf-7`` included) decodes them here exactly as it does there. Read only:
+    the tree is shared by every scan of the same text."""
     try:
         return ast.parse(as_bytes(source))
     except (SyntaxError, ValueError, UnicodeError, LookupError):
@@ -142,12 +145,19 @@ def undecodable(data: bytes) -> str | None:
 
 
 def tampering(source: str) -> list[Finding]:
+    return list(_tampering(source))
+
+
+@functools.lru_cache(maxsize=16)  # the same for every exercise of a module
+def _tampering(source: str) -> tuple[Finding, ...]:
     tree = _parse(source)
     if tree is None:
-        return []
-    return _findings(
-        tree,
-        lambda node: _code_names(node, TAMPERING_MODULES, TAMPERING_ATTRIBUTES, TAMPERING_BUILTINS, DISPATCH_HOOKS),
+        return ()
+    return tuple(
+        _findings(
+            tree,
+            lambda node: _code_names(node, TAMPERING_MODULES, TAMPERING_ATTRIBUTES, TAMPERING_BUILTINS, DISPATCH_HOOKS),
+        )
     )
 
 
