@@ -7,8 +7,8 @@ from __future__ import annotations
 from autograder.course import catalogue, mistakes, relations
 from autograder.course.catalogue import Exercise
 from autograder.protocol import encoding
+from autograder.protocol.messages import parse_stream
 from autograder.scoring import cleantext
-from autograder.scoring.client import parse_stream
 from autograder.scoring.compare import EXACT, compare
 from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
 
