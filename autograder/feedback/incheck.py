@@ -29,7 +29,7 @@ import torch
 from autograder import checks as registry
 from autograder.course import catalogue
 from autograder.feedback import report
-from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, UnitStatus, message
+from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, UnitReport, UnitStatus, message
 from autograder.sandbox.recorder import OpRecorder
 from autograder.sandbox.worker import run_unit
 from autograder.scoring import static
@@ -66,7 +66,7 @@ def _learner_frame(tb) -> traceback.FrameSummary | None:
     return frames[-1] if frames else None
 
 
-def _describe(exc: BaseException) -> dict:
+def _describe(exc: BaseException) -> UnitReport:
     """The worker's description of an exception, for a function defined in a notebook."""
     frame = _learner_frame(exc.__traceback__)
     innermost = traceback.extract_tb(exc.__traceback__)[-1:]

@@ -60,6 +60,24 @@ class UnitStatus(StrEnum):
     FORBIDDEN = "forbidden"
 
 
+class UnitReport(TypedDict, total=False):
+    """The payload of ``UNIT`` (one check on one device) and of ``IMPORT_FAILED`` (the import):
+    written in the child, where learner code runs, so the scorer checks every field it reads."""
+
+    status: UnitStatus
+    value: dict[str, Any]  # the check's outputs, each ``encoding.encode``d (status "ok")
+    type: str  # the exception's type name (status "raised", "tampering", "forbidden")
+    message: str
+    where: str  # the innermost line of the learner's code it passed through
+    not_started: bool  # a bare ``raise NotImplementedError`` in the learner's own code
+    missing_module: str | None  # the module an import could not find
+    check: int  # the check's index among the exercise's
+    device: str
+    ops: list[str]  # the ATen ops the learner's code called
+    cpu_made: list[str]  # the ops that made CPU tensors
+    host_sync: bool
+
+
 # ----------------------------------------------------------------------------- scorer → worker
 PlanRow = tuple[int, list[str], str, str]  # check index, devices, base64 plan bytes, suite (``grader.plan_table``)
 
@@ -151,7 +169,7 @@ class FrameHeader(TypedDict, total=False):
     status: FrameStatus
     devices: list[str] | None  # what the child announced before any learner code ran
     tampering: bool
-    outputs: list[tuple[int, str]]  # what it printed, per unit: -1 while importing, then the unit's number
+    outputs: list[list[Any]]  # [unit, text] pairs, what it printed per unit: -1 while importing
     output: str
     output_bytes: int
     elapsed: float

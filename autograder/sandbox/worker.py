@@ -36,7 +36,7 @@ from autograder.course import catalogue
 from autograder.protocol import messages, wire
 from autograder.protocol import plans as protocols
 from autograder.protocol.encoding import encode
-from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, Job, UnitStatus
+from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, Job, UnitReport, UnitStatus
 from autograder.sandbox import forbid, namespaces, privileges
 from autograder.sandbox.recorder import Instruments, Tampering
 
@@ -62,25 +62,25 @@ def _where(tb, submission: str) -> tuple[str, bool]:
     if not mine:
         return "", False
     f = mine[-1]
-    line = (f.line or linecache.getline(f.filename, f.lineno)).strip()
+    line = (f.line or linecache.getline(f.filename, f.lineno or 0)).strip()
     return f"{os.path.basename(f.filename)}, line {f.lineno}, in {f.name}: {line}", f is frames[-1]
 
 
-def _describe_exception(exc: BaseException, submission: str) -> dict:
+def _describe_exception(exc: BaseException, submission: str) -> UnitReport:
     where, innermost = _where(exc.__traceback__, submission)
     try:
         message = str(exc)[:600]
     except Exception:  # noqa: BLE001 - learner exception types may break __str__
         message = "<unprintable>"
-    return {
-        "status": UnitStatus.TAMPERING if isinstance(exc, Tampering) else UnitStatus.RAISED,
-        "type": type(exc).__name__,
-        "message": message,
-        "where": where,
-        "not_started": isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where,
+    return UnitReport(
+        status=UnitStatus.TAMPERING if isinstance(exc, Tampering) else UnitStatus.RAISED,
+        type=type(exc).__name__,
+        message=message,
+        where=where,
+        not_started=isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where,
         # the module an import could not find (a capstone beside none of the learner's other modules)
-        "missing_module": exc.name if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str) else None,
-    }
+        missing_module=exc.name if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str) else None,
+    )
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -110,34 +110,30 @@ def run_unit(
     fatal = False
     try:
         raw = run(fn, device, instruments.call)
-        unit = {"status": UnitStatus.OK, "value": {k: encode(v) for k, v in raw.items()}}
+        unit = UnitReport(status=UnitStatus.OK, value={k: encode(v) for k, v in raw.items()})
     except catch as exc:  # learner code may raise anything
         unit = describe(exc)
         fatal = isinstance(exc, FATAL)
     ops = list(dict.fromkeys([*rec.ops, *forbidden_hits]))
-    unit.update(
-        check=index,
-        device=device,
-        ops=ops,
-        cpu_made=list(dict.fromkeys(rec.cpu_made)),
-        host_sync=any(op in HOST_SYNC_OPS for op in ops),
-    )
+    unit["check"], unit["device"], unit["ops"] = index, device, ops
+    unit["cpu_made"] = list(dict.fromkeys(rec.cpu_made))
+    unit["host_sync"] = any(op in HOST_SYNC_OPS for op in ops)
     try:
         return wire.pack(unit), fatal
     except Exception as exc:  # noqa: BLE001 - an output we cannot serialise
         return wire.pack(
-            {
-                "check": index,
-                "device": device,
-                "status": UnitStatus.RAISED,
-                "type": type(exc).__name__,
-                "where": "",
-                "message": f"the grader could not read your output: {exc}"[:600],
-                "not_started": False,
-                "ops": ops,
-                "cpu_made": [],
-                "host_sync": False,
-            }
+            UnitReport(
+                check=index,
+                device=device,
+                status=UnitStatus.RAISED,
+                type=type(exc).__name__,
+                where="",
+                message=f"the grader could not read your output: {exc}"[:600],
+                not_started=False,
+                ops=ops,
+                cpu_made=[],
+                host_sync=False,
+            )
         ), fatal
 
 
@@ -216,7 +212,7 @@ def _import_learner(exercise: catalogue.Exercise, submission: str, result_fd: in
     except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
         described = _describe_exception(exc, submission)
         if forbidden_hits:  # a forbidden op at module level: this exercise's, not the module's
-            described.update(status=UnitStatus.FORBIDDEN, ops=list(dict.fromkeys(forbidden_hits)))
+            described["status"], described["ops"] = UnitStatus.FORBIDDEN, list(dict.fromkeys(forbidden_hits))
         _send(result_fd, ChildTag.IMPORT_FAILED, wire.pack(described))
         _flush_and_exit(0)
 
@@ -284,7 +280,7 @@ class Running:
             suite=self.suite,
             devices=self.devices,
             tampering=self.tampering,
-            outputs=[(k, bytes(text).decode("utf-8", "replace")) for k, text in self.segments if text],
+            outputs=[[k, bytes(text).decode("utf-8", "replace")] for k, text in self.segments if text],
             status=status,
             elapsed=time.monotonic() - self.started,
             exit_code=os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
@@ -585,7 +581,7 @@ def _keep_output(run: Running, chunk: bytes, max_output: int) -> None:
     bytes it is read and dropped (printing is free)."""
     run.output_total += len(chunk)
     kept = chunk[: max(0, max_output - run.output_kept)]
-    run.segments[-1][1] += kept
+    run.segments[-1][1].extend(kept)  # in place: the segment is a (unit, text) pair
     run.output_kept += len(kept)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from autograder.course import catalogue, mistakes, relations
 from autograder.course.catalogue import Exercise
 from autograder.protocol import encoding
-from autograder.protocol.messages import parse_stream
+from autograder.protocol.messages import ChildTag, FrameHeader, parse_stream
 from autograder.scoring import cleantext
 from autograder.scoring.compare import EXACT, compare
 from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
@@ -123,7 +123,7 @@ def _narrowed(got, want) -> bool:
 def judge_exercise(
     exercise: Exercise,
     found,
-    header: dict,
+    header: FrameHeader,
     stream: bytes,
     references: dict,
     devices,
@@ -145,7 +145,7 @@ def judge_exercise(
 def _judge(
     exercise: Exercise,
     found,
-    header: dict,
+    header: FrameHeader,
     stream: bytes,
     references: dict,
     devices,
@@ -188,8 +188,8 @@ def _judge(
         result.message = "crashed: the exercise's process sent a malformed message (was the grader's pipe written to?)"
         return result
     kinds = [k for k, _ in messages]
-    if b"E" in kinds:
-        error = dict(messages[kinds.index(b"E")][1] or {})
+    if ChildTag.IMPORT_FAILED in kinds:
+        error = dict(messages[kinds.index(ChildTag.IMPORT_FAILED)][1] or {})
         hits = exercise.forbidden_ops_in(error.get("ops") or [])
         if error.get("status") == "forbidden" and hits:
             result.outcome = "forbidden"
@@ -210,7 +210,7 @@ def _judge(
             result.message += f" (at {error['where']})"
         return result
     received = {}
-    results = [payload for kind, payload in messages if kind == b"U" and isinstance(payload, dict)]
+    results = [payload for kind, payload in messages if kind == ChildTag.UNIT and isinstance(payload, dict)]
     for k, payload in enumerate(results):
         if k >= len(ran) or (payload.get("check"), payload.get("device")) != (ran[k][0], ran[k][2]):
             # the child runs its units in one order, one result each: anything else was forged
@@ -223,7 +223,7 @@ def _judge(
     stopped = None
     for index, check, device in expected:
         unit = received.get((index, device))
-        absent = "cuda" not in sandbox_devices if sandbox_devices is not None else b"D" in kinds
+        absent = "cuda" not in sandbox_devices if sandbox_devices is not None else ChildTag.DONE in kinds
         if unit is None and device == "cuda" and absent:  # the child said so before learner code ran
             result.units.append(Unit(check, device, "skipped", "CUDA is not available inside the sandbox"))
             continue
@@ -275,7 +275,7 @@ def _judge(
             result.mistake = diagnose(failures)
         if status == "timeout":
             result.outcome = "timeout"
-        elif stopped is not None or status == "crashed" or b"D" not in kinds:
+        elif stopped is not None or status == "crashed" or ChildTag.DONE not in kinds:
             result.outcome = "crashed"
             result.message = (
                 stopped.message if stopped is not None else _why_missing(header, limits, _last_reported(received))
@@ -307,7 +307,7 @@ def _last_reported(received: dict) -> dict | None:
 _SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}
 
 
-def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) -> str:
+def _why_missing(header: FrameHeader, limits: Limits, last_unit: dict | None = None) -> str:
     status = header.get("status")
     kind = (last_unit or {}).get("type")
     if kind == "MemoryError":
@@ -323,15 +323,15 @@ def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) ->
         )
     if header.get("killed_for"):
         return f"crashed: stopped because {header['killed_for']}"
-    if header.get("signal"):
-        signal_number = header["signal"]
+    signal_number = header.get("signal")
+    if signal_number:
         return f"crashed: the process died with {_SIGNALS.get(signal_number, f'signal {signal_number}')}"
     if header.get("exit_code") not in (None, 0):
         return f"crashed: the process exited with code {header['exit_code']} (sys.exit or os._exit?)"
     return "crashed: the process ended before finishing the checks (sys.exit or os._exit?)"
 
 
-def _output(header: dict, ran: list) -> str:
+def _output(header: FrameHeader, ran: list) -> str:
     """What the child printed, each piece under the unit it printed during (the worker splits it
     where each result arrived): learner text, to be cleaned by the caller."""
     segments = header.get("outputs")
@@ -376,7 +376,7 @@ SEVERITY = ("forbidden", "error", "crashed", "timeout", "failed", "not_started",
 def judge_parts(
     exercise: Exercise,
     found,
-    framed: dict[str, tuple[dict, bytes]],
+    framed: dict[str, tuple[FrameHeader, bytes]],
     references: dict,
     devices,
     static_message: str | None,
