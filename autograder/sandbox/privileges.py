@@ -69,7 +69,7 @@ def forbid_new_programs() -> None:
     ``shmget``) and no namespace of its own (``unshare``, ``setns``): each fails with EPERM. So do
     syscalls of another ABI (i386 on x86_64), which could reach them by another number."""
     arch, refused, missing, clone = _SYSCALLS.get(platform.machine(), (None, (), (), None))
-    if arch is None:
+    if arch is None or clone is None:  # both, or neither: the table has both for each machine
         raise PrivilegeError(f"no seccomp filter for {platform.machine()}: learner code was not run")
     deny, allow, enosys = 0x00050000 | 1, 0x7FFF0000, 0x00050000 | 38  # SECCOMP_RET_ERRNO | errno, RET_ALLOW
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|{JEQ,JGE,JSET}|K, BPF_RET|K
