@@ -737,7 +737,7 @@ def _wipe(scratch_root: str) -> None:
     _remove([os.path.join(scratch_root, entry) for entry in os.listdir(scratch_root)])
 
 
-OWN_PID_NAMESPACE = "AUTOGRADER_OWN_PID_NAMESPACE"  # set by sandbox.command under bwrap
+OWN_PID_NAMESPACE = "AUTOGRADER_OWN_PID_NAMESPACE"  # set by scoring.launcher under bwrap
 
 
 def _end_of_job(uids, own_pid_namespace: bool) -> None:
