@@ -56,7 +56,7 @@ ifneq ($(wildcard solutions/*.py),)
 test: $(VENV)/.installed ## the project's own test suite
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed ## ruff (lint, import order, format) and mypy over the scorer, as pyproject.toml says
+lint: $(VENV)/.installed ## ruff (lint, import order, format) and mypy over the whole package, as pyproject.toml says
 	$(VENV)/bin/ruff check autograder tests solutions bench deploy nbgrader_config.py
 	$(VENV)/bin/ruff format --check autograder tests bench deploy nbgrader_config.py
 	$(VENV)/bin/mypy

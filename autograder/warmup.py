@@ -24,7 +24,7 @@ def skip_lazy_dynamo_import() -> int:
     for obj in gc.get_objects():
         if type(obj) is types.FunctionType and obj.__code__ is inner_code:
             try:  # the function the wrapper closes over (``__wrapped__`` may name an outer layer)
-                wrapped = obj.__closure__[inner_code.co_freevars.index("fn")].cell_contents
+                wrapped = (obj.__closure__ or ())[inner_code.co_freevars.index("fn")].cell_contents
                 wrapped.__dynamo_disable = wrapped
                 done += 1
             except (AttributeError, TypeError, ValueError, IndexError):  # left as it is

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import get_args
 
 import pytest
 
 from autograder.course import catalogue
 from autograder.feedback import report
 from autograder.scoring.grader import grade
-from autograder.scoring.results import OUTCOMES
+from autograder.scoring.results import Outcome
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
 
@@ -58,7 +59,7 @@ def test_results_json_follows_the_contract(solutions_result, stubs_result):
         for test in data["tests"]:
             assert set(test) >= {"name", "score", "max_score", "status", "outcome", "output", "visibility", "exercise"}
             assert test["status"] in ("passed", "failed")
-            assert test["outcome"] in OUTCOMES
+            assert test["outcome"] in get_args(Outcome)
             assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
             assert test["exercise"] in catalogue.BY_ID
         assert {t["exercise"] for t in data["tests"]} == set(catalogue.BY_ID)

@@ -6,7 +6,6 @@ the points by suite without showing what a hidden check found. Table-driven, no 
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import jsonschema
@@ -20,6 +19,7 @@ from autograder.course.compare import EXACT, STABILITY, SUMMATION, compare
 from autograder.feedback import report
 from autograder.protocol import wire
 from autograder.protocol.encoding import encode
+from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, message
 from autograder.scoring.judge import judge_exercise
 from autograder.scoring.results import GradeResult, Limits
 
@@ -92,22 +92,28 @@ def _check(name="doubles x", grad=False, devices=("cpu", "meta")) -> Call:
     return check
 
 
-def _frame(kind: bytes, payload=None) -> bytes:
-    body = wire.pack(payload) if payload is not None else b""
-    return kind + struct.pack("<I", len(body)) + body
+def _frame(tag: ChildTag, payload=None) -> bytes:
+    return message(tag, wire.pack(payload) if payload is not None else b"")
+
+
+def _header(status: FrameStatus = FrameStatus.FINISHED, devices: list[str] | None = None) -> FrameHeader:
+    header = FrameHeader(exercise="neurons.tanh", suite="public", status=status, output="")
+    if devices is not None:
+        header["devices"] = devices
+    return header
 
 
 def _judge(units: dict, checks: list, done: bool = True, header=None):
     """``units``: {(check index, device): worker payload}; the exercise judged as the grader does."""
     exercise = catalogue.get("neurons.tanh")
-    stream = b"".join(_frame(b"U", dict(p, check=i, device=d)) for (i, d), p in units.items())
-    stream += _frame(b"D") if done else b""
+    stream = b"".join(_frame(ChildTag.UNIT, dict(p, check=i, device=d)) for (i, d), p in units.items())
+    stream += _frame(ChildTag.DONE) if done else b""
     devices = ("cpu", "meta")
     references = {}
     for i, check in enumerate(checks):
         references[(i, "cpu")] = check.expected("cpu")
         references[(i, "meta")] = check.expected("meta", references[(i, "cpu")])
-    return judge_exercise(exercise, checks, header or {"status": "ok"}, stream, references, devices, None, Limits())
+    return judge_exercise(exercise, checks, header or _header(), stream, references, devices, None, Limits())
 
 
 def _ok(value) -> dict:
@@ -165,9 +171,7 @@ def test_a_raised_error_is_reported_with_its_place():
 
 def test_a_malformed_stream_is_a_crash_not_a_score():
     exercise = catalogue.get("neurons.tanh")
-    result = judge_exercise(
-        exercise, [_check()], {"status": "ok"}, b"U\xff\xff\xff\x7fjunk", {}, ("cpu",), None, Limits()
-    )
+    result = judge_exercise(exercise, [_check()], _header(), b"U\xff\xff\xff\x7fjunk", {}, ("cpu",), None, Limits())
     assert (result.outcome, result.score) == ("crashed", 0.0)
 
 
@@ -244,7 +248,7 @@ def test_mistakes_shown_by_the_evidences_shape_are_named_from_facts_not_wording(
 
 
 def test_a_worker_that_never_started_is_the_graders_fault_not_a_zero():
-    result = _judge({}, [_check()], done=False, header={"status": "grader_error"})
+    result = _judge({}, [_check()], done=False, header=_header(FrameStatus.GRADER_ERROR))
     assert (result.outcome, result.grader_fault) == ("error", True)
     ordinary = _judge({(0, "cpu"): _ok(WRONG), (0, "meta"): _meta_ok(WRONG)}, [_check()])
     assert not ordinary.grader_fault
@@ -263,8 +267,8 @@ def test_a_child_that_reported_cuda_absent_skips_only_cuda():
     exercise = catalogue.get("neurons.tanh")
     check = _check(devices=("cpu", "cuda"))
     refs = {(0, "cpu"): check.expected("cpu"), (0, "cuda"): {"t": "tensor"}}
-    stream = _frame(b"U", dict(_ok(RIGHT), check=0, device="cpu")) + _frame(b"D")
+    stream = _frame(ChildTag.UNIT, dict(_ok(RIGHT), check=0, device="cpu")) + _frame(ChildTag.DONE)
     for devices, verdict in ((["cpu", "meta"], "skipped"), (["cpu", "cuda", "meta"], "failed")):
-        header = {"status": "finished", "devices": devices}
+        header = _header(devices=devices)
         result = judge_exercise(exercise, [check], header, stream, refs, ("cpu", "cuda"), None, Limits())
         assert [u.verdict for u in result.units if u.device == "cuda"] == [verdict]

@@ -106,7 +106,7 @@ def zero_on_constant(value: float = 0.7, size: tuple[int, int] = (5, 6)) -> Prop
 def _zero_on_constant(value, size, kernel):
     image = torch.full((1, 1, *size), value, dtype=torch.float64)
     out = F.conv2d(image, kernel)
-    worst = out.abs().argmax().item()
+    worst = int(out.abs().argmax())
     if out.reshape(-1)[worst].abs() > _zero_tol(kernel, image):
         return (
             f"on a constant image (every pixel {value}) the output must be 0 everywhere, but it is "

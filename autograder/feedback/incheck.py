@@ -18,7 +18,6 @@ import contextlib
 import inspect
 import io
 import os
-import struct
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ import torch
 from autograder import checks as registry
 from autograder.course import catalogue
 from autograder.feedback import report
-from autograder.protocol import wire
+from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, UnitReport, UnitStatus, message
 from autograder.sandbox.recorder import OpRecorder
 from autograder.sandbox.worker import run_unit
 from autograder.scoring import static
@@ -67,7 +66,7 @@ def _learner_frame(tb) -> traceback.FrameSummary | None:
     return frames[-1] if frames else None
 
 
-def _describe(exc: BaseException) -> dict:
+def _describe(exc: BaseException) -> UnitReport:
     """The worker's description of an exception, for a function defined in a notebook."""
     frame = _learner_frame(exc.__traceback__)
     innermost = traceback.extract_tb(exc.__traceback__)[-1:]
@@ -84,7 +83,7 @@ def _describe(exc: BaseException) -> dict:
         and "NotImplementedError" in (frame.line or "")
     )
     return {
-        "status": "raised",
+        "status": UnitStatus.RAISED,
         "type": type(exc).__name__,
         "message": message,
         "where": where,
@@ -92,23 +91,18 @@ def _describe(exc: BaseException) -> dict:
     }
 
 
-def _message(kind: bytes, payload=None) -> bytes:
-    data = wire.pack(payload) if payload is not None else b""
-    return kind + struct.pack("<I", len(data)) + data
-
-
 def run_units(fn, found: list, on: tuple[str, ...]) -> bytes:
     """Runs every check on every device, as the sandboxed worker does; returns the worker's stream."""
     instruments = Instruments()
-    stream = [_message(b"I")]
+    stream = [message(ChildTag.IMPORTED)]
     with instruments.recorder:
         for index, check in enumerate(found):
             for device in check.devices:
                 if device not in on:
                     continue
                 payload, _ = run_unit(check.run, index, fn, device, instruments, _describe, catch=Exception)
-                stream.append(b"U" + struct.pack("<I", len(payload)) + payload)
-    stream.append(_message(b"D"))
+                stream.append(message(ChildTag.UNIT, payload))
+    stream.append(message(ChildTag.DONE))
     return b"".join(stream)
 
 
@@ -143,7 +137,7 @@ def grade_function(fn, exercise_id: str, suite: str = "public"):
         quiet.enter_context(contextlib.redirect_stderr(held))
     with quiet:
         stream = b"" if scanned else run_units(fn, found, on)
-    header = {"exercise": exercise_id, "status": "finished", "output": ""}
+    header = FrameHeader(exercise=exercise_id, status=FrameStatus.FINISHED, output="")
     return judge_exercise(exercise, found, header, stream, references, on, scanned, Limits())
 
 

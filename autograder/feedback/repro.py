@@ -62,6 +62,7 @@ def load(submission: Path, exercise_id: str):
     exercise = catalogue.get(exercise_id)
     sys.path.insert(0, str(submission))
     spec = importlib.util.spec_from_file_location(exercise.module, Path(submission) / f"{exercise.module}.py")
+    assert spec is not None and spec.loader is not None  # a .py path always has a source loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[exercise.module] = module
     spec.loader.exec_module(module)

@@ -136,7 +136,7 @@ def function_source(exercise_id: str, solutions: Path = SOLUTIONS) -> str:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == exercise.function:
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            last = node.end_lineno
+            last = node.end_lineno or node.lineno  # ast.parse always sets end_lineno
             while last < len(lines) and lines[last][:1].isspace() and lines[last].lstrip().startswith("#"):
                 last += 1  # indented comments after the last statement, ### END SOLUTION among them
             return "\n".join(lines[first - 1 : last])
@@ -205,7 +205,7 @@ def build(lesson: Lesson, solutions: Path = SOLUTIONS):
     import nbformat  # slow (over a second): the graders import this module for exercise_of alone
 
     name = lesson.path.name
-    cells = []
+    cells: list[dict] = []
 
     def add(cell, **metadata):
         cell["id"] = f"{lesson.notebook}-{len(cells):02d}"
@@ -236,14 +236,14 @@ def build(lesson: Lesson, solutions: Path = SOLUTIONS):
                 autograder={"exercise": block.arg},
             )
         elif block.kind == "free-response":
-            grade_id, _, points = block.arg.partition(" points=")
-            if not points:
+            grade_id, _, written = block.arg.partition(" points=")
+            if not written:
                 raise LessonError(f"{name}, line {block.line}: free-response needs points=N")
             add(nbformat.v4.new_markdown_cell(block.text))
             model = "\n".join(block.answer).strip("\n")
             add(
                 nbformat.v4.new_markdown_cell(f"### BEGIN SOLUTION\n{model}\n### END SOLUTION"),
-                **_nbgrader(grade_id.strip(), grade=True, solution=True, points=float(points)),
+                **_nbgrader(grade_id.strip(), grade=True, solution=True, points=float(written)),
             )
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
@@ -265,8 +265,9 @@ def exercises_of(notebook) -> list[str]:
     found = []
     for cell in notebook["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if grade_id.startswith("answer-") and exercise_of(grade_id):
-            found.append(exercise_of(grade_id))
+        exercise = exercise_of(grade_id) if grade_id.startswith("answer-") else None
+        if exercise:
+            found.append(exercise)
     return found
 
 

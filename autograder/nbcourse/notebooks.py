@@ -87,8 +87,8 @@ def modules(notebook: dict) -> dict[str, dict[str, list]]:
         gid = grade_id(cell)
         if gid.startswith("imports-") and gid[len("imports-") :] in catalogue.MODULES:
             module, kind = gid[len("imports-") :], "imports"
-        elif gid.startswith("answer-") and exercise_of(gid):
-            module, kind = exercise_of(gid).split(".")[0], "answers"
+        elif gid.startswith("answer-") and (exercise := exercise_of(gid)):
+            module, kind = exercise.split(".")[0], "answers"
         else:
             continue
         found.setdefault(module, {"imports": [], "answers": []})[kind].append((number, gid, source_of(cell)))
@@ -246,11 +246,7 @@ def missing_answers(folder: Path) -> dict[str, str]:
 
 def exercises_in(notebook: dict) -> list[str]:
     """The exercises whose answer cells the notebook holds, in order."""
-    return [
-        exercise_of(grade_id(c))
-        for c in notebook["cells"]
-        if exercise_of(grade_id(c)) and grade_id(c).startswith("answer-")
-    ]
+    return [e for c in notebook["cells"] if grade_id(c).startswith("answer-") and (e := exercise_of(grade_id(c)))]
 
 
 def problems(submitted: Path, released: Path) -> list[str]:

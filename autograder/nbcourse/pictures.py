@@ -107,7 +107,7 @@ def kernel_effects(image: torch.Tensor, kernels: dict):
     """
     plt = _plt()
     fig, axes = plt.subplots(1, len(kernels) + 1, figsize=(3.2 * (len(kernels) + 1), 3.4))
-    panels = [("original", image)]
+    panels: list[tuple[str, torch.Tensor | None]] = [("original", image)]
     for title, kernel in kernels.items():
         if isinstance(kernel, BaseException):
             panels.append((f"{title}\n({type(kernel).__name__})", None))

@@ -114,7 +114,7 @@ def use_my_modules(modules=None, here: Path | None = None, out=None) -> dict[str
     if str(folder) in sys.path:
         sys.path.remove(str(folder))
     sys.path.insert(0, str(folder))
-    shown = [f"{m} ({found[m].parent.name}/{found[m].name})" for m in chosen if found[m] is not None]
+    shown = [f"{m} ({path.parent.name}/{path.name})" for m in chosen if (path := found[m]) is not None]
     print("your modules, from your notebooks: " + (", ".join(shown) or "none found"), file=out)
     missing = [m for m in chosen if found[m] is None]
     if missing:

@@ -7,6 +7,7 @@ the worker's bytes with ``wire.unpack`` (JSON and raw NumPy buffers, no pickle) 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +63,7 @@ def _encode_tensor(t: torch.Tensor) -> dict:
 
 
 def _encode_ndarray(a: np.ndarray) -> dict:
-    info = {"t": "ndarray", "shape": [int(s) for s in a.shape], "dtype": str(a.dtype), "data": None}
+    info: dict[str, Any] = {"t": "ndarray", "shape": [int(s) for s in a.shape], "dtype": str(a.dtype), "data": None}
     if a.dtype.kind in _NUMERIC_KINDS and a.dtype.kind != "c":
         arr = np.ascontiguousarray(a)
         if arr.dtype.kind == "u" and arr.dtype.itemsize > 1:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -156,7 +156,7 @@ def trainable(model: nn.Module) -> list[nn.Parameter]:
 
 def data_loss(model: nn.Module) -> torch.Tensor:
     """A 0-dim stand-in for a data loss that depends on every trainable parameter."""
-    return sum(torch.sin(p).sum() for p in trainable(model))
+    return cast(torch.Tensor, sum(torch.sin(p).sum() for p in trainable(model)))  # a model has parameters
 
 
 def describe_layer(module) -> str:
@@ -226,7 +226,7 @@ class Watch:
 
 def parameter_state(model: nn.Module, values: bool = True) -> dict[str, Any]:
     """Every parameter's value (unless ``values`` is False) and its ``.grad``, by name."""
-    state = {}
+    state: dict[str, torch.Tensor | None] = {}
     for name, p in model.named_parameters():
         if values:
             state[f"parameter {name}"] = p

@@ -101,5 +101,5 @@ def _tensor(node, data, sizes, offsets) -> torch.Tensor:
     count = int(np.prod(shape)) if shape else 1
     if count * np.dtype(np_dtype).itemsize != sizes[index]:
         raise WireError("buffer size does not match its shape")
-    array = np.frombuffer(data, dtype=np_dtype, count=count, offset=offsets[index]).reshape(shape).copy()
+    array: np.ndarray = np.frombuffer(data, dtype=np_dtype, count=count, offset=offsets[index]).reshape(shape).copy()
     return torch.from_numpy(array).to(torch_dtype)

@@ -174,6 +174,7 @@ def python_routes(exercise: Exercise) -> tuple[tuple[types.FunctionType, str], .
             if exercise.forbids(name):
                 _collect(function, name, found)
     for package in _forbidden_packages(exercise):
+        assert package.__file__ is not None  # a forbidden package is a regular one (numpy...): it has a file
         folder = os.path.dirname(package.__file__) + os.sep
         for module in _loaded((package.__name__,)):
             for value in list(vars(module).values()):
@@ -317,7 +318,8 @@ def library_twins(exercises: tuple[Exercise, ...] | None) -> dict:
     per worker (``warm``); ``None`` reads what was found."""
     if exercises is None:
         return _TWINS
-    numpy_dir = os.path.dirname(sys.modules["numpy"].__file__) + os.sep if "numpy" in sys.modules else None
+    numpy_file = sys.modules["numpy"].__file__ if "numpy" in sys.modules else None
+    numpy_dir = os.path.dirname(numpy_file) + os.sep if numpy_file else None
     wanted: dict[int, list[tuple[Exercise, str]]] = {}
     objects: dict[int, object] = {}
     candidates = {

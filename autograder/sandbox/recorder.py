@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import FrameType
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -168,7 +169,7 @@ def _audit_hook(scratch_dir: str, submission_dir: str, keep_alive):
 
 def _caller_file(depth: int) -> str:
     """The file that asked for a frame, looking through inspect (which asks on its caller's behalf)."""
-    frame = sys._getframe(depth)  # noqa: SLF001 - our own hook asks; it is not re-audited as the learner's
+    frame: FrameType | None = sys._getframe(depth)  # noqa: SLF001 - our own hook asks; it is not re-audited as the learner's
     while frame is not None and os.path.basename(frame.f_code.co_filename) in _SKIPPED_CALLERS:
         frame = frame.f_back
     return os.path.realpath(frame.f_code.co_filename) if frame is not None else ""

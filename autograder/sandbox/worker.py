@@ -16,7 +16,6 @@ import base64
 import ctypes
 import gc
 import importlib.util
-import json
 import linecache
 import os
 import resource
@@ -24,18 +23,19 @@ import selectors
 import shutil
 import signal
 import stat
-import struct
 import sys
 import time
 import traceback
+from typing import NoReturn
 
 import numpy  # noqa: F401  - imported before forking so children start warm
 import torch
 
 from autograder import warmup
 from autograder.course import catalogue
-from autograder.protocol import plans, wire
+from autograder.protocol import messages, plans, wire
 from autograder.protocol.encoding import encode
+from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, Job, UnitReport, UnitStatus
 from autograder.sandbox import forbid, namespaces, privileges
 from autograder.sandbox.recorder import Instruments, Tampering
 
@@ -44,8 +44,11 @@ FATAL = (MemoryError, SystemExit, KeyboardInterrupt)  # the exercise's process s
 
 
 # ----------------------------------------------------------------------------- child side
-def _send(fd: int, kind: bytes, payload: bytes = b"") -> None:
-    data = kind + struct.pack("<I", len(payload)) + payload
+def _send(fd: int, tag: ChildTag, payload: bytes = b"") -> None:
+    _write_all(fd, messages.message(tag, payload))
+
+
+def _write_all(fd: int, data: bytes) -> None:
     while data:
         written = os.write(fd, data)
         data = data[written:]
@@ -58,25 +61,25 @@ def _where(tb, submission: str) -> tuple[str, bool]:
     if not mine:
         return "", False
     f = mine[-1]
-    line = (f.line or linecache.getline(f.filename, f.lineno)).strip()
+    line = (f.line or linecache.getline(f.filename, f.lineno or 0)).strip()
     return f"{os.path.basename(f.filename)}, line {f.lineno}, in {f.name}: {line}", f is frames[-1]
 
 
-def _describe_exception(exc: BaseException, submission: str) -> dict:
+def _describe_exception(exc: BaseException, submission: str) -> UnitReport:
     where, innermost = _where(exc.__traceback__, submission)
     try:
         message = str(exc)[:600]
     except Exception:  # noqa: BLE001 - learner exception types may break __str__
         message = "<unprintable>"
-    return {
-        "status": "tampering" if isinstance(exc, Tampering) else "raised",
-        "type": type(exc).__name__,
-        "message": message,
-        "where": where,
-        "not_started": isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where,
+    return UnitReport(
+        status=UnitStatus.TAMPERING if isinstance(exc, Tampering) else UnitStatus.RAISED,
+        type=type(exc).__name__,
+        message=message,
+        where=where,
+        not_started=isinstance(exc, NotImplementedError) and innermost and "NotImplementedError" in where,
         # the module an import could not find (a capstone beside none of the learner's other modules)
-        "missing_module": exc.name if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str) else None,
-    }
+        missing_module=exc.name if isinstance(exc, ModuleNotFoundError) and isinstance(exc.name, str) else None,
+    )
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -105,34 +108,30 @@ def run_unit(
     fatal = False
     try:
         raw = run(fn, device, instruments.call)
-        unit = {"status": "ok", "value": {k: encode(v) for k, v in raw.items()}}
+        unit = UnitReport(status=UnitStatus.OK, value={k: encode(v) for k, v in raw.items()})
     except catch as exc:  # learner code may raise anything
         unit = describe(exc)
         fatal = isinstance(exc, FATAL)
     ops = list(dict.fromkeys([*rec.ops, *forbidden_hits]))
-    unit.update(
-        check=index,
-        device=device,
-        ops=ops,
-        cpu_made=list(dict.fromkeys(rec.cpu_made)),
-        host_sync=any(op in HOST_SYNC_OPS for op in ops),
-    )
+    unit["check"], unit["device"], unit["ops"] = index, device, ops
+    unit["cpu_made"] = list(dict.fromkeys(rec.cpu_made))
+    unit["host_sync"] = any(op in HOST_SYNC_OPS for op in ops)
     try:
         return wire.pack(unit), fatal
     except Exception as exc:  # noqa: BLE001 - an output we cannot serialise
         return wire.pack(
-            {
-                "check": index,
-                "device": device,
-                "status": "raised",
-                "type": type(exc).__name__,
-                "where": "",
-                "message": f"the grader could not read your output: {exc}"[:600],
-                "not_started": False,
-                "ops": ops,
-                "cpu_made": [],
-                "host_sync": False,
-            }
+            UnitReport(
+                check=index,
+                device=device,
+                status=UnitStatus.RAISED,
+                type=type(exc).__name__,
+                where="",
+                message=f"the grader could not read your output: {exc}"[:600],
+                not_started=False,
+                ops=ops,
+                cpu_made=[],
+                host_sync=False,
+            )
         ), fatal
 
 
@@ -142,77 +141,91 @@ def _planned(blob: bytes):
 
 
 def _child(
-    job: dict, exercise_id: str, suite: str, result_fd: int, output_fd: int, uid: int | None, scratch: str
+    job: Job, part: tuple[str, str], fds: tuple[int, int], uid: int | None, scratch: str, submission: str
 ) -> None:
-    """Runs in the forked child, on the checks of one suite of one exercise: never returns."""
+    """Runs in the forked child, on the checks of one suite of one exercise (``part``), sending its
+    messages on ``fds[0]`` and its output on ``fds[1]``: never returns."""
+    result_fd = fds[0]
     try:
-        os.setpgid(0, 0)
-        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        os.dup2(output_fd, 1)
-        os.dup2(output_fd, 2)
-        for stream in (sys.stdout, sys.stderr):  # the learner's prints arrive even if we are killed
-            stream.reconfigure(line_buffering=True)
-        os.closerange(3, result_fd)
-        os.closerange(result_fd + 1, 4096)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        namespaces.isolate_child(os.path.realpath(job["submission"]), scratch)  # as root: before the drop
-        _limit_memory(job["memory_mb"])
-        privileges.drop(uid)
-        os.chdir(scratch)
-        os.environ.update(HOME=scratch, TMPDIR=scratch)
-        torch.set_num_threads(1)
-        torch.backends.cuda.matmul.allow_tf32 = False  # CUDA float32 must match the CPU closely
-        torch.backends.cudnn.allow_tf32 = False
-        devices = ["cpu"] + (["cuda"] if job.get("cuda") and torch.cuda.is_available() else []) + ["meta"]
+        _enter_child(fds, uid, scratch, submission, job.memory_mb)
+        exercise_id, suite = part
+        devices = ["cpu"] + (["cuda"] if job.cuda and torch.cuda.is_available() else []) + ["meta"]
         exercise = catalogue.get(exercise_id)
-        plans = [(i, on, base64.b64decode(blob)) for i, on, blob, of in job["plans"][exercise_id] if of == suite]
-        job["plans"] = None  # the other exercises' and the other suite's inputs are not this child's business
-        _send(result_fd, b"V", wire.pack(devices))  # before any learner code runs: the zygote trusts it
-        instruments = INSTRUMENTS
-        submission = os.path.realpath(job["submission"])
-        forbidden_hits = instruments.seal(exercise, scratch, submission)
-        sys.path.insert(0, submission)
-        path = os.path.join(submission, f"{exercise.module}.py")
-        try:
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"the submission has no {exercise.module}.py")
-            spec = importlib.util.spec_from_file_location(exercise.module, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[exercise.module] = module
-            spec.loader.exec_module(module)
-            if not hasattr(module, exercise.function):
-                raise AttributeError(f"{exercise.module}.py defines no {exercise.function}")
-            fn = getattr(module, exercise.function)
-        except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
-            described = _describe_exception(exc, submission)
-            if forbidden_hits:  # a forbidden op at module level: this exercise's, not the module's
-                described.update(status="forbidden", ops=list(dict.fromkeys(forbidden_hits)))
-            _send(result_fd, b"E", wire.pack(described))
-            _flush_and_exit(0)
-        _send(result_fd, b"I")
+        plans = [(i, on, base64.b64decode(blob)) for i, on, blob, of in job.plans[exercise_id] if of == suite]
+        job.plans = {}  # the other exercises' and the other suite's inputs are not this child's business
+        _send(result_fd, ChildTag.DEVICES, wire.pack(devices))  # before any learner code runs: the zygote trusts it
+        assert INSTRUMENTS is not None  # installed by ``main`` before it forks
+        forbidden_hits = INSTRUMENTS.seal(exercise, scratch, submission)
+        fn = _import_learner(exercise, submission, result_fd, forbidden_hits)
+        _send(result_fd, ChildTag.IMPORTED)
         for index, on, blob in plans:
             for device in on:
-                if device not in devices:
-                    continue
-                forbidden_hits.clear()
-                payload, fatal = run_unit(
-                    _planned(blob),
-                    index,
-                    fn,
-                    device,
-                    instruments,
-                    lambda exc: _describe_exception(exc, submission),
-                    forbidden_hits,
-                )
-                _flush_streams()  # what the check printed reaches the zygote before its result does
-                _send(result_fd, b"U", payload)
-                if fatal:  # out of memory or sys.exit: this exercise's process ends here
-                    _flush_and_exit(3)
-        _send(result_fd, b"D")
+                if device in devices:
+                    _run_planned(result_fd, index, _planned(blob), fn, device, forbidden_hits, submission)
+        _send(result_fd, ChildTag.DONE)
     except BaseException:  # noqa: BLE001 - the harness itself failed; say so on stderr
         traceback.print_exc()
         _flush_and_exit(70)
     _flush_and_exit(0)
+
+
+def _enter_child(fds: tuple[int, int], uid: int | None, scratch: str, submission: str, memory_mb: int) -> None:
+    """The child's walls, before any learner code: its own process group, stdin closed, stdout and
+    stderr on the output pipe, no other fd, its own namespaces, its memory limit, the learner uid."""
+    result_fd, output_fd = fds
+    os.setpgid(0, 0)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    for stream in (sys.stdout, sys.stderr):  # the learner's prints arrive even if we are killed
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper: ours, not replaced yet
+    os.closerange(3, result_fd)
+    os.closerange(result_fd + 1, 4096)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    namespaces.isolate_child(submission, scratch)  # as root: before the drop
+    _limit_memory(memory_mb)
+    privileges.drop(uid)
+    os.chdir(scratch)
+    os.environ.update(HOME=scratch, TMPDIR=scratch)
+    torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = False  # CUDA float32 must match the CPU closely
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def _import_learner(exercise: catalogue.Exercise, submission: str, result_fd: int, forbidden_hits: list[str]):
+    """The learner's function; when importing its module fails, says why and ends the child."""
+    sys.path.insert(0, submission)
+    path = os.path.join(submission, f"{exercise.module}.py")
+    try:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"the submission has no {exercise.module}.py")
+        spec = importlib.util.spec_from_file_location(exercise.module, path)
+        assert spec is not None and spec.loader is not None  # a .py path always has a source loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[exercise.module] = module
+        spec.loader.exec_module(module)
+        if not hasattr(module, exercise.function):
+            raise AttributeError(f"{exercise.module}.py defines no {exercise.function}")
+        return getattr(module, exercise.function)
+    except BaseException as exc:  # noqa: BLE001 - SystemExit at import included
+        described = _describe_exception(exc, submission)
+        if forbidden_hits:  # a forbidden op at module level: this exercise's, not the module's
+            described["status"], described["ops"] = UnitStatus.FORBIDDEN, list(dict.fromkeys(forbidden_hits))
+        _send(result_fd, ChildTag.IMPORT_FAILED, wire.pack(described))
+        _flush_and_exit(0)
+
+
+def _run_planned(result_fd: int, index: int, run, fn, device: str, forbidden_hits: list[str], submission: str) -> None:
+    """One unit, reported; out of memory or sys.exit ends this exercise's process here."""
+    assert INSTRUMENTS is not None  # installed by ``main`` before it forks
+    forbidden_hits.clear()
+    payload, fatal = run_unit(
+        run, index, fn, device, INSTRUMENTS, lambda exc: _describe_exception(exc, submission), forbidden_hits
+    )
+    _flush_streams()  # what the check printed reaches the zygote before its result does
+    _send(result_fd, ChildTag.UNIT, payload)
+    if fatal:
+        _flush_and_exit(3)
 
 
 def _flush_streams() -> None:
@@ -223,7 +236,7 @@ def _flush_streams() -> None:
             pass
 
 
-def _flush_and_exit(code: int) -> None:
+def _flush_and_exit(code: int) -> NoReturn:
     _flush_streams()
     os._exit(code)
 
@@ -235,36 +248,50 @@ PHASES = {"public": 0}  # every other suite (hidden) starts only once every publ
 class Running:
     """One child: the checks of one suite of one exercise."""
 
-    def __init__(self, part, pid, result_fd, output_fd, now, job, slot, scratch):
+    def __init__(self, part: tuple[str, str], pid: int, fds: tuple[int, int], job: Job, slot: int, scratch: str):
+        now = time.monotonic()
         self.exercise_id, self.suite = part
-        self.pid, self.result_fd, self.output_fd = pid, result_fd, output_fd
+        self.pid, (self.result_fd, self.output_fd) = pid, fds
         self.slot, self.scratch = slot, scratch
         self.started = now
         self.parsed = 0  # bytes of ``stream`` already split into complete messages
-        self.deadline = now + job["check_timeout"]
-        self.hard_deadline = now + job["exercise_timeout"]
+        self.deadline = now + job.check_timeout
+        self.hard_deadline = now + job.exercise_timeout
         self.stream = bytearray()
-        self.segments: list[list] = [[-1, bytearray()]]  # output per unit: -1 while importing, then k
+        self.segments: list[tuple[int, bytearray]] = [(-1, bytearray())]  # output per unit: -1 while importing
         self.output_kept = 0
         self.output_total = 0
         self.imported = False
         self.killed_for = ""
         self.tampering = False
-        self.open_fds = {result_fd, output_fd}
-        self.plans = [row for row in job["plans"][self.exercise_id] if row[3] == self.suite]
+        self.open_fds = set(fds)
+        self.plans = [row for row in job.plans[self.exercise_id] if row[3] == self.suite]
         self.devices: list[str] | None = None  # sent by the child before any learner code ran
         self.units = 0  # how many units the child must report (known once ``devices`` is)
         self.reported = 0  # and how many it did
-        self.seen: set[bytes] = set()
+        self.seen: set[ChildTag] = set()
         self.marks: dict[str, float] = {}  # when each message arrived (the frame's ``phases``, for profiles)
 
-
-def _frame(out_fd: int, header: dict, stream: bytes) -> None:
-    head = json.dumps(header).encode()
-    data = b"F" + struct.pack("<I", len(head)) + head + struct.pack("<Q", len(stream)) + stream
-    while data:
-        written = os.write(out_fd, data)
-        data = data[written:]
+    def header(self, status: FrameStatus, code: int) -> FrameHeader:
+        """What the scorer is told of this child once it is gone (``code``: its wait status)."""
+        return FrameHeader(
+            exercise=self.exercise_id,
+            suite=self.suite,
+            devices=self.devices,
+            tampering=self.tampering,
+            outputs=[[k, bytes(text).decode("utf-8", "replace")] for k, text in self.segments if text],
+            status=status,
+            elapsed=time.monotonic() - self.started,
+            exit_code=os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
+            signal=os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
+            imported=self.imported,
+            output=b"".join(bytes(text) for _, text in self.segments).decode("utf-8", "replace"),
+            output_bytes=self.output_total,
+            killed_for=self.killed_for,
+            # seconds from the fork to each step the zygote saw (trusted clocks): where the time went
+            phases={name: round(t - self.started, 6) for name, t in self.marks.items()},
+            cpu=_cpu_so_far(),
+        )
 
 
 def _prctl(option: int, value: int) -> None:
@@ -415,118 +442,87 @@ def _remove(paths: list[str]) -> None:
                 pass
 
 
-def serve(job: dict, out_fd: int) -> None:
-    """Grades one submission: a fresh child per suite of each exercise (``job["exercises"]``: pairs
-    of exercise and suite), ``job["jobs"]`` at a time, each as its slot's uid (when we are root) in a
+def serve(job: Job, out_fd: int, submission: str, scratch_root: str) -> None:
+    """Grades one submission: a fresh child per suite of each exercise (``job.exercises``: pairs of
+    exercise and suite), ``job.jobs`` at a time, each as its slot's uid (when we are root) in a
     scratch folder of its own, wiped when it ends. No hidden child starts before every public child
     is gone: what a hidden check's inputs made can reach no public child's output."""
-    queue = sorted((tuple(part) for part in job["exercises"]), key=lambda part: PHASES.get(part[1], 1))
-    running: dict[int, Running] = {}
-    skipped_modules: dict[str, str] = {}
-    selector = selectors.DefaultSelector()
-    max_output = job["max_output"]
-    uids = job.get("uids") if os.geteuid() == 0 else None
-    quota = job.get("scratch_quota")  # plain processes: no tmpfs holds their scratch, so we measure it
-    next_probe = time.monotonic() + QUOTA_PROBE_SECONDS
-    free_slots = list(range(job["jobs"]))
-    counter = 0
+    grading = Grading(job, out_fd, os.path.realpath(submission), scratch_root)
+    while grading.queue or grading.running:
+        grading.start_children()
+        if grading.running:
+            grading.read_pipes()
+            grading.enforce_limits()
 
-    def finish(run: Running, status: str, code=None):
-        marks = run.marks
-        marks["eof"] = time.monotonic()
-        for fd in list(run.open_fds):
-            selector.unregister(fd)
-            os.close(fd)
-        run.open_fds.clear()
-        if code is None:
-            code = _reap(run.pid, grace=1.0)
-        marks["reaped"] = time.monotonic()
-        _kill(run)
-        if uids:
-            _kill_uid(uids[run.slot])  # every process of this exercise, wherever it went
-            marks["uid_killed"] = time.monotonic()
-            _remove(_owned_in_shared_tmp(uids[run.slot]))  # and every file it left in /tmp or /dev/shm
-        marks["tmp_cleared"] = time.monotonic()
-        _kill_strays(keep={r.pid for r in running.values()})
-        marks["strays_killed"] = time.monotonic()
-        _wipe_folder(run.scratch)
-        marks["wiped"] = time.monotonic()
-        free_slots.append(run.slot)
-        header = {
-            "exercise": run.exercise_id,
-            "suite": run.suite,
-            "devices": run.devices,
-            "tampering": run.tampering,
-            "outputs": [[k, bytes(text).decode("utf-8", "replace")] for k, text in run.segments if text],
-            "status": status,
-            "elapsed": time.monotonic() - run.started,
-            "exit_code": os.WEXITSTATUS(code) if os.WIFEXITED(code) else None,
-            "signal": os.WTERMSIG(code) if os.WIFSIGNALED(code) else None,
-            "imported": run.imported,
-            "output": b"".join(bytes(text) for _, text in run.segments).decode("utf-8", "replace"),
-            "output_bytes": run.output_total,
-            "killed_for": run.killed_for,
-            # seconds from the fork to each step the zygote saw (trusted clocks): where the time went
-            "phases": {name: round(t - run.started, 6) for name, t in marks.items()},
-            "cpu": _cpu_so_far(),
-        }
-        _frame(out_fd, header, bytes(run.stream))
-        if status == "timeout" and not run.imported:
-            skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
 
-    def may_start(part) -> bool:
+class Grading:
+    """One submission's children: those waiting (``queue``), those running, and their slots."""
+
+    def __init__(self, job: Job, out_fd: int, submission: str, scratch_root: str):
+        self.job, self.out_fd, self.submission, self.scratch_root = job, out_fd, submission, scratch_root
+        self.queue = sorted(job.exercises, key=lambda part: PHASES.get(part[1], 1))
+        self.running: dict[int, Running] = {}
+        self.skipped_modules: dict[str, str] = {}
+        self.selector = selectors.DefaultSelector()
+        self.uids = job.uids if os.geteuid() == 0 else None
+        self.quota = job.scratch_quota  # plain processes: no tmpfs holds their scratch, so we measure it
+        self.next_probe = time.monotonic() + QUOTA_PROBE_SECONDS
+        self.free_slots = list(range(job.jobs))
+        self.counter = 0
+
+    def _may_start(self, part: tuple[str, str]) -> bool:
         phase = PHASES.get(part[1], 1)
-        return all(PHASES.get(r.suite, 1) >= phase for r in running.values())
+        return all(PHASES.get(r.suite, 1) >= phase for r in self.running.values())
 
-    while queue or running:
-        while queue and free_slots and may_start(queue[0]):
-            exercise_id, suite = part = queue.pop(0)
+    def start_children(self) -> None:
+        """Forks a child for each part that may start now: a free slot, and its phase's turn."""
+        while self.queue and self.free_slots and self._may_start(self.queue[0]):
+            exercise_id, suite = part = self.queue.pop(0)
             module = exercise_id.split(".")[0]
-            if module in skipped_modules:
-                _frame(
-                    out_fd,
-                    {
-                        "exercise": exercise_id,
-                        "suite": suite,
-                        "status": "import_timeout",
-                        "elapsed": 0.0,
-                        "output": "",
-                        "output_bytes": 0,
-                        "imported": False,
-                        "killed_for": f"importing {module}.py did not finish",
-                    },
-                    b"",
+            if module in self.skipped_modules:
+                skipped = FrameHeader(
+                    exercise=exercise_id,
+                    suite=suite,
+                    status=FrameStatus.IMPORT_TIMEOUT,
+                    elapsed=0.0,
+                    output="",
+                    output_bytes=0,
+                    imported=False,
+                    killed_for=f"importing {module}.py did not finish",
                 )
+                _write_all(self.out_fd, messages.frame(skipped, b""))
                 continue
-            slot = free_slots.pop(0)
-            spawn = time.monotonic()
-            uid = uids[slot] if uids else None
-            counter += 1
-            scratch = os.path.join(job["scratch"], f"exercise-{counter}")
-            os.mkdir(scratch, 0o700)
-            if uid is not None:
-                os.chown(scratch, uid, uid)
-            result_r, result_w = os.pipe()
-            output_r, output_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(result_r)
-                os.close(output_r)
-                _child(job, exercise_id, suite, result_w, output_w, uid, scratch)
-            os.close(result_w)
-            os.close(output_w)
-            os.set_blocking(output_r, False)  # drained up to each result (``_take_messages``)
-            run = Running(part, pid, result_r, output_r, time.monotonic(), job, slot, scratch)
-            run.marks["spawn"] = spawn  # its scratch, pipes and fork: a negative phase
-            running[pid] = run
-            selector.register(result_r, selectors.EVENT_READ, (run, "result"))
-            selector.register(output_r, selectors.EVENT_READ, (run, "output"))
+            self._fork(part, self.free_slots.pop(0))
 
-        if not running:
-            continue
+    def _fork(self, part: tuple[str, str], slot: int) -> None:
+        spawn = time.monotonic()
+        uid = self.uids[slot] if self.uids else None
+        self.counter += 1
+        scratch = os.path.join(self.scratch_root, f"exercise-{self.counter}")
+        os.mkdir(scratch, 0o700)
+        if uid is not None:
+            os.chown(scratch, uid, uid)
+        result_r, result_w = os.pipe()
+        output_r, output_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(result_r)
+            os.close(output_r)
+            _child(self.job, part, (result_w, output_w), uid, scratch, self.submission)
+        os.close(result_w)
+        os.close(output_w)
+        os.set_blocking(output_r, False)  # drained up to each result (``_take_messages``)
+        run = Running(part, pid, (result_r, output_r), self.job, slot, scratch)
+        run.marks["spawn"] = spawn  # its scratch, pipes and fork: a negative phase
+        self.running[pid] = run
+        self.selector.register(result_r, selectors.EVENT_READ, (run, "result"))
+        self.selector.register(output_r, selectors.EVENT_READ, (run, "output"))
+
+    def read_pipes(self) -> None:
+        """Waits for the children's next bytes (at most until the nearest deadline) and acts on them."""
         now = time.monotonic()
-        timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in running.values()) - now)
-        for key, _ in selector.select(timeout=min(timeout, QUOTA_PROBE_SECONDS if quota else 0.5)):
+        timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in self.running.values()) - now)
+        for key, _ in self.selector.select(timeout=min(timeout, QUOTA_PROBE_SECONDS if self.quota else 0.5)):
             run, kind = key.data
             if key.fd not in run.open_fds:
                 continue
@@ -537,39 +533,65 @@ def serve(job: dict, out_fd: int) -> None:
             except OSError:
                 chunk = b""
             if not chunk:
-                selector.unregister(key.fd)
+                self.selector.unregister(key.fd)
                 os.close(key.fd)
                 run.open_fds.discard(key.fd)
-                continue
-            if kind == "output":
-                _keep_output(run, chunk, max_output)
+            elif kind == "output":
+                _keep_output(run, chunk, self.job.max_output)
+            elif len(run.stream) + len(chunk) > wire.MAX_BYTES:
+                run.killed_for = "it wrote too much data"
+                _kill(run)
             else:
-                if len(run.stream) + len(chunk) > wire.MAX_BYTES:
-                    run.killed_for = "it wrote too much data"
-                    _kill(run)
-                else:
-                    run.stream += chunk
-                    _take_messages(run, job["check_timeout"], max_output)
+                run.stream += chunk
+                _take_messages(run, self.job.check_timeout, self.job.max_output)
 
+    def enforce_limits(self) -> None:
+        """Stops the children past their file quota or their deadline; ends those whose pipes closed."""
         now = time.monotonic()
-        if quota and now >= next_probe:
-            next_probe = now + QUOTA_PROBE_SECONDS
-            for run in running.values():
-                owned = _owned_in_shared_tmp(uids[run.slot] if uids else None)
-                if not run.killed_for and _bytes_used([run.scratch, *owned], quota) > quota:
-                    run.killed_for = f"it wrote more than {quota // 2**20} MiB of files"
+        if self.quota and now >= self.next_probe:
+            self.next_probe = now + QUOTA_PROBE_SECONDS
+            for run in self.running.values():
+                owned = _owned_in_shared_tmp(self.uids[run.slot] if self.uids else None)
+                if not run.killed_for and _bytes_used([run.scratch, *owned], self.quota) > self.quota:
+                    run.killed_for = f"it wrote more than {self.quota // 2**20} MiB of files"
                     _kill(run)
-        for pid, run in list(running.items()):
+        for pid, run in list(self.running.items()):
             if not run.open_fds:
-                del running[pid]
-                finish(run, "crashed" if run.killed_for else "finished")
+                del self.running[pid]
+                self._finish(run, FrameStatus.CRASHED if run.killed_for else FrameStatus.FINISHED)
                 continue
             if now > run.deadline or now > run.hard_deadline:
                 run.killed_for = "a check took too long" if now > run.deadline else "the exercise took too long"
                 _kill(run)
                 _, code = os.waitpid(pid, 0)
-                del running[pid]
-                finish(run, "timeout", code)
+                del self.running[pid]
+                self._finish(run, FrameStatus.TIMEOUT, code)
+
+    def _finish(self, run: Running, status: FrameStatus, code: int | None = None) -> None:
+        """Ends a child for good (every process and file of its uid with it) and sends its frame."""
+        for fd in list(run.open_fds):
+            self.selector.unregister(fd)
+            os.close(fd)
+        run.open_fds.clear()
+        marks = run.marks
+        marks["eof"] = time.monotonic()
+        if code is None:
+            code = _reap(run.pid, grace=1.0)
+        marks["reaped"] = time.monotonic()
+        _kill(run)
+        if self.uids:
+            _kill_uid(self.uids[run.slot])  # every process of this exercise, wherever it went
+            marks["uid_killed"] = time.monotonic()
+            _remove(_owned_in_shared_tmp(self.uids[run.slot]))  # and every file it left in /tmp or /dev/shm
+        marks["tmp_cleared"] = time.monotonic()
+        _kill_strays(keep={r.pid for r in self.running.values()})
+        marks["strays_killed"] = time.monotonic()
+        _wipe_folder(run.scratch)
+        marks["wiped"] = time.monotonic()
+        self.free_slots.append(run.slot)
+        _write_all(self.out_fd, messages.frame(run.header(status, code), bytes(run.stream)))
+        if status == FrameStatus.TIMEOUT and not run.imported:
+            self.skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
 
 
 def _keep_output(run: Running, chunk: bytes, max_output: int) -> None:
@@ -577,7 +599,7 @@ def _keep_output(run: Running, chunk: bytes, max_output: int) -> None:
     bytes it is read and dropped (printing is free)."""
     run.output_total += len(chunk)
     kept = chunk[: max(0, max_output - run.output_kept)]
-    run.segments[-1][1] += kept
+    run.segments[-1][1].extend(kept)  # in place: the segment is a (unit, text) pair
     run.output_kept += len(kept)
 
 
@@ -601,49 +623,66 @@ def _tampered(run: Running, why: str) -> None:
 
 
 def _take_messages(run: Running, check_timeout: float, max_output: int) -> None:
-    """Acts on the complete ``kind + length + payload`` messages that arrived since the last call.
+    """Acts on the complete ``messages.ChildTag`` messages that arrived since the last call.
 
     A check's clock starts when the previous unit's result (or the import's end) arrives, and only
-    as many clocks start as the child has units: ``V`` (the devices, sent before any learner code
-    ran) first, then one ``I`` or ``E``, one ``U`` per planned unit and one ``D``. Anything more or
-    out of order is tampering (learner code shares the child and can write to its pipe)."""
-    while run.parsed + 5 <= len(run.stream) and not run.tampering:
-        kind = bytes(run.stream[run.parsed : run.parsed + 1])
-        (length,) = struct.unpack_from("<I", run.stream, run.parsed + 1)
-        if run.parsed + 5 + length > len(run.stream):
-            break
-        body = bytes(run.stream[run.parsed + 5 : run.parsed + 5 + length])
-        run.parsed += 5 + length
+    as many clocks start as the child has units: ``DEVICES`` (sent before any learner code ran)
+    first, then one ``IMPORTED`` or ``IMPORT_FAILED``, one ``UNIT`` per planned unit and one
+    ``DONE``. Anything more or out of order is tampering (learner code shares the child and can
+    write to its pipe)."""
+    while not run.tampering:
+        try:
+            found = messages.next_message(run.stream, run.parsed)
+        except messages.ProtocolError:
+            why = "before the checks began" if run.devices is None else "(an unknown message)"
+            return _tampered(run, f"the grader's pipe was written to {why}")
+        if found is None:
+            return
+        tag, body, run.parsed = found
         if run.devices is None:
-            try:
-                devices = wire.unpack(body) if kind == b"V" else None
-            except (wire.WireError, ValueError, OverflowError, RecursionError, MemoryError):
-                devices = None
-            if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+            if not _take_devices(run, tag, body):
                 return _tampered(run, "the grader's pipe was written to before the checks began")
-            run.devices = devices
             run.marks["V"] = time.monotonic()
-            run.units = sum(d in devices for _, on, _, _ in run.plans for d in on)
             continue
-        if kind in (b"I", b"E"):
-            if b"I" in run.seen or b"E" in run.seen:
-                return _tampered(run, "the grader's pipe was written to (a second import message)")
-            run.imported = True
-        elif kind == b"U":
-            run.reported += 1
-            if run.reported > run.units or b"I" not in run.seen:
-                return _tampered(run, "the grader's pipe was written to (more results than checks)")
-        elif kind == b"D":
-            if run.reported != run.units or b"D" in run.seen:
-                return _tampered(run, "the grader's pipe was written to (an early end)")
-        else:
-            return _tampered(run, "the grader's pipe was written to (an unknown message)")
-        run.seen.add(kind)
-        run.marks.setdefault(kind.decode(), time.monotonic())
-        if kind in (b"I", b"U"):  # the next unit starts now: its output and its clock are its own
+        out_of_order = _out_of_order(run, tag)
+        if out_of_order:
+            return _tampered(run, f"the grader's pipe was written to ({out_of_order})")
+        run.seen.add(tag)
+        run.marks.setdefault(tag.value.decode(), time.monotonic())
+        if tag in (ChildTag.IMPORTED, ChildTag.UNIT):  # the next unit starts now: its output and clock are its own
             _drain_output(run, max_output)
-            run.segments.append([run.reported, bytearray()])
+            run.segments.append((run.reported, bytearray()))
             run.deadline = time.monotonic() + check_timeout
+
+
+def _take_devices(run: Running, tag: ChildTag, body: bytes) -> bool:
+    """The child's first message, its devices (sent before any learner code ran); False if it is not."""
+    try:
+        devices = wire.unpack(body) if tag == ChildTag.DEVICES else None
+    except (wire.WireError, ValueError, OverflowError, RecursionError, MemoryError):
+        devices = None
+    if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
+        return False
+    run.devices = devices
+    run.units = sum(d in devices for _, on, _, _ in run.plans for d in on)
+    return True
+
+
+def _out_of_order(run: Running, tag: ChildTag) -> str:
+    """What is wrong with a message arriving now ("" when nothing is); counts it."""
+    if tag == ChildTag.DEVICES:  # a second one
+        return "an unknown message"
+    if tag in (ChildTag.IMPORTED, ChildTag.IMPORT_FAILED):
+        if ChildTag.IMPORTED in run.seen or ChildTag.IMPORT_FAILED in run.seen:
+            return "a second import message"
+        run.imported = True
+    elif tag == ChildTag.UNIT:
+        run.reported += 1
+        if run.reported > run.units or ChildTag.IMPORTED not in run.seen:
+            return "more results than checks"
+    elif run.reported != run.units or ChildTag.DONE in run.seen:  # DONE, the last
+        return "an early end"
+    return ""
 
 
 def _warm_up() -> None:
@@ -758,16 +797,13 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     gc.freeze()  # children's garbage collections skip everything loaded so far: fewer copy-on-write pages
-    os.write(out_fd, b"R")  # ready: torch is loaded
+    _write_all(out_fd, messages.ready())  # torch is loaded
     for line in sys.stdin:
-        job = json.loads(line)
-        job["submission"] = os.path.join(inbox, str(int(job["id"])))  # written by the scorer, read-only here
-        job["scratch"] = scratch_root
-        serve(job, out_fd)
-        _end_of_job(job.get("uids") if os.geteuid() == 0 else None, os.environ.get(OWN_PID_NAMESPACE) == "1")
+        job = Job.decode(line)
+        serve(job, out_fd, os.path.join(inbox, str(job.id)), scratch_root)  # the scorer wrote it, read-only here
+        _end_of_job(job.uids if os.geteuid() == 0 else None, os.environ.get(OWN_PID_NAMESPACE) == "1")
         _wipe(scratch_root)
-        done = json.dumps({"id": job["id"]}).encode()
-        os.write(out_fd, b"J" + struct.pack("<I", len(done)) + done)
+        _write_all(out_fd, messages.job_done(job.id))
     os._exit(0)  # skip interpreter shutdown: the scorer is waiting
 
 

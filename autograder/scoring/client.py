@@ -1,32 +1,24 @@
-"""The scorer's side of the sandboxed worker: ``Worker`` posts submissions to it and reads its frames;
-``parse_stream`` splits an exercise's stream into the messages its child sent, trusting no byte.
-"""
+"""The scorer's side of the sandboxed worker: ``Worker`` posts submissions to it and reads its frames."""
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import shutil
 import signal
-import struct
 import threading
-from typing import Any
 
-from autograder.protocol import wire
+from autograder.protocol import messages
 from autograder.scoring import launcher
 from autograder.scoring.results import Limits
-
-MAX_HEADER_BYTES = 2 * 2**20  # a frame header: exercise, status and at most the kept output
-MAX_STREAM_BYTES = 64 * 2**20  # the worker's own cap on one exercise's messages (wire.MAX_BYTES)
 
 
 # ----------------------------------------------------------------------------- the worker process
 class Worker:
     """One sandboxed worker process, kept warm across submissions (torch imported once).
 
-    Frames arrive on a queue filled by a reader thread: ``"ready"``, ``("frame", header, stream)``,
-    ``("done", job_id)``, and ``None`` when the process is gone.
+    Frames arrive on a queue filled by a reader thread: ``messages.Event``s (``"ready"``,
+    ``("frame", header, stream)``, ``("done", job_id)``), and ``None`` when the process is gone.
     """
 
     def __init__(self, box: launcher.Sandbox, slots: int = 2):
@@ -36,7 +28,7 @@ class Worker:
         self.proc, self.scratch = launcher.start(box, self.inbox)
         assert self.proc.stdin is not None and self.proc.stdout is not None  # started with pipes
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue[messages.Event | None] = queue.Queue()
         self.stderr = bytearray()
         self.ready = False
         self.alive = True
@@ -49,43 +41,20 @@ class Worker:
         return data if data is not None and len(data) == n else None
 
     def _read_frames(self):
-        """Frames from the worker: sizes are bounded and JSON is parsed defensively, since learner
-        code shares the worker's sandbox; anything malformed ends the worker, never the scorer."""
+        """Frames from the worker, read by ``messages.read_events``: anything malformed ends the
+        worker, never the scorer (learner code shares the worker's sandbox)."""
         try:
-            while True:
-                tag = self._read_exact(1)
-                if tag == b"R":
+            for event in messages.read_events(self._read_exact):
+                if event == "ready":
                     self.ready = True
-                    self.events.put("ready")
-                elif tag == b"J":
-                    (size,) = struct.unpack("<I", self._read_exact(4))
-                    if size > 4096:
-                        break
-                    self.events.put(("done", json.loads(self._read_exact(size))["id"]))
-                elif tag == b"F":
-                    (head_len,) = struct.unpack("<I", self._read_exact(4))
-                    if head_len > MAX_HEADER_BYTES:
-                        break
-                    header = json.loads(self._read_exact(head_len))
-                    if not isinstance(header, dict) or not isinstance(header.get("exercise"), str):
-                        break
-                    if not isinstance(header.setdefault("suite", "public"), str):
-                        break
-                    (size,) = struct.unpack("<Q", self._read_exact(8))
-                    if size > MAX_STREAM_BYTES:
-                        break
-                    stream = self._read_exact(size) if size else b""
-                    if stream is None:
-                        break
-                    self.events.put(("frame", header, stream))
-                else:
-                    break
-        except (OSError, ValueError, TypeError, KeyError, struct.error, RecursionError, MemoryError):
+                self.events.put(event)
+        except (OSError, MemoryError, messages.ProtocolError):  # a dead worker, or one that lies
             pass
         self.alive = False
         self.events.put(None)
 
     def _read_stderr(self):
+        assert self.proc.stderr is not None  # started with pipes
         for line in self.proc.stderr:
             if len(self.stderr) < 16384:
                 self.stderr += line
@@ -106,21 +75,21 @@ class Worker:
         self._jobs += 1
         launcher.clear_inbox(self.inbox)
         launcher.post(self.inbox, str(self._jobs), files)
-        job = {
-            "id": self._jobs,
-            "exercises": [list(part) for part in parts],
-            "plans": {e: plans[e] for e in exercises},
-            "jobs": jobs,
-            "check_timeout": limits.check_timeout,
-            "exercise_timeout": limits.exercise_timeout,
-            "memory_mb": limits.memory_mb,
-            "max_output": limits.max_output,
-            "cuda": cuda,
-            "uids": self.uids[:jobs] if self.uids else None,
-            "scratch_quota": None if self.box.contained else launcher.SCRATCH_BYTES,
-        }
+        job = messages.Job(
+            id=self._jobs,
+            exercises=list(parts),
+            plans={e: plans[e] for e in exercises},
+            jobs=jobs,
+            check_timeout=limits.check_timeout,
+            exercise_timeout=limits.exercise_timeout,
+            memory_mb=limits.memory_mb,
+            max_output=limits.max_output,
+            cuda=cuda,
+            uids=self.uids[:jobs] if self.uids else None,
+            scratch_quota=None if self.box.contained else launcher.SCRATCH_BYTES,
+        )
         try:
-            self.stdin.write((json.dumps(job) + "\n").encode())
+            self.stdin.write(job.encode())
             self.stdin.flush()
         except OSError:
             pass  # the reader thread reports the death
@@ -144,26 +113,3 @@ class Worker:
             except OSError:
                 continue
         shutil.rmtree(self.inbox, ignore_errors=True)
-
-
-# ----------------------------------------------------------------------------- an exercise's stream
-def parse_stream(stream: bytes) -> tuple[list, bool]:
-    """Messages the child sent, as (kind, payload) pairs, and whether the stream was malformed
-    (then parsing stops there). Learner code shares the child's process: every byte is suspect."""
-    messages: list[tuple[bytes, Any]] = []
-    pos = 0
-    while pos + 5 <= len(stream):
-        kind = stream[pos : pos + 1]
-        (length,) = struct.unpack_from("<I", stream, pos + 1)
-        body = stream[pos + 5 : pos + 5 + length]
-        if len(body) != length or kind not in (b"V", b"I", b"E", b"U", b"D"):
-            return messages, True
-        pos += 5 + length
-        try:
-            payload = wire.unpack(body) if length else None
-        except (wire.WireError, ValueError, OverflowError, RecursionError, MemoryError):
-            return messages, True
-        if kind in (b"E", b"U") and not isinstance(payload, dict):
-            return messages, True
-        messages.append((kind, payload))
-    return messages, pos != len(stream)

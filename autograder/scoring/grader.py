@@ -23,6 +23,7 @@ from autograder import warmup
 from autograder.checks import secret as course
 from autograder.course import catalogue
 from autograder.course.catalogue import Exercise
+from autograder.protocol.messages import FrameHeader, FrameStatus
 from autograder.scoring import launcher, static
 from autograder.scoring.client import Worker
 from autograder.scoring.judge import judge_parts, units_expected
@@ -115,12 +116,15 @@ class Grader:
     def _frames(self, files, parts: list[tuple[str, str]], deadline: float) -> tuple[dict, list[str]]:
         """Frames for every (exercise, suite) part. After a worker death the rest runs one part at a
         time, so that a second death names its culprit."""
-        frames: dict[tuple[str, str], tuple[dict, bytes]] = {}
+        frames: dict[tuple[str, str], tuple[FrameHeader, bytes]] = {}
         pending, jobs = list(parts), self.limits.jobs
         problems: list[str] = []
 
-        def stand_in(part, **header) -> tuple[dict, bytes]:
-            return {"exercise": part[0], "suite": part[1], "output": "", **header}, b""
+        def stand_in(part, status: FrameStatus, killed_for: str | None = None) -> tuple[FrameHeader, bytes]:
+            header = FrameHeader(exercise=part[0], suite=part[1], output="", status=status)
+            if killed_for is not None:
+                header["killed_for"] = killed_for
+            return header, b""
 
         while pending:
             if self.closed:  # closed meanwhile (Ctrl-C, SIGTERM): no new worker, no new copy of the code
@@ -136,9 +140,8 @@ class Grader:
                 except queue.Empty:
                     self.close(final=False)
                     for part in pending:
-                        frames.setdefault(
-                            part, stand_in(part, status="timeout", killed_for="the whole grade ran out of time")
-                        )
+                        ran_out = "the whole grade ran out of time"
+                        frames.setdefault(part, stand_in(part, FrameStatus.TIMEOUT, killed_for=ran_out))
                     return frames, problems
                 if item is None or item == ("done", job_id):
                     break
@@ -151,12 +154,12 @@ class Grader:
             if not worker.ready:  # the worker itself could not start: a grader problem, not the learner's
                 problems.append(worker.stderr.decode("utf-8", "replace")[-3000:] or "the worker did not start")
                 for part in pending:
-                    frames[part] = stand_in(part, status="grader_error")
+                    frames[part] = stand_in(part, status=FrameStatus.GRADER_ERROR)
                 break
             if jobs == 1:
                 culprit = pending.pop(0)
                 frames[culprit] = stand_in(
-                    culprit, status="crashed", killed_for="the worker process was killed while grading it"
+                    culprit, status=FrameStatus.CRASHED, killed_for="the worker process was killed while grading it"
                 )
             jobs = 1
         return frames, problems

@@ -12,8 +12,8 @@ from autograder.course import catalogue, mistakes, relations
 from autograder.course.catalogue import Exercise
 from autograder.course.compare import EXACT, compare
 from autograder.protocol import encoding
+from autograder.protocol.messages import ChildTag, FrameHeader, parse_stream
 from autograder.scoring import cleantext
-from autograder.scoring.client import parse_stream
 from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
 
 
@@ -169,7 +169,7 @@ class _Run:
 def judge_exercise(
     exercise: Exercise,
     found,
-    header: dict,
+    header: FrameHeader,
     stream: bytes,
     references: dict,
     devices,
@@ -190,7 +190,7 @@ def judge_exercise(
     return result
 
 
-def _judge(context: Judging, header: dict, stream: bytes) -> ExerciseResult:
+def _judge(context: Judging, header: FrameHeader, stream: bytes) -> ExerciseResult:
     """The exercise judged from its frame, step by step; the first step that decides it ends it."""
     sandbox_devices = header.get("devices") if isinstance(header.get("devices"), list) else None
     ran = context.expected(sandbox_devices)  # what the child ran, in its order
@@ -204,19 +204,19 @@ def _judge(context: Judging, header: dict, stream: bytes) -> ExerciseResult:
         result.outcome, result.message, result.grader_fault = stop
         return result
     kinds = [k for k, _ in messages]
-    received = {(p.get("check"), p.get("device")): p for k, p in messages if k == b"U" and isinstance(p, dict)}
-    cuda_absent = "cuda" not in sandbox_devices if sandbox_devices is not None else b"D" in kinds
+    received = {(p.get("check"), p.get("device")): p for k, p in messages if k == ChildTag.UNIT and isinstance(p, dict)}
+    cuda_absent = "cuda" not in sandbox_devices if sandbox_devices is not None else ChildTag.DONE in kinds
     run = _judge_units(context, result, received, header, cuda_absent)
     if run.tampering:
         result.outcome, result.message = "forbidden", run.tampering
         return result
     _cpu_first(result)
     _advise(result, run)
-    _conclude(context, result, run, header, finished=b"D" in kinds, last=_last_reported(received))
+    _conclude(context, result, run, header, finished=ChildTag.DONE in kinds, last=_last_reported(received))
     return result
 
 
-def _started(context: Judging, header: dict, ran: list) -> ExerciseResult:
+def _started(context: Judging, header: FrameHeader, ran: list) -> ExerciseResult:
     """The result before any verdict: no points yet, what the child printed, each suite's planned weight."""
     exercise, limits = context.exercise, context.limits
     result = ExerciseResult(exercise, "failed", 0.0, float(exercise.points))
@@ -230,7 +230,7 @@ def _started(context: Judging, header: dict, ran: list) -> ExerciseResult:
     return result
 
 
-def _stopped_before_the_checks(context: Judging, header: dict) -> _Stop | None:
+def _stopped_before_the_checks(context: Judging, header: FrameHeader) -> _Stop | None:
     """The outcome when the source is forbidden or the worker's header says no check could run."""
     if context.static_message:
         return _Stop("forbidden", context.static_message)
@@ -255,9 +255,9 @@ def _unreadable(context: Judging, messages: list, malformed: bool, ran: list) ->
             "crashed", "crashed: the exercise's process sent a malformed message (was the grader's pipe written to?)"
         )
     kinds = [k for k, _ in messages]
-    if b"E" in kinds:
-        return _load_error(context.exercise, dict(messages[kinds.index(b"E")][1] or {}))
-    results = [payload for kind, payload in messages if kind == b"U" and isinstance(payload, dict)]
+    if ChildTag.IMPORT_FAILED in kinds:
+        return _load_error(context.exercise, dict(messages[kinds.index(ChildTag.IMPORT_FAILED)][1] or {}))
+    results = [payload for kind, payload in messages if kind == ChildTag.UNIT and isinstance(payload, dict)]
     for k, payload in enumerate(results):
         if k >= len(ran) or (payload.get("check"), payload.get("device")) != (ran[k][0], ran[k][2]):
             # the child runs its units in one order, one result each: anything else was forged
@@ -284,7 +284,7 @@ def _load_error(exercise: Exercise, error: dict) -> _Stop:
     return _Stop("error", message)
 
 
-def _judge_units(context: Judging, result: ExerciseResult, received: dict, header: dict, cuda_absent: bool) -> _Run:
+def _judge_units(context: Judging, result: ExerciseResult, received: dict, header: FrameHeader, cuda_absent: bool) -> _Run:
     """Each expected unit's verdict, in order, into ``result.units``; what they showed besides."""
     run = _Run()
     for index, check, device in context.expected():
@@ -305,7 +305,7 @@ def _judge_units(context: Judging, result: ExerciseResult, received: dict, heade
     return run
 
 
-def _missing(context: Judging, check, device: str, run: _Run, header: dict, received: dict, cuda_absent: bool):
+def _missing(context: Judging, check, device: str, run: _Run, header: FrameHeader, received: dict, cuda_absent: bool):
     """The verdict of a unit the child never reported: CUDA absent, where it stopped, or after that."""
     if device == "cuda" and cuda_absent:  # the child said so before learner code ran
         return Unit(check, device, "skipped", "CUDA is not available inside the sandbox")
@@ -335,7 +335,7 @@ def _advise(result: ExerciseResult, run: _Run) -> None:
 
 
 def _conclude(
-    context: Judging, result: ExerciseResult, run: _Run, header: dict, finished: bool, last: dict | None
+    context: Judging, result: ExerciseResult, run: _Run, header: FrameHeader, finished: bool, last: dict | None
 ) -> None:
     """The outcome, points, first message and named mistake from the units' verdicts (``finished``:
     the child said it was done; ``last``: the unit it reported last)."""
@@ -413,7 +413,7 @@ def _last_reported(received: dict) -> dict | None:
 _SIGNALS = {9: "SIGKILL", 11: "SIGSEGV (segmentation fault)", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 15: "SIGTERM"}
 
 
-def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) -> str:
+def _why_missing(header: FrameHeader, limits: Limits, last_unit: dict | None = None) -> str:
     status = header.get("status")
     kind = (last_unit or {}).get("type")
     if kind == "MemoryError":
@@ -429,15 +429,15 @@ def _why_missing(header: dict, limits: Limits, last_unit: dict | None = None) ->
         )
     if header.get("killed_for"):
         return f"crashed: stopped because {header['killed_for']}"
-    if header.get("signal"):
-        signal_number = header["signal"]
+    signal_number = header.get("signal")
+    if signal_number:
         return f"crashed: the process died with {_SIGNALS.get(signal_number, f'signal {signal_number}')}"
     if header.get("exit_code") not in (None, 0):
         return f"crashed: the process exited with code {header['exit_code']} (sys.exit or os._exit?)"
     return "crashed: the process ended before finishing the checks (sys.exit or os._exit?)"
 
 
-def _output(header: dict, ran: list) -> str:
+def _output(header: FrameHeader, ran: list) -> str:
     """What the child printed, each piece under the unit it printed during (the worker splits it
     where each result arrived): learner text, to be cleaned by the caller."""
     segments = header.get("outputs")
@@ -482,7 +482,7 @@ SEVERITY = ("forbidden", "error", "crashed", "timeout", "failed", "not_started",
 def judge_parts(
     exercise: Exercise,
     found,
-    framed: dict[str, tuple[dict, bytes]],
+    framed: dict[str, tuple[FrameHeader, bytes]],
     references: dict,
     devices,
     static_message: str | None,

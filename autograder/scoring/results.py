@@ -5,13 +5,15 @@ each exercise's outcome and points (``ExerciseResult``) and the whole submission
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from autograder.course.catalogue import Exercise
 from autograder.protocol.policy import WORKER
 
 DEVICE_WEIGHT = {"cpu": 1.0, "cuda": 1.0, "meta": 0.25}
-OUTCOMES = ("passed", "failed", "not_started", "forbidden", "timeout", "crashed", "error")
+# Literal aliases, not enums: the values are the very strings results.json and the reports write
+Outcome = Literal["passed", "failed", "not_started", "forbidden", "timeout", "crashed", "error"]  # an exercise's
+Verdict = Literal["passed", "failed", "not_checked", "skipped", "not_started"]  # one check on one device
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Unit:
 
     check: Any  # a checks.core.Check
     device: str
-    verdict: str  # passed, failed, not_checked, skipped, not_started
+    verdict: Verdict
     message: str = ""
     got: dict | None = field(default=None, repr=False)  # the learner's encoded result, for diagnosis
     raised: str | None = None  # the exception type the learner's code raised, for diagnosis
@@ -44,7 +46,7 @@ class Unit:
 @dataclass
 class ExerciseResult:
     exercise: Exercise
-    outcome: str
+    outcome: Outcome
     score: float
     max_score: float
     message: str = ""

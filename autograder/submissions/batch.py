@@ -233,14 +233,15 @@ class Progress:
         self.failed += o.status == "failed"
         self.graded += o.status == "graded"
         width = len(str(self.total))
+        data = o.data or {}  # graded or unchanged: results.json is there
         if o.status == "failed":
             what = f"FAILED: {o.error}"
         elif o.status == "unchanged":
-            what = f"{fmt_points(o.data['score'])}/{fmt_points(o.data['max_score'])} (unchanged, not re-graded)"
+            what = f"{fmt_points(data['score'])}/{fmt_points(data['max_score'])} (unchanged, not re-graded)"
         else:
-            what = f"{fmt_points(o.data['score'])}/{fmt_points(o.data['max_score'])} in {o.seconds:.1f} s"
-            if problems_of(o.data):
-                what += f" ({', '.join(problems_of(o.data))})"
+            what = f"{fmt_points(data['score'])}/{fmt_points(data['max_score'])} in {o.seconds:.1f} s"
+            if problems_of(data):
+                what += f" ({', '.join(problems_of(data))})"
         line = f"[{self.done:>{width}}/{self.total}] {o.submission.name}: {what}"
         if self.bar is not None:
             self.console.print(line, markup=False, highlight=False)

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import dask
 from dask_jobqueue import SLURMCluster
@@ -159,7 +160,7 @@ class GraderPlugin(WorkerPlugin):
 
     def __init__(self, sandbox: str, suites: tuple[str, ...] | None, limits):
         self.sandbox, self.suites, self.limits = sandbox, suites, limits
-        self.grader = None
+        self.grader: Any = None  # a scoring.grader.Grader once started (imported in _start: it loads torch)
 
     @property
     def name(self) -> str:
@@ -216,7 +217,7 @@ class GraderPlugin(WorkerPlugin):
 
 def grade_packet(packet: dict, exercises: list[str] | None, plugin: str) -> dict:
     """The task: grades one packet on this worker's grader of the plugin named ``plugin``."""
-    found = get_worker().plugins.get(plugin)
+    found: Any = get_worker().plugins.get(plugin)  # a GraderPlugin, as its ``lock`` tells
     if found is None or not hasattr(found, "lock"):
         raise RuntimeError("this Dask worker has no grader (its worker plugin is not set up)")
     return found.grade(packet, exercises)
@@ -280,7 +281,8 @@ class DaskPool:
         key: dict,
     ):
         self.exercises, self.key = exercises, key
-        self.cluster = self.client = None
+        self.cluster: Any = None  # a dask_jobqueue or local cluster, when this run started one
+        self.client: Any = None  # a distributed.Client: its attributes are typed loosely by Dask
         self.futures: dict = {}
         try:
             wait = 1, WORKERS_TIMEOUT
@@ -290,7 +292,7 @@ class DaskPool:
                 scheduler = self.cluster.scheduler_address
                 wait = (count, WORKERS_TIMEOUT) if kind == "local" else (1, SLURM_TIMEOUT)
                 self.client = Client(self.cluster, timeout=30)  # with the cluster's own credentials
-            elif os.path.isfile(scheduler):  # a scheduler file (dask scheduler --scheduler-file)
+            elif os.path.isfile(scheduler):  # type: ignore[arg-type]  # None (neither given) fails as before
                 self.client = Client(scheduler_file=scheduler, timeout=30)
             else:
                 self.client = Client(scheduler, timeout=30)

@@ -4,6 +4,7 @@ judged by its test accuracy, and accuracy. The references and case builders are 
 """
 
 from collections import OrderedDict
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -161,7 +162,7 @@ def one_epoch(n: int, lr: float, options: dict) -> tuple[str, list]:
     return label, [(n, lr, options)]
 
 
-FULL_RUN = {"epochs": 3, "lr": 0.5, "options": {"l2": 1e-4, "batch_size": 32}}
+FULL_RUN: dict[str, Any] = {"epochs": 3, "lr": 0.5, "options": {"l2": 1e-4, "batch_size": 32}}
 
 
 def full_run_case(channels=8, threshold=0.9):

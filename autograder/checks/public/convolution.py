@@ -78,7 +78,7 @@ def _conv_case(exercise, reference, dtype, x, w, bias, stride, padding, grad, no
     options = {k: v for k, v in (("stride", stride), ("padding", padding)) if v is not None}
 
     def make(g):
-        args = (randn(g, x, dtype), randn(g, w, dtype))
+        args: tuple[torch.Tensor | None, ...] = (randn(g, x, dtype), randn(g, w, dtype))
         if bias is not False:
             args += (None if bias is None else randn(g, w[:1], dtype),)
         return Inputs(args, options, names=("x", "weight", "bias"))
