@@ -20,6 +20,7 @@ import resource
 import stat
 import struct
 import sys
+from collections.abc import Mapping
 
 from autograder.protocol import policy
 
@@ -52,7 +53,7 @@ def drop(uid: int | None) -> None:
 
 # seccomp's view of a syscall: (nr, arch, ...). Per architecture: its audit number and the numbers of
 # the calls the policy names (None: the architecture has no such call, nothing to refuse).
-_SYSCALLS: dict[str, tuple[int, dict[str, int | None]]] = {
+_SYSCALLS: dict[str, tuple[int, Mapping[str, int | None]]] = {
     "x86_64": (
         0xC000003E,
         {"execve": 59, "execveat": 322, "memfd_create": 319, "shmget": 29, "fork": 57, "vfork": 58}
@@ -81,7 +82,10 @@ def seccomp_program(wall: policy.Policy, machine: str) -> list[tuple[int, int, i
     body += [(JGE, "deny", 0, _X32_BIT)] if wall.seccomp_other_abis_refused else []
     body += [(JEQ, "deny", 0, nr) for nr in refused] + [(JEQ, "enosys", 0, nr) for nr in missing]
     if wall.seccomp_threads_only:  # args[0]: clone's flags
-        body += [(JEQ, 0, "allow", numbers["clone"]), (LD, 0, 0, 16), (JSET, "allow", "deny", CLONE_THREAD)]
+        clone = numbers["clone"]
+        if clone is None:  # every architecture in the table has clone
+            raise PrivilegeError(f"no clone syscall known for {machine}: learner code was not run")
+        body += [(JEQ, 0, "allow", clone), (LD, 0, 0, 16), (JSET, "allow", "deny", CLONE_THREAD)]
     labels = {"allow": len(body), "deny": len(body) + 1, "enosys": len(body) + 2}
 
     def jump(target, at: int) -> int:

@@ -14,7 +14,7 @@ from autograder.course.compare import EXACT, compare
 from autograder.protocol import encoding
 from autograder.protocol.messages import ChildTag, FrameHeader, parse_stream
 from autograder.scoring import cleantext
-from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Unit
+from autograder.scoring.results import DEVICE_WEIGHT, ExerciseResult, Limits, Outcome, Unit
 
 
 def units_expected(found, devices, suite: str | None = None):
@@ -151,7 +151,7 @@ class Judging:
 class _Stop(NamedTuple):
     """An exercise judged without its checks' results: its outcome, why, and whether the grader failed."""
 
-    outcome: str
+    outcome: Outcome
     message: str
     grader_fault: bool = False
 
@@ -284,7 +284,9 @@ def _load_error(exercise: Exercise, error: dict) -> _Stop:
     return _Stop("error", message)
 
 
-def _judge_units(context: Judging, result: ExerciseResult, received: dict, header: FrameHeader, cuda_absent: bool) -> _Run:
+def _judge_units(
+    context: Judging, result: ExerciseResult, received: dict, header: FrameHeader, cuda_absent: bool
+) -> _Run:
     """Each expected unit's verdict, in order, into ``result.units``; what they showed besides."""
     run = _Run()
     for index, check, device in context.expected():
