@@ -88,3 +88,12 @@ def warm_grader():
 
     with Grader(limits=Limits(check_timeout=10.0, exercise_timeout=60.0, total_timeout=300.0)) as grader:
         yield grader
+
+
+@pytest.fixture(scope="session")
+def losses_cycle(tmp_path_factory):
+    """04_losses through nbgrader's whole cycle with test_nbgrader_e2e's learners (the hostile one too),
+    autograded once for the session: test_nbgrader_e2e checks it, test_browser opens its pages."""
+    from test_nbgrader_e2e import build_cycle  # the learners live beside the tests that check them
+
+    return build_cycle(tmp_path_factory.mktemp("nbgrader"))

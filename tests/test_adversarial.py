@@ -9,11 +9,19 @@ import pytest
 
 from autograder.course import catalogue
 from autograder.feedback import report
-from autograder.scoring.grader import grade
+from autograder.scoring.grader import Grader
 from autograder.scoring.results import Limits
 from conftest import by_id, submission_with
 
 FAST = Limits(check_timeout=3.0, exercise_timeout=20.0, total_timeout=120.0, memory_mb=768)
+
+
+@pytest.fixture(scope="module")
+def fast_grader():
+    """One warm grader for the file, as grade-batch keeps one for a class of hostile and honest
+    submissions alike: each submission still gets fresh processes, only the worker's start-up is shared."""
+    with Grader(limits=FAST) as grader:
+        yield grader
 
 
 def assert_others_full(result, spoiled: set[str]):
@@ -107,11 +115,11 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
-def test_hostile_submission_is_contained(tmp_path, case):
+def test_hostile_submission_is_contained(tmp_path, fast_grader, case):
     module, code, spoiled, outcome = CASES[case]
     sub = submission_with(tmp_path, module, code)
     start = time.monotonic()
-    result = grade(sub, [module], limits=FAST)
+    result = fast_grader.grade(sub, [module])
     assert time.monotonic() - start < FAST.total_timeout
     target = by_id(result)[sorted(spoiled)[0]]
     assert target.score < target.max_score
@@ -119,7 +127,7 @@ def test_hostile_submission_is_contained(tmp_path, case):
     assert_others_full(result, spoiled)
 
 
-def test_monkeypatched_comparisons_earn_nothing(tmp_path):
+def test_monkeypatched_comparisons_earn_nothing(tmp_path, fast_grader):
     sub = submission_with(
         tmp_path,
         "normalization",
@@ -134,12 +142,12 @@ def test_monkeypatched_comparisons_earn_nothing(tmp_path):
             return torch.zeros_like(x)
         """,
     )
-    result = by_id(grade(sub, ["normalization"], limits=FAST))
+    result = by_id(fast_grader.grade(sub, ["normalization"]))
     assert result["normalization.normalize"].score == 0
     assert result["normalization.channel_stats"].outcome == "passed"
 
 
-def test_forged_results_json_is_overwritten_and_nothing_escapes(tmp_path, root):
+def test_forged_results_json_is_overwritten_and_nothing_escapes(tmp_path, fast_grader, root):
     forged = json.dumps({"score": 999, "max_score": 999, "tests": []})
     sub = submission_with(
         tmp_path,
@@ -161,7 +169,7 @@ def test_forged_results_json_is_overwritten_and_nothing_escapes(tmp_path, root):
         """,
     )
     out = tmp_path / "out" / "results.json"
-    result = grade(sub, ["outliers"], limits=FAST)
+    result = fast_grader.grade(sub, ["outliers"])
     report.write_json(result, out)
     data = json.loads(out.read_text())
     assert data["score"] < data["max_score"] == sum(e.points for e in catalogue.EXERCISES if e.module == "outliers")
@@ -219,14 +227,14 @@ TAMPERING = {
 
 
 @pytest.mark.parametrize("case", list(TAMPERING), ids=list(TAMPERING))
-def test_switching_off_the_recorder_scores_zero(tmp_path, case):
+def test_switching_off_the_recorder_scores_zero(tmp_path, fast_grader, case):
     sub = submission_with(tmp_path, "convolution", TAMPERING[case])
-    result = by_id(grade(sub, ["convolution.conv2d", "convolution.conv1d"], limits=FAST))
+    result = by_id(fast_grader.grade(sub, ["convolution.conv2d", "convolution.conv1d"]))
     conv2d = result["convolution.conv2d"]
     assert conv2d.score == 0 and conv2d.outcome == "forbidden", conv2d.message
 
 
-def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
+def test_a_flood_of_output_is_dropped_never_fatal(tmp_path, fast_grader):
     """Printing is free: a correct function that prints 100 MB scores full; the output kept is
     truncated and a note says so."""
     sub = submission_with(
@@ -243,7 +251,7 @@ def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
         """,
     )
     start = time.monotonic()
-    result = grade(sub, ["outliers"], limits=FAST)
+    result = fast_grader.grade(sub, ["outliers"])
     assert time.monotonic() - start < 60
     ex = by_id(result)["outliers.count_nan"]
     assert ex.outcome == "passed" and ex.score == ex.max_score, ex.message
@@ -252,7 +260,7 @@ def test_a_flood_of_output_is_dropped_never_fatal(tmp_path):
     assert_others_full(result, {"outliers.count_nan"})
 
 
-def test_some_printing_is_fine_and_shown(tmp_path):
+def test_some_printing_is_fine_and_shown(tmp_path, fast_grader):
     sub = submission_with(
         tmp_path,
         "outliers",
@@ -263,13 +271,11 @@ def test_some_printing_is_fine_and_shown(tmp_path):
             return _count_nan(values)
         """,
     )
-    ex = by_id(grade(sub, ["outliers.count_nan"], limits=FAST))["outliers.count_nan"]
+    ex = by_id(fast_grader.grade(sub, ["outliers.count_nan"]))["outliers.count_nan"]
     assert ex.outcome == "passed" and "debug:" in ex.output
 
 
 def test_submissions_graded_on_one_warm_worker_cannot_see_each_other(tmp_path):
-    from autograder.scoring.grader import Grader
-
     planter = submission_with(
         tmp_path / "a",
         "outliers",

@@ -385,21 +385,18 @@ def test_the_detector_sees_live_learner_html(browser):
 
 
 @pytest.fixture(scope="module")
-def hostile_course(tmp_path_factory):
+def hostile_course(losses_cycle):
     """04_losses submitted by the e2e test's hostile learner (right answers, live HTML, an attack on the
-    course), autograded by nbgrader inside the wall, its feedback generated."""
-    from autograder.nbcourse import nbcycle  # the nbgrader cycle's helpers: only these tests need them
-    from test_nbgrader_e2e import _COURSE_OF_THIS_RUN, HOSTILE, LEARNERS, submitted_course  # its hostile learner
+    course), autograded by nbgrader inside the wall, its feedback generated: the e2e cycle's course,
+    built once for the session (conftest)."""
+    from test_nbgrader_e2e import HOSTILE  # its hostile learner
 
-    base = tmp_path_factory.mktemp("hostile")
-    _COURSE_OF_THIS_RUN[:] = [str(base / "course")]
-    course, env = submitted_course(base, {HOSTILE: LEARNERS[HOSTILE]})
-    for step in (["autograde", "04_losses", "--force"], ["generate_feedback", "04_losses", "--force"]):
-        done = nbcycle.nbgrader(course, *step, timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-    return course, env, HOSTILE
+    assert losses_cycle["autograde"].returncode == 0, losses_cycle["autograde"].stderr[-3000:]
+    assert losses_cycle["feedback"].returncode == 0, losses_cycle["feedback"].stderr[-3000:]
+    return losses_cycle["course"], losses_cycle["env"], HOSTILE
 
 
+@pytest.mark.timeout(1500)  # its course is the e2e cycle, built here when this runs first
 def test_the_formgraders_submission_page_runs_no_learner_script(hostile_course, browser):
     """The real formgrader (JupyterLab's server with nbgrader's extension, on the course) renders the
     hostile submission: the page shows its text and figure, and nothing of its HTML ran."""
@@ -454,6 +451,7 @@ def test_the_formgraders_submission_page_runs_no_learner_script(hostile_course, 
     assert seen == {"flag": None, "handlers": []} and events == [], (seen, events)
 
 
+@pytest.mark.timeout(1500)  # its course is the e2e cycle, built here when this runs first
 def test_the_feedback_page_runs_no_learner_script_and_shows_the_figure(hostile_course, browser):
     course, _, student = hostile_course
     page, events = _watched(browser)

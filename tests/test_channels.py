@@ -114,31 +114,47 @@ def _assert_no_channel(result):
     assert "no channel reached" in shown, shown
 
 
+@pytest.fixture(scope="module")
+def graders():
+    """Two warm graders per sandbox kind, shared by the file's tests (each submission still gets fresh
+    processes, as in grade-batch): ``graders(kind)``."""
+    made: dict[str, tuple[Grader, Grader]] = {}
+
+    def pair(kind: str) -> tuple[Grader, Grader]:
+        if kind not in made:
+            made[kind] = (Grader(kind, limits=LIMITS), Grader(kind, limits=LIMITS))
+        return made[kind]
+
+    yield pair
+    for two in made.values():
+        for grader in two:
+            grader.close()
+
+
 @pytest.mark.parametrize("kind", KINDS)
-def test_exercises_of_one_submission_cannot_reach_each_other(tmp_path, kind):
+def test_exercises_of_one_submission_cannot_reach_each_other(tmp_path, graders, kind):
     sub = submission_with(tmp_path, "convolution", SERVER + CLIENT)
-    with Grader(kind, limits=LIMITS) as grader:
-        result = grader.grade(sub, ["convolution"])
+    result = graders(kind)[0].grade(sub, ["convolution"])
     assert by_id(result)["convolution.pad2d"].score == 2  # the server ran, correct all along
     _assert_no_channel(result)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_submissions_graded_at_once_cannot_reach_each_other(tmp_path, kind):
+def test_submissions_graded_at_once_cannot_reach_each_other(tmp_path, graders, kind):
     server = submission_with(tmp_path / "a", "convolution", SERVER)
     client = submission_with(tmp_path / "b", "convolution", CLIENT)
     results = {}
-    with Grader(kind, limits=LIMITS) as one, Grader(kind, limits=LIMITS) as other:
+    one, other = graders(kind)
 
-        def grade(name, grader, sub):
-            results[name] = grader.grade(sub, ["convolution"])
+    def grade(name, grader, sub):
+        results[name] = grader.grade(sub, ["convolution"])
 
-        threads = [
-            threading.Thread(target=grade, args=("server", one, server)),
-            threading.Thread(target=grade, args=("client", other, client)),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    threads = [
+        threading.Thread(target=grade, args=("server", one, server)),
+        threading.Thread(target=grade, args=("client", other, client)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     _assert_no_channel(results["client"])

@@ -19,7 +19,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from test_nbgrader_e2e import COURSE, _run, _solve, submitted_course
+from test_nbgrader_e2e import COURSE, _run, _solve, learner_env, submitted_course
 
 pytestmark = pytest.mark.slow
 
@@ -79,20 +79,11 @@ def _autograde(course, env):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     base = tmp_path_factory.mktemp("gradebook")
-    course, env = submitted_course(base, LEARNERS, ASSIGNMENT, NOTEBOOK)
+    # frank solves the notebook, then saves it under another name (File > Save As in JupyterLab)
+    renamed = {RENAMED: lambda nb: _solve(nb, CODE, ASSIGNMENT, NOTEBOOK)}
+    course, env = submitted_course(base, {**LEARNERS, **renamed}, ASSIGNMENT, NOTEBOOK, saved_as={RENAMED: COPY})
     nbgrader = [sys.executable, "-m", "nbgrader"]
     learner = [f"--course={COURSE}", f"--Exchange.root={base / 'exchange'}"]
-    # frank solves the notebook, then saves it under another name (File > Save As in JupyterLab)
-    home = base / f"home-{RENAMED}"
-    home.mkdir()
-    _run(nbgrader + ["fetch_assignment", ASSIGNMENT] + learner, home, env)
-    fetched = home / ASSIGNMENT / NOTEBOOK
-    (home / ASSIGNMENT / COPY).write_text(
-        json.dumps(_solve(json.loads(fetched.read_text()), CODE, ASSIGNMENT, NOTEBOOK))
-    )
-    fetched.unlink()
-    _run(nbgrader + ["submit", ASSIGNMENT, f"--student={RENAMED}"] + learner, home, env)
-    _run(nbgrader + ["collect", ASSIGNMENT], course, env)
     _autograde(course, env)
     first = _grades(course)
     _hand_grade(course, GRADED, HAND_GRADE)
@@ -109,7 +100,7 @@ def course(tmp_path_factory):
             indent=1,
         )
     )
-    _run(nbgrader + ["submit", ASSIGNMENT, f"--student={RESUBMITTED}"] + learner, home, env)
+    _run(nbgrader + ["submit", ASSIGNMENT, f"--student={RESUBMITTED}"] + learner, home, learner_env(env, home))
     _run(nbgrader + ["collect", "--update", ASSIGNMENT], course, env)
     rerun = _autograde(course, env)
     second = _grades(course)

@@ -12,7 +12,7 @@ import pytest
 
 from autograder.course import catalogue
 from autograder.feedback import report
-from autograder.scoring.grader import grade
+from autograder.scoring.grader import Grader, grade
 from autograder.scoring.results import Outcome
 from conftest import EXERCISES, ROOT, SOLUTIONS
 
@@ -23,8 +23,15 @@ def solutions_result():
 
 
 @pytest.fixture(scope="module")
-def stubs_result():
-    return grade(EXERCISES)
+def grader():
+    """A warm grader with the default limits for the file's other grades (``grade`` above starts its own)."""
+    with Grader() as warm:
+        yield warm
+
+
+@pytest.fixture(scope="module")
+def stubs_result(grader):
+    return grader.grade(EXERCISES)
 
 
 def test_solutions_score_full_marks_on_every_check(solutions_result):
@@ -101,18 +108,18 @@ def test_cli_fails_only_when_the_grader_cannot_run(tmp_path):
     assert proc.returncode != 0 and "not found" in proc.stderr
 
 
-def test_missing_module_is_an_error_not_a_crash(tmp_path):
+def test_missing_module_is_an_error_not_a_crash(tmp_path, grader):
     (tmp_path / "losses.py").write_text("import torch\n")
-    result = {e.exercise.id: e for e in grade(tmp_path, ["losses", "pooling"]).exercises}
+    result = {e.exercise.id: e for e in grader.grade(tmp_path, ["losses", "pooling"]).exercises}
     assert result["losses.nll_loss"].outcome == "error"
     assert "defines no nll_loss" in result["losses.nll_loss"].message
     assert result["pooling.max_pool2d"].outcome == "error"
     assert "no pooling.py" in result["pooling.max_pool2d"].message
 
 
-def test_syntax_error_names_the_line(tmp_path):
+def test_syntax_error_names_the_line(tmp_path, grader):
     (tmp_path / "pooling.py").write_text("def max_pool2d(x, kernel_size:\n    pass\n")
-    ex = grade(tmp_path, ["pooling"]).exercises[0]
+    ex = grader.grade(tmp_path, ["pooling"]).exercises[0]
     assert ex.outcome == "error" and "SyntaxError" in ex.message and "line 1" in ex.message
 
 
@@ -136,7 +143,7 @@ def test_table_fits_80_columns_without_colour_codes(stubs_result):
     assert "not started" in text and "total" in text and "convolution.py" in text
 
 
-def test_data_dependent_code_fails_on_meta_and_is_told_why(tmp_path):
+def test_data_dependent_code_fails_on_meta_and_is_told_why(tmp_path, grader):
     """Raising on meta is something learner code can do on purpose: it weighs as a failure (issue 19)."""
     import shutil
 
@@ -152,7 +159,7 @@ def log_softmax(logits, dim=-1):
     return shifted - shifted.exp().sum(dim, keepdim=True).log()
 """
     )
-    ex = grade(tmp_path / "sub", ["losses.log_softmax"]).exercises[0]
+    ex = grader.grade(tmp_path / "sub", ["losses.log_softmax"]).exercises[0]
     assert ex.outcome == "failed" and ex.score == pytest.approx(ex.max_score / 1.25), ex.message
     assert "torch.where" in ex.message and "meta device" in ex.message
     assert any(".item()" in n for n in ex.notes), ex.notes

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import pytest
@@ -177,10 +178,19 @@ def _run(args, cwd, env, check=True):
     return proc
 
 
-def submitted_course(base, learners: dict, assignment: str = ASSIGNMENT, notebook: str = NOTEBOOK):
+def learner_env(env: dict, home) -> dict:
+    """A learner's environment: their own home, where nbgrader keeps its copy of each submission."""
+    return {**env, "HOME": str(home), "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter")}
+
+
+def submitted_course(
+    base, learners: dict, assignment: str = ASSIGNMENT, notebook: str = NOTEBOOK, saved_as: dict | None = None
+):
     """A course in ``base/course`` with its own exchange: ``assignment`` generated and released, each
     learner's fetched notebook changed by ``learners[student]`` (None: not JSON) and submitted, then
-    collected. Returns the course folder and the environment for nbgrader."""
+    collected. A learner in ``saved_as`` saves it under that name instead (File > Save As), the
+    fetched one deleted. The learners work at the same time, each in their own home (``HOME`` too:
+    nbgrader keeps its submission cache there). Returns the course folder and the environment for nbgrader."""
     course, exchange = base / "course", base / "exchange"
     (course / "source").mkdir(parents=True)
     exchange.mkdir()
@@ -194,23 +204,31 @@ def submitted_course(base, learners: dict, assignment: str = ASSIGNMENT, noteboo
 
     _run(nbgrader + ["generate_assignment", assignment, "--force"], course, env)
     _run(nbgrader + ["release_assignment", assignment, "--force"], course, env)
-    for student, change in learners.items():
+
+    def learner_works(student, change):
         home = base / f"home-{student}"
         home.mkdir()
-        _run(nbgrader + ["fetch_assignment", assignment] + learner_options, home, env)
+        mine = learner_env(env, home)
+        _run(nbgrader + ["fetch_assignment", assignment] + learner_options, home, mine)
         path = home / assignment / notebook
         if change is None:
             path.write_text('{"cells": [ this is not JSON')
         else:
-            path.write_text(json.dumps(change(json.loads(path.read_text())), indent=1))
-        _run(nbgrader + ["submit", assignment, f"--student={student}"] + learner_options, home, env)
+            changed = json.dumps(change(json.loads(path.read_text())), indent=1)
+            if student in (saved_as or {}):
+                path.unlink()
+                path = path.with_name(saved_as[student])
+            path.write_text(changed)
+        _run(nbgrader + ["submit", assignment, f"--student={student}"] + learner_options, home, mine)
+
+    with ThreadPoolExecutor(2) as pool:  # two at a time: each command is a Python start-up, one core each
+        list(pool.map(learner_works, learners, learners.values()))
     _run(nbgrader + ["collect", assignment], course, env)
     return course, env
 
 
-@pytest.fixture(scope="module")
-def cycle(tmp_path_factory):
-    base = tmp_path_factory.mktemp("nbgrader")
+def build_cycle(base) -> dict:
+    """The whole cycle for ``LEARNERS`` in ``base``: autograde (nbgrader and the sandbox), feedback, export."""
     _COURSE_OF_THIS_RUN[:] = [str(base / "course")]
     course, env = submitted_course(base, LEARNERS)
     nbgrader = [sys.executable, "-m", "nbgrader"]
@@ -234,6 +252,7 @@ def cycle(tmp_path_factory):
         grades = {row["student_id"]: row for row in csv.DictReader(f)}
     return dict(
         course=course,
+        env=env,
         autograde=autograde,
         rows=rows,
         report=report,
@@ -243,6 +262,12 @@ def cycle(tmp_path_factory):
         grades=grades,
         timings=timings,
     )
+
+
+@pytest.fixture
+def cycle(losses_cycle):
+    """The cycle is built once for the session (conftest): test_browser opens its hostile learner's pages."""
+    return losses_cycle
 
 
 def test_autograde_runs_to_the_end_and_exits_zero(cycle):

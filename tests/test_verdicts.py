@@ -24,9 +24,23 @@ BOTH = ("public", "hidden")
 PUBLIC_SHAPES = "{(4, 5), (3, 4, 5)}"  # log_softmax's public inputs: a learner who read the checks knows them
 
 
+_WARM: dict[tuple, Grader] = {}  # one warm grader per (sandbox, suites, limits), for this file's tests
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_graders():
+    """The file's graders stay warm across its tests (each submission still gets fresh processes); closed after it."""
+    yield
+    for grader in _WARM.values():
+        grader.close()
+    _WARM.clear()
+
+
 def _grade(kind: str, sub, exercises, suites=BOTH, limits=FAST):
-    with Grader(kind, suites, limits) as grader:
-        return grader.grade(sub, exercises)
+    key = (kind, suites, repr(limits))
+    if key not in _WARM:
+        _WARM[key] = Grader(kind, suites, limits)
+    return _WARM[key].grade(sub, exercises)
 
 
 def _visible(result) -> str:
