@@ -175,7 +175,10 @@ import torch as _torch
 
 def _hollow(value, sparse):
     if isinstance(value, _torch.Tensor):
-        return value.detach().to_sparse() if sparse and value.dim() else _torch.empty_like(value)
+        if sparse and value.dim():
+            return value.detach().to_sparse()
+        # not empty_like: the allocator may hand back the very memory the true value was just freed from
+        return _torch.full_like(value, float("nan") if value.is_floating_point() else -7)
     if isinstance(value, (tuple, list)):
         return type(value)(_hollow(v, sparse) for v in value)
     return value
@@ -194,8 +197,8 @@ NOT_TENSORS = {"neurons.count_parameters", "convolution.conv_output_size"}  # th
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["shape-only", "sparse"])
 def test_a_submission_that_computes_no_value_scores_zero(tmp_path, sparse):
-    """Every function that returns tensors returns them empty (or sparse): of the right shape,
-    dtype and device, holding nothing; argument checks see the real function refuse."""
+    """Every function that returns tensors returns them hollow (NaN-filled, or sparse): of the right
+    shape, dtype and device, holding nothing; argument checks see the real function refuse."""
     modules = ("losses", "pooling", "normalization", "neurons", "convolution")
     sub = submission_with(tmp_path, modules[0], HOLLOW.format(sparse=sparse))
     for module in modules[1:]:
