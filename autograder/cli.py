@@ -55,8 +55,8 @@ HANDED_ON = {
 
 
 def _grade(args) -> int:
-    # the verb's own imports, here: `--help` and the other verbs start without them (torch, rich)
-    from autograder.feedback import report
+    # the verb's own imports, here: `--help` and the other verbs start without them; torch and rich
+    # load later (the grader starts its worker first, the table is rendered last)
     from autograder.nbcourse import notebooks
     from autograder.scoring.grader import grade
     from autograder.scoring.results import Limits
@@ -77,8 +77,10 @@ def _grade(args) -> int:
             from autograder.nbcourse import siblings  # only for --notebook
 
             siblings.extract_beside(given, submission)  # the capstone imports your other modules
-        result = grade(submission, args.exercise or own or None, SUITES[args.suite], args.sandbox, limits)
+        result = grade(submission, args.exercise or own or None, SUITES[args.suite], args.sandbox, limits, cache=True)
         notebooks.relocate(result, submission)  # a notebook's messages point at cells, not at generated files
+    from autograder.feedback import report  # rich: only once there is something to render
+
     if args.json:
         report.write_json(
             result, Path(args.json), hidden_visibility=args.hidden_visibility, full_details=args.full_details

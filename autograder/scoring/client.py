@@ -13,7 +13,6 @@ import struct
 import threading
 from typing import Any
 
-from autograder.protocol import wire
 from autograder.scoring import launcher as sandboxes
 from autograder.scoring.results import Limits
 
@@ -150,6 +149,8 @@ class Worker:
 def parse_stream(stream: bytes) -> tuple[list, bool]:
     """Messages the child sent, as (kind, payload) pairs, and whether the stream was malformed
     (then parsing stops there). Learner code shares the child's process: every byte is suspect."""
+    from autograder.protocol import wire  # imports torch: not at import, so the worker starts before it loads
+
     messages: list[tuple[bytes, Any]] = []
     pos = 0
     while pos + 5 <= len(stream):
