@@ -54,13 +54,22 @@ HANDED_ON = {
 }
 
 
-def _grade(args) -> int:
+def _grade(args, grader=None) -> int:
+    """``grader``: a warm one to grade on (the warm grader's own requests); else one is started here,
+    unless a warm grader answers first (``feedback.warm``: ``make grade`` asks for it)."""
     # the verb's own imports, here: `--help` and the other verbs start without them; torch and rich
     # load later (the grader starts its worker first, the table is rendered last)
+    from autograder.feedback import warm
     from autograder.nbcourse import notebooks
     from autograder.scoring.grader import grade
     from autograder.scoring.results import Limits
     from autograder.submissions import unpack
+
+    start_warm = grader is None and warm.eligible(args)
+    if start_warm:
+        answered = warm.ask(args)
+        if answered is not None:
+            return answered
 
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
     given = Path(args.notebook or args.submission)
@@ -77,7 +86,11 @@ def _grade(args) -> int:
             from autograder.nbcourse import siblings  # only for --notebook
 
             siblings.extract_beside(given, submission)  # the capstone imports your other modules
-        result = grade(submission, args.exercise or own or None, SUITES[args.suite], args.sandbox, limits, cache=True)
+        exercises = args.exercise or own or None
+        if grader is not None:
+            result = grader.grade(submission, exercises)
+        else:
+            result = grade(submission, exercises, SUITES[args.suite], args.sandbox, limits, cache=True)
         notebooks.relocate(result, submission)  # a notebook's messages point at cells, not at generated files
     from autograder.feedback import report  # rich: only once there is something to render
 
@@ -92,6 +105,8 @@ def _grade(args) -> int:
     if not args.quiet:
         shown = "" if given == Path("exercises") else str(given)  # a notebook's too: make repro unpacks it
         report.print_report(result, submission_arg=shown)
+    if start_warm:  # for the next grade: detached, after this one's table
+        warm.start(args)
     return 0
 
 
@@ -283,17 +298,24 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     previous = _unwind_on_sigterm()
     try:
-        _check_names(args)  # before anything heavy loads: a typo is answered at once
-        return args.func(args)
-    except (FileNotFoundError, KeyError, RuntimeError, IndexError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
-        return 2
+        return run(args)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every ``with`` and ``finally`` on the way has run
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def run(args, warm_grader=None) -> int:
+    """A parsed command, its errors said in one line (exit status 2); ``warm_grader``: returns the
+    warm grader a ``grade`` runs on (``feedback.warm``)."""
+    try:
+        _check_names(args)  # before anything heavy loads: a typo is answered at once
+        return _grade(args, warm_grader()) if warm_grader else args.func(args)
+    except (FileNotFoundError, KeyError, RuntimeError, IndexError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 2
 
 
 def unknown_name(name: str, modules: bool = True) -> str | None:
