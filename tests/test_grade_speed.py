@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from conftest import ROOT
 
@@ -80,3 +83,19 @@ def test_a_grade_from_the_reference_cache_equals_a_computed_one(tmp_path):
         if run == 0:
             assert len(list((tmp_path / "cache").iterdir())) == 3  # one entry per exercise of losses
     assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.slow
+def test_the_speed_benchmark_runs_and_reports_ratios():
+    proc = subprocess.run(
+        [sys.executable, "bench/grade_speed.py", "--repeat", "1", "--saves", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("import torch", "one exercise, cold", "full grade of solutions, cold", "one exercise, warm grader"):
+        assert re.search(rf"^{name} +[0-9.]+ s = [0-9.]+x import torch", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^wrong exercise name .* = [0-9.]+x", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^watch: save to complete table .* = [0-9.]+x import torch", proc.stdout, re.M), proc.stdout

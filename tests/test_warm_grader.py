@@ -63,7 +63,7 @@ def _lock_free(runtime: Path) -> bool:
 
 
 def _stop(env: dict) -> None:
-    subprocess.run([sys.executable, "-m", "autograder.feedback.warm", "stop"], env=env, cwd=ROOT, timeout=60)
+    subprocess.run([sys.executable, "-m", "autograder", "warm-grader", "stop"], env=env, cwd=ROOT, timeout=60)
     runtime = Path(env["AUTOGRADER_RUNTIME_DIR"])
     deadline = time.monotonic() + 60
     while not _lock_free(runtime) and time.monotonic() < deadline:
@@ -207,7 +207,7 @@ def test_another_users_request_gets_no_answer(monkeypatch):
     with ours, theirs:
         warm._send(theirs, {"stop": True})
         monkeypatch.setattr(warm.os, "geteuid", lambda: os.getuid() + 4242)  # the peer is not us
-        assert warm._answer(ours, grader=None, own="stamp", cli=None) is True  # not stopped by them
+        assert warm._answer(ours, grader=None, own="stamp", run=None) is True  # not stopped by them
         theirs.settimeout(0.5)
         with pytest.raises(TimeoutError):
             theirs.recv(1)

@@ -7,7 +7,7 @@ user's own runtime folder (``$XDG_RUNTIME_DIR/autograder`` or ``/tmp/autograder-
 stderr it gets back. Nothing here imports torch on that side. When no warm grader answers, the verb
 grades in its own process as before and then starts one, detached, for next time.
 
-The warm grader (``python -m autograder.feedback.warm serve SETTINGS``) answers only processes of its
+The warm grader (``python -m autograder warm-grader serve SETTINGS``) answers only processes of its
 own uid (``SO_PEERCRED``), regrades every request from the files on disk (it keeps no result), stops
 when this package's files, the interpreter or the course secret differ from the request's (the
 client then grades itself), and stops by itself after ``IDLE_SECONDS`` without a request. One runs
@@ -187,7 +187,7 @@ def start(args: argparse.Namespace) -> None:
     settings = settings_of(args)
     with contextlib.suppress(OSError):
         subprocess.Popen(
-            [sys.executable, "-m", "autograder.feedback.warm", "serve", json.dumps(settings)],
+            [sys.executable, "-m", "autograder", "warm-grader", "serve", json.dumps(settings)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -233,8 +233,9 @@ class _Captured(io.StringIO):
         return self.tty
 
 
-def serve(settings: dict) -> int:
-    """Binds the socket, warms a grader, answers requests until idle, stale or stopped."""
+def serve(settings: dict, run, suites: dict) -> int:
+    """Binds the socket, warms a grader, answers requests until idle, stale or stopped. ``run``:
+    the command line's ``cli.run``; ``suites``: its ``SUITES`` (passed in: cli imports this module)."""
     folder = runtime_folder(create=True)
     if folder is None:
         return 1
@@ -257,7 +258,6 @@ def serve(settings: dict) -> int:
     server.listen(8)
     own = stamp()
     # imports torch: only in the warm grader, after its socket is bound (a client waits meanwhile)
-    from autograder import cli
     from autograder.scoring.grader import Grader
     from autograder.scoring.results import Limits
 
@@ -266,7 +266,7 @@ def serve(settings: dict) -> int:
     )
     idle = float(os.environ.get(IDLE_VARIABLE, IDLE_SECONDS))
     try:
-        with Grader(settings["sandbox"], cli.SUITES[settings["suite"]], limits, cache=True) as grader:
+        with Grader(settings["sandbox"], suites[settings["suite"]], limits, cache=True) as grader:
             grader.warm()
             server.settimeout(idle)
             while True:
@@ -276,7 +276,7 @@ def serve(settings: dict) -> int:
                     break  # idle: stop
                 with conn:
                     conn.settimeout(None)
-                    if not _answer(conn, grader, own, cli):
+                    if not _answer(conn, grader, own, run):
                         break
     except KeyboardInterrupt:  # stopped (SIGTERM)
         pass
@@ -286,7 +286,7 @@ def serve(settings: dict) -> int:
     return 0
 
 
-def _answer(conn: socket.socket, grader, own: str, cli) -> bool:
+def _answer(conn: socket.socket, grader, own: str, run) -> bool:
     """Answers one request; False when this grader should stop (stale, or asked to)."""
     try:
         if _peer_uid(conn) != os.geteuid():
@@ -300,13 +300,13 @@ def _answer(conn: socket.socket, grader, own: str, cli) -> bool:
         if request.get("stamp") != own:
             _send(conn, {"stale": True})  # the client grades itself (and starts a fresh grader)
             return False
-        _send(conn, _grade(request, grader, cli))
+        _send(conn, _grade(request, grader, run))
     except OSError:  # the client went away (Ctrl-C): nothing to answer
         pass
     return True
 
 
-def _grade(request: dict, grader, cli) -> dict:
+def _grade(request: dict, grader, run) -> dict:
     args = argparse.Namespace(**request["args"])
     out_tty, err_tty = (bool(t) for t in request.get("tty", [False, False]))
     out, err = _Captured(out_tty), _Captured(err_tty)
@@ -321,7 +321,7 @@ def _grade(request: dict, grader, cli) -> dict:
             if any(s != "public" for s in grader.suites):
                 course._told = False  # the one-off note goes with every answer, as with each fresh process
                 course.tell_once_if_missing()
-            rc = cli.run(args, lambda: grader)
+            rc = run(args, lambda: grader)
     finally:
         os.chdir(here)
         for k, v in saved.items():
@@ -332,16 +332,12 @@ def _grade(request: dict, grader, cli) -> dict:
     return {"rc": rc, "stdout": out.getvalue(), "stderr": err.getvalue()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def main(argv: list[str], run, suites: dict) -> int:
+    """``python -m autograder warm-grader serve SETTINGS`` (what ``start`` runs) or ``… stop``."""
     if argv[:1] == ["serve"] and len(argv) == 2:
-        return serve(json.loads(argv[1]))
-    if argv[:1] == ["stop"]:
+        return serve(json.loads(argv[1]), run, suites)
+    if argv == ["stop"]:
         print(f"stopped {stop()} warm grader(s)")
         return 0
-    print("usage: python -m autograder.feedback.warm serve SETTINGS | stop", file=sys.stderr)
+    print("usage: python -m autograder warm-grader stop", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
