@@ -169,6 +169,13 @@ def _watch(args) -> int:
     return watch.main(Path(args.submission), args.interval)
 
 
+def _warm_grader(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
+    from autograder.feedback import warm
+
+    return warm.main([args.action, *([args.settings] if args.settings else [])], run, SUITES)
+
+
 def _list(args) -> int:
     # the verb's own imports, here: `--help` and the other verbs start without them
     from rich.table import Table
@@ -280,6 +287,10 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--submission", default="exercises")
     w.add_argument("--interval", type=float, default=0.1, help="seconds between looks at the files")
     w.set_defaults(func=_watch)
+    wg = sub.add_parser("warm-grader", help="stop make grade's warm graders (each stops when idle 10 min)")
+    wg.add_argument("action", choices=("stop", "serve"), help="serve: what make grade starts, detached")
+    wg.add_argument("settings", nargs="?", help=argparse.SUPPRESS)
+    wg.set_defaults(func=_warm_grader)
     ls = sub.add_parser("list", help="list the exercises, points and forbidden operations")
     ls.set_defaults(func=_list)
     st = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
@@ -292,10 +303,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["warm-grader"]:  # make grade's warm grader (started by `grade`, or `stop`): not listed
-        from autograder.feedback import warm  # only for this verb: `--help` and the others start without it
-
-        return warm.main(argv[1:], run, SUITES)
     if argv and argv[0] in HANDED_ON:
         module, first, _ = HANDED_ON[argv[0]]
         return importlib.import_module(module).main(first + argv[1:])  # imported only when asked for
