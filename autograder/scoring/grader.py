@@ -20,6 +20,7 @@ import signal
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ NOT_REGULAR = "not a regular file (a device, FIFO, socket or folder)"
 class _Plans(dict):
     """Each exercise's ``plan_table``, built (its checks imported) the first time it is asked for."""
 
-    def __init__(self, make):
+    def __init__(self, make: Callable[[str], list]):
         super().__init__()
         self.make = make
 
