@@ -20,7 +20,7 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class _Plans(dict):
 
 
 @contextlib.contextmanager
-def _signals_held():
+def _signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait until the block ends (then they are raised as usual): a worker being
     started is either not started or held by its grader, never lost half-way (its inbox left behind)."""
     if threading.current_thread() is not threading.main_thread():
