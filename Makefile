@@ -7,6 +7,7 @@ EX        ?=
 JSON      ?=
 SUITE     ?= all
 PYTEST_ARGS ?=
+WARM      ?= $(or $(AUTOGRADER_WARM),1)# make grade asks a warm grader from its second run on (WARM=0: never)
 
 .DEFAULT_GOAL := help
 
@@ -34,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## create .venv from pyproject.toml (automatic on first use)
 
 grade: $(VENV)/.installed ## grade SUBMISSION (default exercises/) and print the table
-	$(PYTHON) -m autograder grade --submission $(SUBMISSION) --suite $(SUITE) \
+	AUTOGRADER_WARM=$(WARM) $(PYTHON) -m autograder grade --submission $(SUBMISSION) --suite $(SUITE) \
 		$(foreach e,$(EX),--exercise $(e)) $(if $(JSON),--json $(JSON))
 
 
@@ -70,7 +71,7 @@ stubs: $(VENV)/.installed ## regenerate exercises/ from solutions/
 check-stubs: $(VENV)/.installed ## fail when exercises/ is stale
 	$(PYTHON) -m autograder stubs --check
 
-bench: $(VENV)/.installed ## time a full grade against a bare `import torch`
+bench: $(VENV)/.installed ## time one and all exercises (cold, warm), watch and a wrong name against a bare `import torch`
 	$(PYTHON) bench/grade_speed.py
 
 bench-watch: $(VENV)/.installed ## time make watch from a save to the complete table (the README's figure)

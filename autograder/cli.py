@@ -54,13 +54,22 @@ HANDED_ON = {
 }
 
 
-def _grade(args) -> int:
-    # the verb's own imports, here: `--help` and the other verbs start without them (torch, rich)
-    from autograder.feedback import report
+def _grade(args, grader=None) -> int:
+    """``grader``: a warm one to grade on (the warm grader's own requests); else one is started here,
+    unless a warm grader answers first (``feedback.warm``: ``make grade`` asks for it)."""
+    # the verb's own imports, here: `--help` and the other verbs start without them; torch and rich
+    # load later (the grader starts its worker first, the table is rendered last)
+    from autograder.feedback import warm
     from autograder.nbcourse import notebooks
     from autograder.scoring.grader import grade
     from autograder.scoring.results import Limits
     from autograder.submissions import unpack
+
+    start_warm = grader is None and warm.eligible(args)
+    if start_warm:
+        answered = warm.ask(args)
+        if answered is not None:
+            return answered
 
     limits = Limits(jobs=args.jobs, check_timeout=args.check_timeout, total_timeout=args.total_timeout)
     given = Path(args.notebook or args.submission)
@@ -77,8 +86,14 @@ def _grade(args) -> int:
             from autograder.nbcourse import siblings  # only for --notebook
 
             siblings.extract_beside(given, submission)  # the capstone imports your other modules
-        result = grade(submission, args.exercise or own or None, SUITE_CHOICES[args.suite], args.sandbox, limits)
+        exercises = args.exercise or own or None
+        if grader is not None:
+            result = grader.grade(submission, exercises)
+        else:
+            result = grade(submission, exercises, SUITE_CHOICES[args.suite], args.sandbox, limits, cache=True)
         notebooks.relocate(result, submission)  # a notebook's messages point at cells, not at generated files
+    from autograder.feedback import report  # rich: only once there is something to render
+
     if args.json:
         report.write_json(
             result, Path(args.json), hidden_visibility=args.hidden_visibility, full_details=args.full_details
@@ -90,6 +105,8 @@ def _grade(args) -> int:
     if not args.quiet:
         shown = "" if given == Path("exercises") else str(given)  # a notebook's too: make repro unpacks it
         report.print_report(result, submission_arg=shown)
+    if start_warm:  # for the next grade: detached, after this one's table
+        warm.start(args)
     return 0
 
 
@@ -150,6 +167,13 @@ def _watch(args) -> int:
     from autograder.feedback import watch
 
     return watch.main(Path(args.submission), args.interval)
+
+
+def _warm_grader(args) -> int:
+    # the verb's own imports, here: `--help` and the other verbs start without them
+    from autograder.feedback import warm
+
+    return warm.main([args.action, *([args.settings] if args.settings else [])], run, SUITE_CHOICES)
 
 
 def _list(args) -> int:
@@ -261,8 +285,12 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_repro)
     w = sub.add_parser("watch", help="re-grade a module each time its file is saved (Ctrl-C stops)")
     w.add_argument("--submission", default="exercises")
-    w.add_argument("--interval", type=float, default=0.2, help="seconds between looks at the files")
+    w.add_argument("--interval", type=float, default=0.1, help="seconds between looks at the files")
     w.set_defaults(func=_watch)
+    wg = sub.add_parser("warm-grader", help="stop make grade's warm graders (each stops when idle 10 min)")
+    wg.add_argument("action", choices=("stop", "serve"), help="serve: what make grade starts, detached")
+    wg.add_argument("settings", nargs="?", help=argparse.SUPPRESS)
+    wg.set_defaults(func=_warm_grader)
     ls = sub.add_parser("list", help="list the exercises, points and forbidden operations")
     ls.set_defaults(func=_list)
     st = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
@@ -281,17 +309,24 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     previous = _unwind_on_sigterm()
     try:
-        _check_names(args)  # before anything heavy loads: a typo is answered at once
-        return args.func(args)
-    except (FileNotFoundError, KeyError, RuntimeError, IndexError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
-        return 2
+        return run(args)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: every ``with`` and ``finally`` on the way has run
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def run(args, warm_grader=None) -> int:
+    """A parsed command, its errors said in one line (exit status 2); ``warm_grader``: returns the
+    warm grader a ``grade`` runs on (``feedback.warm``)."""
+    try:
+        _check_names(args)  # before anything heavy loads: a typo is answered at once
+        return _grade(args, warm_grader()) if warm_grader else args.func(args)
+    except (FileNotFoundError, KeyError, RuntimeError, IndexError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 2
 
 
 def unknown_name(name: str, modules: bool = True) -> str | None:

@@ -27,7 +27,7 @@ def main(submission: Path, interval: float = 0.2, rounds: int | None = None) -> 
     submission = submission.resolve()
     if not submission.is_dir():
         raise FileNotFoundError(f"submission directory not found: {submission}")
-    with Grader() as grader:
+    with Grader(cache=True) as grader:
         con.print("starting the grader (PyTorch and the references, once)…")
         grader.warm()
         seen = _mtimes(submission)

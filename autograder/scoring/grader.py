@@ -3,30 +3,34 @@
 This is the scoring process, the orchestrator of ``client`` (the sandboxed worker), ``judge`` and
 ``results``. It never imports learner code: it reads the worker's bytes through ``client`` (with
 ``wire.unpack``) and compares them with references it computes itself.
+
+Start-up order: importing this module loads no torch (nor the checks); ``Grader`` starts the worker
+first, and only then imports torch and the checks it needs, so that the two imports of torch (the
+worker's, the scorer's) run side by side (``tests/test_grade_speed.py`` keeps it so).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import os
 import queue
+import signal
 import stat
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-import torch
-
-from autograder import checks as registry
-from autograder import warmup
+from autograder import checks as registry  # the registry itself: checks are imported per exercise, on demand
 from autograder.checks import secret as course
 from autograder.course import catalogue
 from autograder.course.catalogue import Exercise
 from autograder.protocol.messages import FrameHeader, FrameStatus
 from autograder.scoring import launcher, static
 from autograder.scoring.client import Worker
-from autograder.scoring.judge import judge_parts, units_expected
 from autograder.scoring.results import GradeResult, Limits, MissingChecks
 
 
@@ -73,11 +77,48 @@ def read_submission(submission: Path) -> tuple[dict[str, str], list[str]]:
 NOT_REGULAR = "not a regular file (a device, FIFO, socket or folder)"
 
 
+class _Plans(dict):
+    """Each exercise's ``plan_table``, built (its checks imported) the first time it is asked for."""
+
+    def __init__(self, make: Callable[[str], list]):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, exercise_id: str) -> list:
+        self[exercise_id] = table = self.make(exercise_id)
+        return table
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends (then they are raised as usual): a worker being
+    started is either not started or held by its grader, never lost half-way (its inbox left behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if held:
+            os.kill(os.getpid(), held[0])  # now, under the handler it had
+
+
 # ----------------------------------------------------------------------------- grading
 class Grader:
     """Grades submissions one after another on a warm worker, restarting it if learner code kills it."""
 
-    def __init__(self, sandbox: str = "auto", suites: tuple[str, ...] | None = None, limits: Limits | None = None):
+    def __init__(
+        self,
+        sandbox: str = "auto",
+        suites: tuple[str, ...] | None = None,
+        limits: Limits | None = None,
+        cache: bool = False,
+    ):
+        """``cache``: keep plans and references on disk between runs (``refcache``; the learner's verbs)."""
         self.box = launcher.choose(sandbox)
         self.limits = limits or Limits()
         self.suites = tuple(s for s in (suites or registry.SUITES) if s in registry.available_suites())
@@ -91,11 +132,21 @@ class Grader:
             course.tell_once_if_missing()
         self.cuda_hint = any(Path("/dev").glob("nvidia*"))
         self.closed = False
-        self.worker: Worker | None = Worker(self.box, self.limits.jobs)  # starts importing torch right away
         self._references: dict = {}
         self.devices: tuple[str, ...] | None = None
+        self.plans = _Plans(self._plan)  # an exercise's checks are imported when it is first graded
+        self._stored: dict[str, dict] = {}  # references read from the cache with their plans, until used
+        self.worker: Worker | None = None
         try:
-            self.plans = {e.id: plan_table(registry.for_exercise(e.id, self.suites)) for e in catalogue.EXERCISES}
+            # first, before this process loads torch: the worker's import of torch runs beside ours;
+            # a Ctrl-C meanwhile lands once it is ours to stop (its inbox and scratch removed below)
+            with _signals_held():
+                self.worker = Worker(self.box, self.limits.jobs)
+            import torch  # noqa: F401 - here, after the worker started (see the module's docstring)
+
+            from autograder.scoring import refcache  # imports torch: after the worker started
+
+            self.cache: Any = refcache if cache and refcache.enabled() else None
         except BaseException:  # interrupted while starting (Ctrl-C, SIGTERM): the worker goes with it
             self.close()
             raise
@@ -177,22 +228,51 @@ class Grader:
         while self.worker is not None and self.worker.alive and not self.worker.ready and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    def references(self, exercise: Exercise) -> tuple[list, dict]:
-        """The checks of an exercise and PyTorch's results for them (computed once per process)."""
+    def _devices(self) -> tuple[str, ...]:
+        """The devices references are computed on (set up once per process)."""
+        import torch  # loaded in __init__, after the worker started; named here for its use
+
+        from autograder import warmup  # imports torch: after the worker started
+
         if self.devices is None:
             warmup.skip_lazy_dynamo_import()  # torch.optim's reference would import torch._dynamo
             torch.backends.cuda.matmul.allow_tf32 = False  # references at full float32 precision on CUDA
             torch.backends.cudnn.allow_tf32 = False
             self.devices = ("cpu", "cuda", "meta") if torch.cuda.is_available() else ("cpu", "meta")
+        return self.devices
+
+    def _plan(self, exercise_id: str) -> list:
+        """An exercise's ``plan_table``: from the cache (its references kept for ``references``) or made."""
+        found = registry.for_exercise(exercise_id, self.suites)
+        if self.cache is not None:
+            stored = self.cache.load(self.cache.key(exercise_id, self.suites, self._devices()))
+            if stored is not None and [row[0] for row in stored[0]] == list(range(len(found))):
+                self._stored[exercise_id] = stored[1]
+                return stored[0]
+        return plan_table(found)
+
+    def references(self, exercise: Exercise) -> tuple[list, dict]:
+        """The checks of an exercise and PyTorch's results for them (computed once per process, or
+        read from the cache with its plans)."""
+        from autograder.scoring.judge import units_expected  # imports torch: after the worker started
+
+        devices = self._devices()
         if exercise.id not in self._references:
+            plans = self.plans[exercise.id]  # first: a cached entry brings its references
             found = registry.for_exercise(exercise.id, self.suites)
-            refs: dict = {}
-            for i, check, device in units_expected(found, self.devices):
-                refs[(i, device)] = check.expected(device, refs.get((i, "cpu")))
+            refs = self._stored.pop(exercise.id, None)
+            if refs is None:
+                refs = {}
+                for i, check, device in units_expected(found, devices):
+                    refs[(i, device)] = check.expected(device, refs.get((i, "cpu")))
+                if self.cache is not None:
+                    self.cache.store(self.cache.key(exercise.id, self.suites, devices), plans, refs)
             self._references[exercise.id] = (found, refs)
         return self._references[exercise.id]
 
     def grade(self, submission: Path | str, exercises: list[str] | None = None) -> GradeResult:
+        from autograder.scoring.judge import judge_parts  # imports torch: loaded by now (see __init__)
+
         start = time.monotonic()
         submission = Path(submission).resolve()
         if not submission.is_dir():
@@ -232,7 +312,9 @@ def grade(
     suites: tuple[str, ...] | None = None,
     sandbox: str = "auto",
     limits: Limits | None = None,
+    cache: bool = False,
 ) -> GradeResult:
-    """Grades one submission directory (a warm worker is started and stopped around it)."""
-    with Grader(sandbox, suites, limits) as grader:
+    """Grades one submission directory (a warm worker is started and stopped around it); ``cache``:
+    plans and references kept on disk between runs (``refcache``: the learner's ``grade``)."""
+    with Grader(sandbox, suites, limits, cache) as grader:
         return grader.grade(submission, exercises)

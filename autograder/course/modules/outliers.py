@@ -9,17 +9,19 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
 from autograder.course.records import Exercise, Mistake
 
 
 def _values(values):
+    import numpy as np  # numpy: only when a mistake is replayed (the catalogue is read by torch-free commands)
+
     return np.asarray(values, dtype=np.float64)
 
 
 def _quartiles(method, nan_aware=True):
     def q(values):
+        import numpy as np  # numpy: only when a mistake is replayed (the catalogue is read by torch-free commands)
+
         a = _values(values)
         fn = np.nanquantile if nan_aware else np.quantile
         with np.errstate(all="ignore"):
@@ -59,16 +61,22 @@ def _mask_inclusive(values, k=1.5):
 
 
 def _to_int_rounding(values, fill=0):
+    import numpy as np  # numpy: only when a mistake is replayed (the catalogue is read by torch-free commands)
+
     a = _values(values)
     return np.where(np.isnan(a), fill, np.round(a)).astype(np.int64)
 
 
 def _to_int_floor(values, fill=0):
+    import numpy as np  # numpy: only when a mistake is replayed (the catalogue is read by torch-free commands)
+
     a = _values(values)
     return np.where(np.isnan(a), fill, np.floor(a)).astype(np.int64)
 
 
 def _count_nan_equality(values):
+    import numpy as np  # numpy: only when a mistake is replayed (the catalogue is read by torch-free commands)
+
     return int((_values(values) == np.nan).sum())
 
 
