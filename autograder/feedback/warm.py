@@ -30,6 +30,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from autograder.checks import secret as course
 
@@ -152,7 +153,7 @@ def ask(args: argparse.Namespace) -> int | None:
     if folder is None:
         return None
     path = folder / f"{_name(settings_of(args))}.sock"
-    request = {
+    request: dict[str, Any] = {
         "args": {k: v for k, v in vars(args).items() if k != "func"},
         "cwd": os.getcwd(),
         "stamp": stamp(),
