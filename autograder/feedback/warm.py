@@ -25,7 +25,6 @@ import json
 import os
 import signal
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder.checks import secret as course
+from autograder.scoring import private
 
 ENABLE_VARIABLE = "AUTOGRADER_WARM"  # "1": the grade verb uses (and starts) a warm grader
 DIR_VARIABLE = "AUTOGRADER_RUNTIME_DIR"
@@ -55,15 +55,7 @@ def runtime_folder(create: bool = False) -> Path | None:
         where = Path(os.environ["XDG_RUNTIME_DIR"]) / "autograder"
     else:
         where = Path("/tmp") / f"autograder-{os.geteuid()}"
-    try:
-        if create:
-            where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(where)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        return None
-    return where
+    return private.own_folder(where, create)
 
 
 def stamp() -> str:

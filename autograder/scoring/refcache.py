@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import platform
-import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 
 from autograder.checks import secret as course
 from autograder.protocol import encoding, wire
+from autograder.scoring import private
 
 FORMAT = b"autograder-references-1\n"
 OFF_VARIABLE = "AUTOGRADER_REFERENCE_CACHE"  # "0": no cache
@@ -73,16 +73,7 @@ def key(exercise_id: str, suites: tuple[str, ...], devices: tuple[str, ...]) -> 
 
 def _own_folder(create: bool) -> Path | None:
     """The cache folder, when it is ours alone (owned by us, 0700): else None, and nothing is used."""
-    where = folder()
-    try:
-        if create:
-            where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = os.lstat(where)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        return None
-    return where
+    return private.own_folder(folder(), create)
 
 
 def load(name: str) -> tuple[list, dict] | None:
