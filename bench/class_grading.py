@@ -232,7 +232,7 @@ SCORER_STEPS = (  # (module, attribute, phase name)
     ("autograder.scoring.launcher", "post", "scorer: post the files to the inbox"),
     ("autograder.scoring.grader.Grader", "references", "scorer: references (PyTorch's results)"),
     ("autograder.scoring.static", "scan_source", "scorer: static scan of the source"),
-    ("autograder.scoring.grader", "judge_parts", "scorer: judge and diagnose"),
+    ("autograder.scoring.judge", "judge_parts", "scorer: judge and diagnose"),  # imported by the grade itself
     ("autograder.nbcourse.notebooks", "relocate", "scorer: relocate (notebooks)"),
     ("autograder.feedback.report", "results_json", "scorer: results.json (build)"),
     ("autograder.submissions.batch", "stamp", "scorer: stamp (hash, graded_by)"),
