@@ -116,3 +116,51 @@ def test_a_finding_costs_the_exercises_that_use_it_per_the_catalogue():
     assert static.scan_source(source, catalogue.get("losses.log_softmax"))
     assert static.scan_source(source, catalogue.get("losses.cross_entropy"))  # uses log_softmax
     assert static.scan_source(source, catalogue.get("losses.nll_loss")) is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def iqr(x):\n    return " + "-" * 200_000 + "1\n",  # the parser runs out of memory (MemoryError)
+        "def iqr(x):\n    return " + "(" * 300 + "1" + ")" * 300 + "\n",  # too many nested parentheses
+        "def iqr(x):\n    return 1\0\n",  # a null byte
+    ],
+    ids=["parser-memory", "nesting", "null-byte"],
+)
+def test_source_the_parser_cannot_hold_is_left_to_the_worker_not_a_crash(source):
+    exercise = catalogue.BY_ID["outliers.iqr"]
+    assert static.scan_source(source, exercise) is None  # nothing found: the worker reports the error
+    static.undecodable(static.as_bytes(source))  # answers (None or a reason), never raises
+
+
+def test_the_scorer_parses_learner_text_one_thread_at_a_time(monkeypatch):
+    """CPython 3.11's AST builder keeps its recursion depth per interpreter: two threads parsing at
+    once (grade-batch's graders) once failed a grade with a SystemError in CI."""
+    import ast  # the module whose parse is watched
+    import threading
+    import time
+
+    inside, most, real = [0], [0], ast.parse
+
+    def watched(*args, **kwargs):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.01)  # a wide window for another thread to come in
+        try:
+            return real(*args, **kwargs)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(ast, "parse", watched)
+    texts = [f"def iqr(x):\n    return x + {i}\n" for i in range(24)]
+
+    def work(i):
+        static.undecodable(texts[i].encode())
+        static.scan_source(texts[i], catalogue.BY_ID["outliers.iqr"])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(texts))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from autograder.course import catalogue
 from autograder.nbcourse import notebooks
+from autograder.scoring import static
 
 
 def notebook_of(module: str, folder: Path) -> Path | None:
@@ -46,8 +47,8 @@ def imported_modules(notebook: dict) -> list[str]:
         if not notebooks.grade_id(cell).startswith("imports-"):
             continue
         try:
-            tree = ast.parse(notebooks.source_of(cell))
-        except SyntaxError:
+            tree = static.parse(notebooks.source_of(cell))
+        except static.UNPARSABLE:  # a learner's edit (a null byte, deep nesting): no import read from it
             continue
         for node in ast.walk(tree):
             names = [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []

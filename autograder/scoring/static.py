@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,14 +113,27 @@ def as_bytes(source: str) -> bytes:
     return source.encode("utf-8", "surrogateescape")
 
 
+# CPython 3.11 keeps the AST builder's recursion depth per interpreter, not per thread: two threads
+# parsing at once (grade-batch grades submissions in threads) can fail with "AST constructor recursion
+# depth mismatch" (a SystemError). Every parse of learner text in the scorer goes through this lock.
+_PARSING = threading.Lock()
+UNPARSABLE = (SyntaxError, ValueError, UnicodeError, LookupError, RecursionError, MemoryError, SystemError)
+
+
+def parse(source: str | bytes) -> ast.Module:
+    """``ast.parse``, one thread at a time (see ``_PARSING``): raises what it raises."""
+    with _PARSING:
+        return ast.parse(source)
+
+
 @functools.lru_cache(maxsize=16)  # a module's exercises are scanned one after another: parsed once
 def _parse(source: str) -> ast.Module | None:
     """The tree of the code the import will run: parsed from its bytes, so that a PEP 263 coding
     cookie (``# coding: utf-7`` included) decodes them here exactly as it does there. Read only:
     the tree is shared by every scan of the same text."""
     try:
-        return ast.parse(as_bytes(source))
-    except (SyntaxError, ValueError, UnicodeError, LookupError):
+        return parse(as_bytes(source))
+    except UNPARSABLE:
         return None  # the worker reports the syntax error with its line
 
 
@@ -128,11 +142,11 @@ def undecodable(data: bytes) -> str | None:
     one of the first two lines names another encoding), in words a learner can act on; None when it
     decodes them (an ordinary syntax error is the worker's to report, with its line)."""
     try:
-        ast.parse(data)  # the import compiles the file's bytes as they are: the same decoding
+        parse(data)  # the import compiles the file's bytes as they are: the same decoding
         return None
     except SyntaxError as exc:
         message, line = str(exc.msg), exc.lineno
-    except (ValueError, RecursionError, MemoryError):
+    except (ValueError, RecursionError, MemoryError, SystemError):
         return None
     decoding = ("codec can't decode", "unknown encoding", "encoding problem")
     if "unicodeescape" in message or not any(words in message for words in decoding):
