@@ -26,10 +26,12 @@ help: ## list every target with one line each
 	@echo "  variables: SUBMISSION=dir (default exercises)  EX=module.function  N=check  JSON=results.json$(if $(filter 1,$(INSTRUCTOR_COPY)),  SUITE=all|public|hidden)"
 
 # A learner's copy installs what grading and the notebooks need; the instructor's adds the tests' tools.
-$(VENV)/.installed: pyproject.toml
+# Then the worker's op recorder is compiled (once, about 40 s; without a C++ compiler grading works, slower).
+$(VENV)/.installed: pyproject.toml autograder/sandbox/oprec.cpp
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PY=/path/to/python3.11)")'
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".$(if $(filter 1,$(INSTRUCTOR_COPY)),[test])"
+	$(PYTHON) -m autograder.sandbox.native build --optional
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv from pyproject.toml (automatic on first use)

@@ -183,7 +183,8 @@ TAMPERING = {
         import torch, torch.nn.functional as F
         def conv2d(x, weight, bias=None, stride=1, padding=0):
             tc = getattr(torch, "_" + "C")
-            getattr(tc, "_pop_torch_" + "dispatch_stack")(None)  # really pops our recorder
+            if getattr(tc, "_len_torch_" + "dispatch_stack")():  # the Python recorder is a mode; the C++ one is not
+                getattr(tc, "_pop_torch_" + "dispatch_stack")(None)  # really pops it
             return F.conv2d(x, weight, bias, stride, padding)
         """,
     "disables python dispatch": """
@@ -206,6 +207,25 @@ TAMPERING = {
         def conv2d(x, weight, bias=None, stride=1, padding=0):
             pd._disable_current_modes()
             return F.conv2d(x, weight, bias, stride, padding)
+        """,
+    "switches off record functions": """
+        import torch, torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            getattr(torch.autograd, "_enable_record" + "_function")(False)  # the C++ recorder's callbacks
+            return F.conv2d(x, weight, bias, stride, padding)
+        """,
+    "clears every callback": """
+        import torch, torch.nn.functional as F
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            getattr(getattr(torch, "_" + "C")._autograd, "_clear" + "_callbacks")()  # removes the C++ recorder
+            return F.conv2d(x, weight, bias, stride, padding)
+        """,
+    "steps around modes": """
+        import torch, torch.nn.functional as F
+        from torch.utils import _python_dispatch as pd
+        def conv2d(x, weight, bias=None, stride=1, padding=0):
+            with pd._disable_current_modes():  # pauses the C++ recorder as it pops the Python one
+                return F.conv2d(x, weight, bias, stride, padding)
         """,
     "walks up the stack": """
         import sys

@@ -131,7 +131,7 @@ WORKER = Policy(
         *BASE_ENV,
         ("MPLBACKEND", "Agg"),
     ),
-    env_passed=("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES"),
+    env_passed=("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES", "AUTOGRADER_NATIVE_RECORDER"),
     env_bwrap=(("HOME", "/scratch"), ("TMPDIR", "/scratch"), ("PYTHONPATH", "/grader"), (OWN_PID_NAMESPACE, "1")),
     mounts=(
         Mount("tmpfs", "/tmp", perms="0755", read_only=False),  # first: a bind below may live under /tmp

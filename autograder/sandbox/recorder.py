@@ -7,11 +7,13 @@ judges values itself and treats whatever the worker reports as data the learner 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from types import FrameType
 
 import torch
+from torch.utils import _python_dispatch as python_dispatch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from autograder.sandbox import forbid
@@ -48,7 +50,14 @@ class Tampering(RuntimeError):
 
 
 class OpRecorder(TorchDispatchMode):
-    """Records the name of every ATen op that reaches the dispatcher while ``recording``."""
+    """Records every ATen op that reaches the dispatcher while ``recording``, and, while ``placement``
+    too (a run on another device), each op that made a full float tensor on the CPU.
+
+    Every op of a check passes here, so the per-op path is kept to the least: the op objects go
+    into insertion-ordered dicts (first call first, repeats free), and their names are read only
+    when asked for (``op_names``, ``cpu_made_names``). Placement is looked at only where it can
+    differ: on the CPU every tensor is a CPU tensor, and the judge reads it on other devices only.
+    """
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -57,23 +66,92 @@ class OpRecorder(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.recording = False
-        self.ops: list[str] = []
-        self.cpu_made: list[str] = []  # ops that produced a full float tensor on the CPU
+        self.placement = False
+        self.calls: dict = {}  # the op overloads called while recording, first call first
+        self.cpu_made: dict = {}  # those that produced a full float tensor on the CPU, while ``placement``
         self.seen = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.seen += 1
         out = func(*args, **kwargs) if kwargs else func(*args)
-        if self.recording:  # every op of the learner's code passes here: kept short (most of a check's cost)
-            name = func.overloadpacket.__name__
-            self.ops.append(name)
-            if _makes_cpu_float(out):
-                self.cpu_made.append(name)
+        if self.recording:
+            self.calls[func] = None
+            if self.placement and _makes_cpu_float(out):
+                self.cpu_made[func] = None
         return out
+
+    def clear(self, placement: bool) -> None:
+        """Forgets what was recorded; ``placement``: also note the ops that make CPU tensors."""
+        self.calls.clear()
+        self.cpu_made.clear()
+        self.placement = placement
+
+    def op_names(self) -> list[str]:
+        """The names (``convolution``) of the ops recorded since ``clear``, each once, first call first."""
+        return _names(self.calls)
+
+    def cpu_made_names(self) -> list[str]:
+        return _names(self.cpu_made)
+
+
+class NativeRecorder:
+    """``OpRecorder``'s interface over the C++ recorder (``oprec.cpp``, loaded by ``native``): the
+    same reports from a RecordFunction callback, without a trip into Python for every op."""
+
+    def __init__(self, module):
+        self._native = module
+
+    @property
+    def recording(self) -> bool:
+        return self._native.recording()
+
+    @recording.setter
+    def recording(self, on: bool) -> None:
+        self._native.set_recording(on)
+
+    @property
+    def seen(self) -> int:
+        return self._native.seen()
+
+    def install(self) -> None:
+        self._native.install()
+
+    def clear(self, placement: bool) -> None:
+        self._native.clear(placement)
+
+    def op_names(self) -> list[str]:
+        return list(dict.fromkeys(self._native.op_names()))
+
+    def cpu_made_names(self) -> list[str]:
+        return list(dict.fromkeys(self._native.cpu_made_names()))
+
+
+def _pause_where_modes_are_stepped_around(recorder: NativeRecorder) -> None:
+    """PyTorch steps around dispatch modes where it reads values for itself (a tensor's repr reads
+    them with ``.item()``): the Python recorder never sees those ops, and the C++ one must not
+    either, or a learner's ``print(x)`` would read as a host sync. Its ``_disable_current_modes``
+    pauses the C++ recorder too (PyTorch reaches it through the module's attribute)."""
+    original = python_dispatch._disable_current_modes
+
+    @contextlib.contextmanager
+    def _disable_current_modes():
+        with original() as modes:
+            was = recorder.recording
+            recorder.recording = False
+            try:
+                yield modes
+            finally:
+                recorder.recording = was
+
+    python_dispatch._disable_current_modes = _disable_current_modes
+
+
+def _names(ops) -> list[str]:
+    return list(dict.fromkeys(str(getattr(getattr(op, "overloadpacket", op), "__name__", op)) for op in ops))
 
 
 def _is_cpu_float(t) -> bool:
-    return isinstance(t, torch.Tensor) and t.device.type == "cpu" and t.is_floating_point() and t.dim() > 0
+    return isinstance(t, torch.Tensor) and t.is_cpu and t.is_floating_point() and t.ndim > 0
 
 
 def _makes_cpu_float(out) -> bool:
@@ -92,18 +170,26 @@ class Instruments:
     switch them off nor reach them, and there is no call that disarms them.
     """
 
-    def __init__(self):
-        self.recorder = OpRecorder()
+    def __init__(self, native_module=None):
+        """``native_module``: the C++ recorder (``native.load()``); None: the Python one."""
+        self.recorder: OpRecorder | NativeRecorder = (
+            NativeRecorder(native_module) if native_module is not None else OpRecorder()
+        )
         self._sentinel = torch.zeros(1)
 
     def install(self):
-        """Pushes the recorder; it stays on the dispatch stack for the process's whole life.
+        """Installs the recorder for the process's whole life: the C++ callback, or the Python mode
+        pushed on the dispatch stack and never popped.
 
         The recorder only reports (ops for the scorer's message, CPU tensors made on another
         device, host syncs): forbidding is the dispatcher's job (``seal``). So nothing guards
-        PyTorch's own ways of stepping around a mode, which a tensor's repr and the meta kernels
-        use; code that removes the recorder for good is caught by ``verify``."""
-        self.recorder.__enter__()
+        PyTorch's own ways of stepping around a mode or a callback; code that removes the
+        recorder for good is caught by ``verify``."""
+        if isinstance(self.recorder, NativeRecorder):
+            self.recorder.install()
+            _pause_where_modes_are_stepped_around(self.recorder)
+        else:
+            self.recorder.__enter__()
 
     def seal(self, exercise, scratch_dir: str, submission_dir: str) -> list[str]:
         """Forbidden kernels and the audit hook, for the rest of this process's life. Returns the

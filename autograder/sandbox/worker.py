@@ -36,10 +36,10 @@ from autograder.course import catalogue
 from autograder.protocol import messages, plans, wire
 from autograder.protocol.encoding import encode
 from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, Job, UnitReport, UnitStatus
-from autograder.sandbox import forbid, namespaces, privileges
+from autograder.sandbox import forbid, namespaces, native, privileges
 from autograder.sandbox.recorder import Instruments, Tampering
 
-HOST_SYNC_OPS = ("_local_scalar_dense",)
+HOST_SYNC_OPS = ("_local_scalar_dense", "item")  # item: what a dispatch mode sees of .item() on an inference tensor
 FATAL = (MemoryError, SystemExit, KeyboardInterrupt)  # the exercise's process stops: "crashed"
 
 
@@ -103,8 +103,7 @@ def run_unit(
     the packed unit, and whether the exception (out of memory, sys.exit) must end the process.
     Shared with in-notebook checks."""
     rec = instruments.recorder
-    rec.ops.clear()
-    rec.cpu_made.clear()
+    rec.clear(placement=device != "cpu")
     fatal = False
     try:
         raw = run(fn, device, instruments.call)
@@ -112,9 +111,9 @@ def run_unit(
     except catch as exc:  # learner code may raise anything
         unit = describe(exc)
         fatal = isinstance(exc, FATAL)
-    ops = list(dict.fromkeys([*rec.ops, *forbidden_hits]))
+    ops = list(dict.fromkeys([*rec.op_names(), *forbidden_hits]))
     unit["check"], unit["device"], unit["ops"] = index, device, ops
-    unit["cpu_made"] = list(dict.fromkeys(rec.cpu_made))
+    unit["cpu_made"] = rec.cpu_made_names()
     unit["host_sync"] = any(op in HOST_SYNC_OPS for op in ops)
     try:
         return wire.pack(unit), fatal
@@ -788,7 +787,7 @@ def main() -> int:
     forbid.warm(catalogue.EXERCISES)  # which kernels each exercise forbids, found once before forking
     namespaces.supported()  # whether children get namespaces of their own, found once before forking
     global INSTRUMENTS
-    INSTRUMENTS = Instruments()
+    INSTRUMENTS = Instruments(native.load())
     INSTRUMENTS.install()
     INSTRUMENTS.verify()
     _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans come back to us to be killed

@@ -59,12 +59,12 @@ def requirements(pyproject: Path = ROOT / "pyproject.toml") -> str:
 
 
 def package_files() -> list[Path]:
-    """Every source file of the package (checks, hidden ones included) and its data (the capstone's
-    digits), without caches."""
+    """Every source file of the package (checks, hidden ones included, and the C++ op recorder's) and
+    its data (the capstone's digits), without caches."""
     files = []
     for path in sorted(PACKAGE.rglob("*")):
         rel = path.relative_to(PACKAGE)
-        if path.is_file() and "__pycache__" not in rel.parts and path.suffix in (".py", ".json", ".txt", ".gz"):
+        if path.is_file() and "__pycache__" not in rel.parts and path.suffix in (".py", ".json", ".txt", ".gz", ".cpp"):
             files.append(path)
     return files
 
