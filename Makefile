@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml autograder/sandbox/oprec.cpp
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PY=/path/to/python3.11)")'
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".$(if $(filter 1,$(INSTRUCTOR_COPY)),[test])"
-	$(PYTHON) -m autograder.sandbox.native build --optional
+	$(PYTHON) -m autograder op-recorder build --optional
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv from pyproject.toml (automatic on first use)

@@ -46,6 +46,11 @@ HANDED_ON = {
         "write what a learner receives into DIR (default dist/student)",
     ),
     "gradescope": ("autograder.submissions.gradescope", [], "build Gradescope's autograder.zip, or run inside it"),
+    "op-recorder": (
+        "autograder.sandbox.native",
+        [],
+        "compile the worker's op recorder in C++ (build [--optional] [--verbose]; check: exit 0 when loadable)",
+    ),
     "class-report": (
         "autograder.submissions.classreport",
         [],

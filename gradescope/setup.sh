@@ -30,7 +30,7 @@ python3.11 -m venv "$VENV"
 # the Python recorder does the same work, slower
 apt-get install -y -qq g++ python3.11-dev \
     || echo "no C++ compiler: the worker will record ops in Python (slower, the same grades)"
-PYTHONPATH="$SOURCE" "$VENV/bin/python" -B -m autograder.sandbox.native build --optional
+PYTHONPATH="$SOURCE" "$VENV/bin/python" -B -m autograder op-recorder build --optional
 
 # fail the build now, not at the first submission
 PYTHONPATH="$SOURCE" "$VENV/bin/python" -B -c "import torch, autograder.scoring.grader, autograder.submissions.gradescope"

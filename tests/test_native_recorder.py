@@ -37,7 +37,7 @@ MODULE = native.load()
 if MODULE is None and shutil.which("c++") is not None and native.SWITCH not in os.environ:
     pytest.fail(
         "a C++ compiler is here but the native op recorder is not built (or is stale): "
-        "run `.venv/bin/python -m autograder.sandbox.native build --verbose` to see why",
+        "run `.venv/bin/python -m autograder op-recorder build --verbose` to see why",
         pytrace=False,
     )
 pytestmark = pytest.mark.skipif(MODULE is None, reason="the native op recorder is not built (no C++ compiler)")

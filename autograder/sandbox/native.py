@@ -1,6 +1,6 @@
 """The C++ op recorder (``oprec.cpp``): built once into the virtual environment, loaded by the worker.
 
-``python -m autograder.sandbox.native build`` compiles it with PyTorch's own extension builder
+``python -m autograder op-recorder build`` compiles it with PyTorch's own extension builder
 (``make`` does this after installing the environment; it needs a C++ compiler). The build
 writes a stamp of the source, torch and Python beside the library; ``load`` returns the module
 only while the stamp still matches, so an edited source or another torch never runs a stale
@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["check"]:
         return 0 if load() is not None else 1
-    print("usage: python -m autograder.sandbox.native build [--optional] [--verbose] | check")
+    print("usage: python -m autograder op-recorder build [--optional] [--verbose] | check")
     return 2
 
 

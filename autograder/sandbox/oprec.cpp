@@ -11,7 +11,7 @@
 // not hidden it from modes.
 //
 // Only reports: forbidding is the dispatcher's job (forbid.py). Built by `python -m
-// autograder.sandbox.native build`; without it the Python recorder does the same work, slower.
+// autograder op-recorder build`; without it the Python recorder does the same work, slower.
 
 #include <torch/extension.h>
 #include <ATen/record_function.h>
