@@ -11,7 +11,6 @@ Python mode is on the stack: ``view`` for ``_reshape_alias``, ``scatter_add`` fo
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ from autograder.protocol import wire
 from autograder.sandbox import native
 from autograder.sandbox.recorder import Instruments, NativeRecorder
 from autograder.sandbox.worker import run_unit
+from conftest import load_module, submission_with
 from legal import LEGAL
 from mutants import MUTANTS, SOLUTIONS, build_submission
 
@@ -105,33 +105,13 @@ def recorders():
     return python, native_
 
 
-def _load(folder: Path, module: str):
-    for name in catalogue.MODULES:
-        sys.modules.pop(name, None)
-    sys.path.insert(0, str(folder))
-    try:
-        return importlib.import_module(module)
-    finally:
-        sys.path.remove(str(folder))
-
-
 def _compare(recorders, folder: Path, exercise_ids) -> list[str]:
     """Each check's judged fields under both recorders that differ, as lines (none: alike)."""
-    saved = {m: sys.modules.pop(m) for m in catalogue.MODULES if m in sys.modules}
-    try:
-        return _differences(recorders, folder, exercise_ids)
-    finally:
-        for m in catalogue.MODULES:
-            sys.modules.pop(m, None)
-        sys.modules.update(saved)
-
-
-def _differences(recorders, folder: Path, exercise_ids) -> list[str]:
     python, native_ = recorders
     differences = []
     for exercise_id in exercise_ids:
         exercise = catalogue.get(exercise_id)
-        fn = getattr(_load(folder, exercise.module), exercise.function)
+        fn = getattr(load_module(folder, exercise.module), exercise.function)
         for suite in ("public", "hidden"):
             for index, check in enumerate(registry.for_exercise(exercise_id, (suite,))):
                 for device in ("cpu", "meta"):
@@ -156,14 +136,6 @@ def _module_exercises(module: str) -> list[str]:
     return [e.id for e in catalogue.EXERCISES if e.module == module]
 
 
-def _appended(tmp_path: Path, module: str, source: str) -> Path:
-    folder = tmp_path / "submission"
-    shutil.copytree(SOLUTIONS, folder)
-    path = folder / f"{module}.py"
-    path.write_text(path.read_text(encoding="utf-8") + "\n" + textwrap.dedent(source), encoding="utf-8")
-    return folder
-
-
 def test_the_reference_solutions_are_reported_alike(recorders):
     assert _compare(recorders, SOLUTIONS, [e.id for e in catalogue.EXERCISES]) == []
 
@@ -176,7 +148,7 @@ def test_a_mutant_is_reported_alike(recorders, tmp_path, mutant):
 
 @pytest.mark.parametrize("case", LEGAL, ids=[c.name for c in LEGAL])
 def test_a_legal_case_is_reported_alike(recorders, tmp_path, case):
-    folder = _appended(tmp_path, case.module, case.source)
+    folder = submission_with(tmp_path, case.module, case.source)
     assert _compare(recorders, folder, _module_exercises(case.module)) == []
 
 
@@ -190,7 +162,7 @@ def test_a_forbidden_route_is_reported_alike(recorders, tmp_path, name):
 @pytest.mark.parametrize("name", list(PLACEMENT))
 def test_a_placement_mistake_is_reported_alike(recorders, tmp_path, name):
     module, source = PLACEMENT[name]
-    folder = _appended(tmp_path, module, _KEEP[module] + textwrap.dedent(source))
+    folder = submission_with(tmp_path, module, _KEEP[module] + textwrap.dedent(source))
     assert _compare(recorders, folder, _module_exercises(module)) == []
 
 
@@ -198,12 +170,14 @@ def test_the_placement_cases_reach_the_reports_they_exercise(recorders, tmp_path
     """The comparison above can fail: the mistakes do make CPU tensors on meta and sync with the host."""
     python, native_ = recorders
     module, source = PLACEMENT["zeros without a device"]
-    fn = _load(_appended(tmp_path / "a", module, _KEEP[module] + textwrap.dedent(source)), module).neuron
+    fn = load_module(submission_with(tmp_path / "a", module, _KEEP[module] + textwrap.dedent(source)), module).neuron
     check = registry.for_exercise("neurons.neuron", ("public",))[0]
     report = wire.unpack(run_unit(check.run, 0, fn, "meta", native_, _describe, catch=Exception)[0])
     assert "zeros" in report["cpu_made"], report
     module, source = PLACEMENT["item of a tensor"]
-    fn = _load(_appended(tmp_path / "b", module, _KEEP[module] + textwrap.dedent(source)), module).log_softmax
+    fn = load_module(
+        submission_with(tmp_path / "b", module, _KEEP[module] + textwrap.dedent(source)), module
+    ).log_softmax
     check = registry.for_exercise("losses.log_softmax", ("public",))[0]
     report = wire.unpack(run_unit(check.run, 0, fn, "cpu", native_, _describe, catch=Exception)[0])
     assert report["host_sync"], report
@@ -263,7 +237,7 @@ def test_the_sandboxed_worker_grades_alike_with_either_recorder(tmp_path, monkey
     compiler runs)."""
     from autograder.scoring.grader import Grader
 
-    folder = _appended(tmp_path, "losses", _WHICH)
+    folder = submission_with(tmp_path, "losses", _WHICH)
     seen = {}
     for setting, expected in (("1", "NativeRecorder"), ("0", "OpRecorder")):
         monkeypatch.setenv(native.SWITCH, setting)
@@ -274,3 +248,10 @@ def test_the_sandboxed_worker_grades_alike_with_either_recorder(tmp_path, monkey
         seen[setting] = [(e.exercise.id, e.outcome, e.score, e.message, tuple(e.notes)) for e in result.exercises]
     assert seen["1"] == seen["0"]
     assert any("moves data to the host" in note for _, _, _, _, notes in seen["1"] for note in notes)
+
+
+def test_the_check_verb_says_whether_the_recorder_loads(monkeypatch):
+    """`python -m autograder op-recorder check`: 0 when the worker would load it, 1 when not."""
+    assert native.main(["check"]) == 0
+    monkeypatch.setenv(native.SWITCH, "0")
+    assert native.main(["check"]) == 1

@@ -142,12 +142,12 @@ void clear(bool with_placement) {
   for (Op* op : made_cpu) op->made_cpu = false;
   called.clear();
   made_cpu.clear();
-  if (with_placement != placement && handle != 0) {
-    placement = with_placement;
+  bool changed = with_placement != placement;
+  placement = with_placement;
+  if (changed && handle != 0) {  // outputs are captured only for a callback that asks for them
     at::removeCallback(handle);
     add_callback();
   }
-  placement = with_placement;
 }
 
 std::vector<std::string> names(const std::vector<Op*>& list) {
