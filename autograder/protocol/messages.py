@@ -95,7 +95,7 @@ class Job:
     memory_mb: int
     max_output: int
     cuda: bool
-    uids: list[int] | None  # one learner uid per slot (a root worker only)
+    uids: list[int] | None  # learner uids, one per child running or kept (a root worker only)
     scratch_quota: int | None  # a plain worker's cap on files written (no tmpfs holds its scratch)
 
     def encode(self) -> bytes:
@@ -111,6 +111,26 @@ class Job:
             e: [(int(i), list(on), str(b), str(s)) for i, on, b, s in rows] for e, rows in raw["plans"].items()
         }
         return cls(**raw)
+
+
+# ----------------------------------------------------------------------------- zygote → child
+CONTROL_HEAD = _LENGTH.size  # a control message: its length, then the rows of the next suite as JSON
+
+
+def control(rows: list[PlanRow]) -> bytes:
+    """What a stopped child is sent on its control pipe: the rows of its next suite (none: exit)."""
+    payload = json.dumps([[i, on, blob] for i, on, blob, _ in rows]).encode()
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def control_length(data: bytes | bytearray) -> int:
+    """The payload length a control message's head announces."""
+    return _LENGTH.unpack_from(data)[0]
+
+
+def control_rows(data: bytes) -> list:
+    """The rows of a complete control message (the zygote's: trusted)."""
+    return json.loads(data[CONTROL_HEAD : CONTROL_HEAD + control_length(data)])
 
 
 # ----------------------------------------------------------------------------- child → zygote

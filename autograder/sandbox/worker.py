@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import ctypes
+import fcntl
 import gc
 import importlib.util
 import linecache
@@ -140,46 +141,74 @@ def _planned(blob: bytes):
 
 
 def _child(
-    job: Job, part: tuple[str, str], fds: tuple[int, int], uid: int | None, scratch: str, submission: str
+    job: Job,
+    part: tuple[str, str],
+    fds: tuple[int, int, int | None],
+    uid: int | None,
+    scratch: str,
+    submission: str,
 ) -> None:
     """Runs in the forked child, on the checks of one suite of one exercise (``part``), sending its
-    messages on ``fds[0]`` and its output on ``fds[1]``: never returns."""
-    result_fd = fds[0]
+    messages on ``fds[0]`` and its output on ``fds[1]``; then, when it has a control pipe
+    (``fds[2]``), on the checks of the next suite the zygote sends there once it may: never returns."""
+    result_fd, _, control_fd = fds
     try:
         _enter_child(fds, uid, scratch, submission, job.memory_mb)
         exercise_id, suite = part
         devices = ["cpu"] + (["cuda"] if job.cuda and torch.cuda.is_available() else []) + ["meta"]
         exercise = catalogue.get(exercise_id)
-        plans = [(i, on, base64.b64decode(blob)) for i, on, blob, of in job.plans[exercise_id] if of == suite]
+        rows = [(i, on, blob) for i, on, blob, of in job.plans[exercise_id] if of == suite]
         job.plans = {}  # the other exercises' and the other suite's inputs are not this child's business
         _send(result_fd, ChildTag.DEVICES, wire.pack(devices))  # before any learner code runs: the zygote trusts it
         assert INSTRUMENTS is not None  # installed by ``main`` before it forks
         forbidden_hits = INSTRUMENTS.seal(exercise, scratch, submission)
         fn = _import_learner(exercise, submission, result_fd, forbidden_hits)
-        _send(result_fd, ChildTag.IMPORTED)
-        for index, on, blob in plans:
-            for device in on:
-                if device in devices:
-                    _run_planned(result_fd, index, _planned(blob), fn, device, forbidden_hits, submission)
-        _send(result_fd, ChildTag.DONE)
+        while True:
+            _send(result_fd, ChildTag.IMPORTED)
+            for index, on, blob in rows:
+                for device in on:
+                    if device in devices:
+                        _run_planned(
+                            result_fd, index, _planned(base64.b64decode(blob)), fn, device, forbidden_hits, submission
+                        )
+            _send(result_fd, ChildTag.DONE)
+            rows = _next_suite(control_fd) if control_fd is not None else []
+            if not rows:
+                break
     except BaseException:  # noqa: BLE001 - the harness itself failed; say so on stderr
         traceback.print_exc()
         _flush_and_exit(70)
     _flush_and_exit(0)
 
 
-def _enter_child(fds: tuple[int, int], uid: int | None, scratch: str, submission: str, memory_mb: int) -> None:
-    """The child's walls, before any learner code: its own process group, stdin closed, stdout and
-    stderr on the output pipe, no other fd, its own namespaces, its memory limit, the learner uid."""
-    result_fd, output_fd = fds
-    os.setpgid(0, 0)
+def _next_suite(control_fd: int) -> list[tuple[int, list[str], str]]:
+    """The rows of the next suite's checks, once the zygote sends them (it stops this process
+    first, and sends them only after every child's earlier suite has ended); none: the end."""
+    data = bytearray()
+    while len(data) < messages.CONTROL_HEAD or len(data) < messages.CONTROL_HEAD + messages.control_length(data):
+        chunk = os.read(control_fd, 1 << 16)
+        if not chunk:
+            return []
+        data += chunk
+    return [(int(i), list(on), str(blob)) for i, on, blob in messages.control_rows(bytes(data))]
+
+
+def _enter_child(
+    fds: tuple[int, int, int | None], uid: int | None, scratch: str, submission: str, memory_mb: int
+) -> None:
+    """The child's walls, before any learner code: its own session (no other child may send it
+    SIGCONT), stdin closed, stdout and stderr on the output pipe, no other fd than its result and
+    control pipes, its own namespaces, its memory limit, the learner uid."""
+    result_fd, output_fd, control_fd = fds
+    os.setsid()
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     for stream in (sys.stdout, sys.stderr):  # the learner's prints arrive even if we are killed
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # TextIOWrapper: ours, not replaced yet
-    os.closerange(3, result_fd)
-    os.closerange(result_fd + 1, 4096)
+    kept = sorted({result_fd} | ({control_fd} if control_fd is not None else set()))
+    for low, high in zip([3] + [fd + 1 for fd in kept], [*kept, 4096]):
+        os.closerange(low, high)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     namespaces.isolate_child(submission, scratch)  # as root: before the drop
     _limit_memory(memory_mb)
@@ -245,28 +274,41 @@ PHASES = {"public": 0}  # every other suite (hidden) starts only once every publ
 
 
 class Running:
-    """One child: the checks of one suite of one exercise."""
+    """One child: the checks of one suite of one exercise (then, if it was kept, of its next suite)."""
 
-    def __init__(self, part: tuple[str, str], pid: int, fds: tuple[int, int], job: Job, slot: int, scratch: str):
+    def __init__(
+        self, part: tuple[str, str], pid: int, fds: tuple[int, int], job: Job, slot: int, scratch: str, uid: int | None
+    ):
+        self.pid, (self.result_fd, self.output_fd) = pid, fds
+        self.scratch, self.uid = scratch, uid
+        self.stream = bytearray()
+        self.parsed = 0  # bytes of ``stream`` already split into complete messages
+        self.killed_for = ""
+        self.tampering = False
+        self.open_fds = set(fds)
+        self.devices: list[str] | None = None  # sent by the child before any learner code ran
+        self.control: int | None = None  # the write end of its control pipe, when it may be kept for its next suite
+        self.next_suite = b""  # and what it will be sent there (``messages.control``)
+        self.memory = 0  # private bytes it held when it was stopped
+        self.exit_status: int | None = None  # its wait status, when the zygote reaped it early
+        self.start(part, job, slot)
+
+    def start(self, part: tuple[str, str], job: Job, slot: int) -> None:
+        """Clocks, output and counts for the checks of ``part``'s suite (the first, or the next one)."""
         now = time.monotonic()
         self.exercise_id, self.suite = part
-        self.pid, (self.result_fd, self.output_fd) = pid, fds
-        self.slot, self.scratch = slot, scratch
+        self.slot = slot
         self.started = now
-        self.parsed = 0  # bytes of ``stream`` already split into complete messages
         self.deadline = now + job.check_timeout
         self.hard_deadline = now + job.exercise_timeout
-        self.stream = bytearray()
+        # what the child wrote after its previous suite's end stays, and is read as this suite's (suspect) bytes
+        self.stream, self.parsed = self.stream[self.parsed :], 0
         self.segments: list[tuple[int, bytearray]] = [(-1, bytearray())]  # output per unit: -1 while importing
         self.output_kept = 0
         self.output_total = 0
         self.imported = False
-        self.killed_for = ""
-        self.tampering = False
-        self.open_fds = set(fds)
         self.plans = [row for row in job.plans[self.exercise_id] if row[3] == self.suite]
-        self.devices: list[str] | None = None  # sent by the child before any learner code ran
-        self.units = 0  # how many units the child must report (known once ``devices`` is)
+        self.units = 0 if self.devices is None else _units(self.plans, self.devices)  # units the child must report
         self.reported = 0  # and how many it did
         self.seen: set[ChildTag] = set()
         self.marks: dict[str, float] = {}  # when each message arrived (the frame's ``phases``, for profiles)
@@ -442,28 +484,44 @@ def _remove(paths: list[str]) -> None:
 
 
 def serve(job: Job, out_fd: int, submission: str, scratch_root: str) -> None:
-    """Grades one submission: a fresh child per suite of each exercise (``job.exercises``: pairs of
-    exercise and suite), ``job.jobs`` at a time, each as its slot's uid (when we are root) in a
-    scratch folder of its own, wiped when it ends. No hidden child starts before every public child
-    is gone: what a hidden check's inputs made can reach no public child's output."""
+    """Grades one submission: a fresh child per exercise (``job.exercises``: pairs of exercise and
+    suite), ``job.jobs`` at a time, each as a learner uid of its own (when we are root) in a scratch
+    folder of its own, wiped when it ends. No hidden check's inputs reach any process before every
+    public child has reported its last public unit and is gone, or stopped (SIGSTOP, confirmed by
+    ``waitpid``) with its public frame sent: what they made can reach no public child's output. A
+    stopped child is kept for its exercise's hidden checks and resumed with them (``Grading.keep``)."""
     grading = Grading(job, out_fd, os.path.realpath(submission), scratch_root)
-    while grading.queue or grading.running:
-        grading.start_children()
-        if grading.running:
-            grading.read_pipes()
-            grading.enforce_limits()
+    try:
+        while grading.queue or grading.running:
+            grading.start_children()
+            if grading.running:
+                grading.read_pipes()
+                grading.enforce_limits()
+    finally:
+        for run in list(grading.kept.values()):  # none is left after a whole job; a failed one may leave some
+            grading.discard(run)
+
+
+# A child whose public checks are done is kept (stopped) for its hidden ones when they fit its
+# control pipe and its memory fits these bounds; otherwise it ends and a fresh child takes them.
+KEEP_MAX_MESSAGE = 1 << 20  # the hidden plans, sent in one write to an empty pipe of this size
+KEEP_MAX_MEMORY = 64 << 20  # private memory of one stopped child
+KEEP_TOTAL_MEMORY = 512 << 20  # of all of them
+F_SETPIPE_SZ = 1031
 
 
 class Grading:
-    """One submission's children: those waiting (``queue``), those running, and their slots."""
+    """One submission's children: those waiting (``queue``), those running, those kept (stopped)
+    for their next suite, their slots and their uids."""
 
     def __init__(self, job: Job, out_fd: int, submission: str, scratch_root: str):
         self.job, self.out_fd, self.submission, self.scratch_root = job, out_fd, submission, scratch_root
         self.queue = sorted(job.exercises, key=lambda part: PHASES.get(part[1], 1))
         self.running: dict[int, Running] = {}
+        self.kept: dict[str, Running] = {}  # exercise → its stopped child, waiting for its next suite
         self.skipped_modules: dict[str, str] = {}
         self.selector = selectors.DefaultSelector()
-        self.uids = job.uids if os.geteuid() == 0 else None
+        self.uids = list(job.uids or ()) if os.geteuid() == 0 else None  # free learner uids: one per child
         self.quota = job.scratch_quota  # plain processes: no tmpfs holds their scratch, so we measure it
         self.next_probe = time.monotonic() + QUOTA_PROBE_SECONDS
         self.free_slots = list(range(job.jobs))
@@ -474,11 +532,15 @@ class Grading:
         return all(PHASES.get(r.suite, 1) >= phase for r in self.running.values())
 
     def start_children(self) -> None:
-        """Forks a child for each part that may start now: a free slot, and its phase's turn."""
+        """Starts each part that may start now (a free slot, and its phase's turn): in the child kept
+        for it, or in a fresh one."""
         while self.queue and self.free_slots and self._may_start(self.queue[0]):
             exercise_id, suite = part = self.queue.pop(0)
             module = exercise_id.split(".")[0]
+            kept = self.kept.pop(exercise_id, None)
             if module in self.skipped_modules:
+                if kept is not None:
+                    self.discard(kept)
                 skipped = FrameHeader(
                     exercise=exercise_id,
                     suite=suite,
@@ -491,11 +553,23 @@ class Grading:
                 )
                 _write_all(self.out_fd, messages.frame(skipped, b""))
                 continue
-            self._fork(part, self.free_slots.pop(0))
+            slot = self.free_slots.pop(0)
+            if kept is None or not self._resume(kept, part, slot):
+                self._fork(part, slot)
+
+    def _later_part(self, part: tuple[str, str]) -> tuple[str, str] | None:
+        """The exercise's part of a later phase still queued, when this part's child may be kept for
+        it: a root worker (each child a uid of its own), a uid to spare, and plans that fit the pipe."""
+        later = [p for p in self.queue if p[0] == part[0] and PHASES.get(p[1], 1) > PHASES.get(part[1], 1)]
+        if self.uids is None or len(later) != 1 or len(self.uids) <= self.job.jobs:
+            return None
+        return later[0]
 
     def _fork(self, part: tuple[str, str], slot: int) -> None:
         spawn = time.monotonic()
-        uid = self.uids[slot] if self.uids else None
+        if self.uids == []:  # never: ``keep`` leaves a uid for every slot; learner code never runs as root
+            raise RuntimeError("no learner uid is free")
+        uid = self.uids.pop(0) if self.uids is not None else None
         self.counter += 1
         scratch = os.path.join(self.scratch_root, f"exercise-{self.counter}")
         os.mkdir(scratch, 0o700)
@@ -503,19 +577,34 @@ class Grading:
             os.chown(scratch, uid, uid)
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
+        later = self._later_part(part)
+        next_suite = messages.control([row for row in self.job.plans[part[0]] if later and row[3] == later[1]])
+        control_r, control_w = os.pipe() if later and len(next_suite) <= KEEP_MAX_MESSAGE else (None, None)
+        if control_w is not None:
+            fcntl.fcntl(control_w, F_SETPIPE_SZ, max(len(next_suite), 4096))  # the whole message fits at once
         pid = os.fork()
         if pid == 0:
             os.close(result_r)
             os.close(output_r)
-            _child(self.job, part, (result_w, output_w), uid, scratch, self.submission)
+            _child(self.job, part, (result_w, output_w, control_r), uid, scratch, self.submission)
         os.close(result_w)
         os.close(output_w)
+        if control_r is not None:
+            os.close(control_r)
         os.set_blocking(output_r, False)  # drained up to each result (``_take_messages``)
-        run = Running(part, pid, (result_r, output_r), self.job, slot, scratch)
+        run = Running(part, pid, (result_r, output_r), self.job, slot, scratch, uid)
+        run.control, run.next_suite = control_w, next_suite if control_w is not None else b""
         run.marks["spawn"] = spawn  # its scratch, pipes and fork: a negative phase
         self.running[pid] = run
-        self.selector.register(result_r, selectors.EVENT_READ, (run, "result"))
-        self.selector.register(output_r, selectors.EVENT_READ, (run, "output"))
+        self._watch(run)
+
+    def _watch(self, run: Running) -> None:
+        for fd in run.open_fds:
+            self.selector.register(fd, selectors.EVENT_READ, (run, "result" if fd == run.result_fd else "output"))
+
+    def _unwatch(self, run: Running) -> None:
+        for fd in run.open_fds:
+            self.selector.unregister(fd)
 
     def read_pipes(self) -> None:
         """Waits for the children's next bytes (at most until the nearest deadline) and acts on them."""
@@ -523,7 +612,7 @@ class Grading:
         timeout = max(0.0, min(min(r.deadline, r.hard_deadline) for r in self.running.values()) - now)
         for key, _ in self.selector.select(timeout=min(timeout, QUOTA_PROBE_SECONDS if self.quota else 0.5)):
             run, kind = key.data
-            if key.fd not in run.open_fds:
+            if key.fd not in run.open_fds or run.pid not in self.running:
                 continue
             try:
                 chunk = os.read(key.fd, 1 << 16)
@@ -543,6 +632,69 @@ class Grading:
             else:
                 run.stream += chunk
                 _take_messages(run, self.job.check_timeout, self.job.max_output)
+                if run.control is not None and ChildTag.DONE in run.seen and not (run.tampering or run.killed_for):
+                    self.keep(run)
+
+    def keep(self, run: Running) -> None:
+        """A child whose suite is done: stopped and kept for its next suite, its frame sent now; or,
+        when it holds too much memory, told to end (a fresh child will take its next suite)."""
+        _signal(run.pid, signal.SIGSTOP)
+        _, status = os.waitpid(run.pid, os.WUNTRACED)  # returns once every thread of it is stopped
+        if not os.WIFSTOPPED(status):  # it ended by itself meanwhile: the usual end, its pipes closing
+            run.exit_status = status
+            self._release(run)
+            return
+        memory = _private_bytes(run.pid)
+        kept_memory = sum(r.memory for r in self.kept.values())
+        spare_uids = self.uids is not None and len(self.uids) >= self.job.jobs  # one for each slot, kept or not
+        if not spare_uids or memory is None or memory > KEEP_MAX_MEMORY or kept_memory + memory > KEEP_TOTAL_MEMORY:
+            self._release(run)
+            _signal(run.pid, signal.SIGCONT)  # it reads the end of its control pipe, and exits
+            return
+        run.memory = memory
+        _drain_output(run, self.job.max_output)
+        run.marks["kept"] = time.monotonic()
+        _write_all(self.out_fd, messages.frame(run.header(FrameStatus.FINISHED, 0), bytes(run.stream[: run.parsed])))
+        self._unwatch(run)  # nothing is read while it is stopped: what it wrote waits in its pipes
+        del self.running[run.pid]
+        self.free_slots.append(run.slot)
+        self.kept[run.exercise_id] = run
+
+    def _release(self, run: Running) -> None:
+        """It will not be kept: closing its control pipe tells it to end after this suite."""
+        if run.control is not None:
+            os.close(run.control)
+            run.control = None
+
+    def _resume(self, run: Running, part: tuple[str, str], slot: int) -> bool:
+        """The kept child of ``part``'s exercise, sent its checks and continued; False (and it is
+        ended) when learner code closed its control pipe."""
+        assert run.control is not None  # only a child with a control pipe is kept
+        try:
+            written = os.write(run.control, run.next_suite)  # an empty pipe sized for it: all at once
+        except OSError:
+            written = 0
+        self._release(run)
+        if written != len(run.next_suite):
+            self.discard(run)
+            return False
+        run.start(part, self.job, slot)
+        run.marks["resumed"] = run.started
+        self.running[run.pid] = run
+        self._watch(run)
+        _signal(run.pid, signal.SIGCONT)
+        return True
+
+    def discard(self, run: Running) -> None:
+        """Ends a kept child without a frame (its next suite is not graded in it)."""
+        self.kept.pop(run.exercise_id, None)
+        self._release(run)
+        _kill(run)
+        for fd in list(run.open_fds):
+            os.close(fd)
+        run.open_fds.clear()
+        run.exit_status = _reap(run.pid, grace=0.0)
+        self._clean_up(run)
 
     def enforce_limits(self) -> None:
         """Stops the children past their file quota or their deadline; ends those whose pipes closed."""
@@ -550,7 +702,7 @@ class Grading:
         if self.quota and now >= self.next_probe:
             self.next_probe = now + QUOTA_PROBE_SECONDS
             for run in self.running.values():
-                owned = _owned_in_shared_tmp(self.uids[run.slot] if self.uids else None)
+                owned = _owned_in_shared_tmp(run.uid)
                 if not run.killed_for and _bytes_used([run.scratch, *owned], self.quota) > self.quota:
                     run.killed_for = f"it wrote more than {self.quota // 2**20} MiB of files"
                     _kill(run)
@@ -562,12 +714,13 @@ class Grading:
             if now > run.deadline or now > run.hard_deadline:
                 run.killed_for = "a check took too long" if now > run.deadline else "the exercise took too long"
                 _kill(run)
-                _, code = os.waitpid(pid, 0)
+                code = run.exit_status if run.exit_status is not None else os.waitpid(pid, 0)[1]
                 del self.running[pid]
                 self._finish(run, FrameStatus.TIMEOUT, code)
 
     def _finish(self, run: Running, status: FrameStatus, code: int | None = None) -> None:
         """Ends a child for good (every process and file of its uid with it) and sends its frame."""
+        self._release(run)
         for fd in list(run.open_fds):
             self.selector.unregister(fd)
             os.close(fd)
@@ -575,22 +728,45 @@ class Grading:
         marks = run.marks
         marks["eof"] = time.monotonic()
         if code is None:
-            code = _reap(run.pid, grace=1.0)
+            code = run.exit_status if run.exit_status is not None else _reap(run.pid, grace=1.0)
         marks["reaped"] = time.monotonic()
         _kill(run)
-        if self.uids:
-            _kill_uid(self.uids[run.slot])  # every process of this exercise, wherever it went
-            marks["uid_killed"] = time.monotonic()
-            _remove(_owned_in_shared_tmp(self.uids[run.slot]))  # and every file it left in /tmp or /dev/shm
-        marks["tmp_cleared"] = time.monotonic()
-        _kill_strays(keep={r.pid for r in self.running.values()})
-        marks["strays_killed"] = time.monotonic()
-        _wipe_folder(run.scratch)
-        marks["wiped"] = time.monotonic()
+        self._clean_up(run)
         self.free_slots.append(run.slot)
         _write_all(self.out_fd, messages.frame(run.header(status, code), bytes(run.stream)))
         if status == FrameStatus.TIMEOUT and not run.imported:
             self.skipped_modules[run.exercise_id.split(".")[0]] = run.exercise_id
+
+    def _clean_up(self, run: Running) -> None:
+        """After a child is gone: every process and file of its uid (which is free again), strays, its scratch."""
+        marks = run.marks
+        if run.uid is not None and self.uids is not None:
+            _kill_uid(run.uid)  # every process of this exercise, wherever it went
+            marks["uid_killed"] = time.monotonic()
+            _remove(_owned_in_shared_tmp(run.uid))  # and every file it left in /tmp or /dev/shm
+            self.uids.append(run.uid)
+        marks["tmp_cleared"] = time.monotonic()
+        _kill_strays(keep={r.pid for r in (*self.running.values(), *self.kept.values())})
+        marks["strays_killed"] = time.monotonic()
+        _wipe_folder(run.scratch)
+        marks["wiped"] = time.monotonic()
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except OSError:  # gone already
+        pass
+
+
+def _private_bytes(pid: int) -> int | None:
+    """The memory only this process holds (what it copied or allocated since the fork), from the kernel."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            fields = dict(line.split(":", 1) for line in rollup if line.startswith("Private_"))
+        return sum(int(value.split()[0]) for value in fields.values()) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _keep_output(run: Running, chunk: bytes, max_output: int) -> None:
@@ -663,8 +839,13 @@ def _take_devices(run: Running, tag: ChildTag, body: bytes) -> bool:
     if not isinstance(devices, list) or not all(isinstance(d, str) for d in devices):
         return False
     run.devices = devices
-    run.units = sum(d in devices for _, on, _, _ in run.plans for d in on)
+    run.units = _units(run.plans, devices)
     return True
+
+
+def _units(rows: list, devices: list[str]) -> int:
+    """How many units a child reports for these plan rows on these devices."""
+    return sum(d in devices for _, on, _, _ in rows for d in on)
 
 
 def _out_of_order(run: Running, tag: ChildTag) -> str:

@@ -12,6 +12,9 @@ from autograder.protocol import messages
 from autograder.scoring import launcher
 from autograder.scoring.results import Limits
 
+# A uid for each child the worker may keep stopped for its exercise's next suite, beside one per slot.
+KEPT_CHILDREN = 40
+
 
 # ----------------------------------------------------------------------------- the worker process
 class Worker:
@@ -23,7 +26,7 @@ class Worker:
 
     def __init__(self, box: launcher.Sandbox, slots: int = 2):
         self.box = box
-        self.uids = launcher.learner_uids(slots)
+        self.uids = launcher.learner_uids(slots + KEPT_CHILDREN)
         self.inbox = launcher.new_inbox()  # submissions go here; the worker can only read them
         self.proc, self.scratch = launcher.start(box, self.inbox)
         assert self.proc.stdin is not None and self.proc.stdout is not None  # started with pipes
@@ -85,7 +88,7 @@ class Worker:
             memory_mb=limits.memory_mb,
             max_output=limits.max_output,
             cuda=cuda,
-            uids=self.uids[:jobs] if self.uids else None,
+            uids=self.uids,
             scratch_quota=None if self.box.contained else launcher.SCRATCH_BYTES,
         )
         try:
