@@ -375,8 +375,12 @@ def print_profile(elapsed: float, count: int, scorer: dict, worker: dict, second
                 f"  {name:<68} {wall / count * 1000:>8.1f} ms   {wall / max(calls, 1) * 1000:>7.2f} ms"
                 f"  (cpu {cpu / count * 1000:.1f} ms)"
             )
-    children = max((n for name, (_, n) in worker.items() if not name.startswith("cpu")), default=0)
-    print(f"  the worker: {children / max(count, 1):.0f} children per submission; wall, summed over them:")
+    children = max((n for name, (_, n) in worker.items() if not name.startswith("cpu")), default=0)  # frames
+    forks = worker.get(WORKER_STEPS[0][2], [0.0, 0])[1]  # a child kept for its hidden checks sends two frames
+    print(
+        f"  the worker: {children / max(count, 1):.0f} frames (a suite of an exercise each) from "
+        f"{forks / max(count, 1):.0f} children per submission; wall, summed over them:"
+    )
     for name, (total, n) in worker.items():
         if not name.startswith("cpu"):
             print(f"  {name:<68} {total / count * 1000:>8.1f} ms   {total / max(n, 1) * 1000:>7.2f} ms")
@@ -389,7 +393,7 @@ def print_profile(elapsed: float, count: int, scorer: dict, worker: dict, second
     for name, (seconds_, n) in cpu.items():  # the first frame of each worker has no earlier clock
         per_sub = seconds_ / max(n, 1) * children / max(count, 1)
         total += per_sub
-        print(f"  {name:<68} {per_sub * 1000:>8.1f} ms   {seconds_ / max(n, 1) * 1000:>7.2f} ms per child")
+        print(f"  {name:<68} {per_sub * 1000:>8.1f} ms   {seconds_ / max(n, 1) * 1000:>7.2f} ms per frame")
     print(
         f"  {'the scorer (this process, every thread)':<68} {scorer['scorer: all threads'][1] / count * 1000:>8.1f} ms"
     )

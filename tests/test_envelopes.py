@@ -150,3 +150,11 @@ def test_the_message_layer_loads_without_torch():
     """The sandbox imports it before torch (and the scorer's reader thread needs none)."""
     code = "import sys, autograder.protocol.messages; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_kept_childs_next_suite_reads_back_only_its_rows():
+    rows = [(0, ["cpu", "meta"], "cGxhbg==", "hidden"), (1, ["cpu"], "", "hidden")]
+    data = messages.control(rows)
+    assert messages.control_length(data) == len(data) - messages.CONTROL_HEAD
+    assert messages.control_rows(data) == [[0, ["cpu", "meta"], "cGxhbg=="], [1, ["cpu"], ""]]  # no suite: it is known
+    assert messages.control_rows(messages.control([])) == []

@@ -225,7 +225,7 @@ def suite_notes(ex, suite: str) -> list[str]:
 
 def suite_view(ex, suite: str, full_details: bool = False) -> tuple[bool, str]:
     """Whether the suite's test passed, and its text, made from that suite's own part only (judged
-    from its own child's frame: its outcome, messages, notes and printed output): a visible public
+    from its own frame: its outcome, messages, notes and printed output): a visible public
     test never shows what a hidden check found, printed or caused. The text's first word agrees
     with the verdict."""
     part = ex.part(suite)

@@ -87,7 +87,7 @@ class Job:
     """One submission to grade: a JSON line on the worker's stdin (its files are in the inbox)."""
 
     id: int
-    exercises: list[tuple[str, str]]  # (exercise, suite) parts, each graded by a child of its own
+    exercises: list[tuple[str, str]]  # (exercise, suite) parts, each reported in a frame of its own
     plans: dict[str, list[PlanRow]]  # for each exercise, its checks as data: the worker never sees a check
     jobs: int  # children at a time
     check_timeout: float

@@ -1,7 +1,7 @@
 """The last step before learner code runs in a child: OS limits, then an unprivileged uid, then
 no new programs and no memory outside the address-space limit.
 
-Root (Gradescope, CI, a root-started bwrap) becomes the slot's learner uid with no groups and no
+Root (Gradescope, CI, a root-started bwrap) becomes the child's learner uid with no groups and no
 capabilities; the result is checked, and the child refuses to go on if any privilege is left.
 Whoever started us, a seccomp filter then refuses ``execve``: a new program would run without the
 child's forbidden kernels (a Python started by the learner could call ``torch.tanh``), and

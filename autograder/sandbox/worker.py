@@ -2,12 +2,14 @@
 
 Runs as ``python -m autograder.sandbox.worker SCRATCH INBOX`` inside the sandbox. Reads jobs (one JSON
 line per submission: its exercises and, for each, its checks as pickled ``plans.Plan`` data;
-the files are in the inbox) on stdin and writes one frame per exercise on stdout, then a job-done
-frame; between submissions it wipes its scratch folder. It holds no check: no check module,
+the files are in the inbox) on stdin and writes one frame per exercise and suite on stdout, then a
+job-done frame; between submissions it wipes its scratch folder. As root, the child of an
+exercise's public checks is kept, stopped, for its hidden ones (``Grading.keep``), which saves a
+fork, a start and an exit per exercise. It holds no check: no check module,
 reference or expected value is ever loaded here. Learner code runs only in the forked children; the
 parent (the "zygote") never imports it, enforces time/memory/output limits and kills strays.
 Child → zygote stream: ``kind(1 byte) + length(4 bytes) + payload``; the zygote forwards it
-unread (the scorer parses and validates it).
+unread (the scorer parses and validates it). Zygote → kept child: ``messages.control``.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class Worker:
         cuda: bool,
         jobs: int,
     ) -> int:
-        """Posts a submission; ``parts``: (exercise, suite) pairs, each graded by a child of its own;
+        """Posts a submission; ``parts``: (exercise, suite) pairs, each reported in a frame of its own;
         ``plans``: for each exercise, its checks as ``[index, devices, plan, suite]``
         (``grader.plan_table``): data only, the worker never sees a check."""
         exercises = list(dict.fromkeys(e for e, _ in parts))

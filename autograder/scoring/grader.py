@@ -216,7 +216,7 @@ class Grader:
         return frames, problems
 
     def suites_of(self, exercise_id: str) -> list[str]:
-        """The suites an exercise has checks in, public first: each is graded by a child of its own."""
+        """The suites an exercise has checks in, public first: each is reported in a frame of its own."""
         return list(dict.fromkeys(row[3] for row in self.plans[exercise_id])) or ["public"]
 
     def warm(self, timeout: float = 120.0) -> None:

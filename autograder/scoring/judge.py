@@ -491,9 +491,9 @@ def judge_parts(
     limits: Limits,
     refusal: str | None = None,
 ) -> ExerciseResult:
-    """An exercise graded by one child per suite (``framed``: each suite's header and stream).
+    """An exercise graded suite by suite (``framed``: each suite's header and stream).
 
-    Each suite is judged from its own child's frame only, into ``result.parts[suite]``: its
+    Each suite is judged from its own frame only, into ``result.parts[suite]``: its
     outcome, messages, output and points. Its share of the exercise's points is fixed in advance,
     from the planned checks (a device whose reference cannot run weighs nothing), so that nothing
     a hidden check met moves a public number. The exercise as a whole (the instructor's view) is

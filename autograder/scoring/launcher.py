@@ -113,7 +113,7 @@ MIN_UID_BASE = POLICY.min_uid_base  # well above accounts (system, users) and th
 
 
 def learner_uids(count: int) -> list[int] | None:
-    """Unprivileged uids for learner code, one per concurrent exercise, when the grader runs as
+    """Unprivileged uids for learner code, one per child running or kept, when the grader runs as
     root (Gradescope, CI); None otherwise (learner code then runs as the user who started us).
 
     Fresh, unnamed uids (no account has them), chosen at random per worker, so that nothing else

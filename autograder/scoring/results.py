@@ -58,7 +58,7 @@ class ExerciseResult:
     suite_mistakes: dict[str, object] = field(default_factory=dict)
     suite_weights: dict[str, float] = field(default_factory=dict)  # planned weight of each suite
     grader_fault: bool = False  # the grader could not run it: no grade to record (not the learner's doing)
-    # each suite judged from its own child's frame (``judge.judge_parts``): what a learner may see of a
+    # each suite judged from its own frame (``judge.judge_parts``): what a learner may see of a
     # suite comes from its part only
     parts: dict[str, ExerciseResult] = field(default_factory=dict, repr=False)
 

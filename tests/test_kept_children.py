@@ -1,0 +1,202 @@
+"""A public child kept (stopped) for its exercise's hidden checks grades as a fresh child would.
+
+As root each exercise's public child, once its last public unit is reported, is stopped (every
+thread), its public frame sent, and it is kept until every public child is done; then it is sent
+its hidden checks and continued, instead of a fresh child being forked for them. These tests show
+that it is kept and stopped, that no other exercise can continue it, that one holding too much
+memory or whose control pipe learner code closed is not, and that grades are the same either way.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.scoring import client, launcher
+from autograder.scoring.grader import Grader
+from autograder.scoring.results import Limits
+from conftest import by_id, submission_with
+from mutants import MUTANTS, SOLUTIONS, build_submission
+
+KINDS = ["process"] + (["bwrap"] if launcher.choose("auto").contained else [])
+LIMITS = Limits(check_timeout=10.0, exercise_timeout=40.0, total_timeout=180.0, memory_mb=768)
+SUITES = ("public", "hidden")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="children are kept only by a root worker (a uid each)")
+
+
+class Frames(queue.Queue):
+    """The worker's events as the grader receives them, keeping each frame's header."""
+
+    def __init__(self):
+        super().__init__()
+        self.headers: list[dict] = []
+
+    def put(self, item, *args, **kwargs):
+        if isinstance(item, tuple) and item[0] == "frame":
+            self.headers.append(item[1])
+        super().put(item, *args, **kwargs)
+
+    def marks(self, exercise: str, suite: str) -> dict:
+        return next(h.get("phases") or {} for h in self.headers if (h["exercise"], h["suite"]) == (exercise, suite))
+
+
+@pytest.fixture(params=KINDS)
+def grader(request):
+    with Grader(request.param, SUITES, LIMITS) as g:
+        g.worker.events = g.frames = Frames()  # type: ignore[attr-defined]  # before any frame: only "ready" went by
+        yield g
+
+
+class StoppedWatch:
+    """Looks, every few milliseconds while a grade runs, for learner-uid processes whose every thread is stopped."""
+
+    def __init__(self, uids):
+        self.uids = {str(u) for u in uids}
+        self.stopped: dict[int, int] = {}  # pid -> threads, all seen stopped at once
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._look, daemon=True)
+
+    def _look(self):
+        while not self.done.is_set():
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    uid = next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Uid:"))
+                    if uid not in self.uids:
+                        continue
+                    states = [
+                        open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[0]
+                        for t in os.listdir(f"/proc/{pid}/task")
+                    ]
+                except (OSError, StopIteration, IndexError):
+                    continue
+                if states and all(s == "T" for s in states):
+                    self.stopped[int(pid)] = max(self.stopped.get(int(pid), 0), len(states))
+            time.sleep(0.003)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join()
+
+
+SPINS_THEN_WAITS = """
+import threading, time
+_spinning = []
+def _spin():
+    while True:
+        sum(range(1000))
+_log_softmax = log_softmax
+def log_softmax(logits, dim=-1):
+    if not _spinning:  # a thread of its own, busy for as long as the process runs
+        _spinning.append(threading.Thread(target=_spin, daemon=True))
+        _spinning[0].start()
+    return _log_softmax(logits, dim)
+_nll_loss = nll_loss
+_waited = []
+def nll_loss(*args, **kwargs):
+    if not _waited:  # log_softmax's public child is done and kept meanwhile
+        time.sleep(1.0)
+        _waited.append(1)
+    return _nll_loss(*args, **kwargs)
+"""
+
+
+def test_a_public_child_is_stopped_whole_and_kept_for_its_hidden_checks(tmp_path, grader):
+    sub = submission_with(tmp_path, "losses", SPINS_THEN_WAITS)
+    with StoppedWatch(grader.worker.uids) as watch:
+        result = by_id(grader.grade(sub, ["losses.log_softmax", "losses.nll_loss"]))
+    for exercise in ("losses.log_softmax", "losses.nll_loss"):
+        assert all(part.outcome == "passed" for part in result[exercise].parts.values()), result[exercise].message
+        assert "kept" in grader.frames.marks(exercise, "public")
+        assert "resumed" in grader.frames.marks(exercise, "hidden")
+    assert any(threads >= 2 for threads in watch.stopped.values()), watch.stopped  # its spinning thread stopped too
+
+
+CONTINUES_THE_OTHERS = """
+import os, signal, time
+_nll_loss = nll_loss
+_tried = []
+def nll_loss(*args, **kwargs):
+    if not _tried:
+        time.sleep(1.0)  # log_softmax's public child is kept (stopped) by now
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state == "T" and int(pid) != os.getpid():
+                print("SAW-STOPPED")
+                try:  # the route that reaches the kernel (the audit hook refuses os.kill itself)
+                    signal.pidfd_send_signal(os.pidfd_open(int(pid)), signal.SIGCONT)
+                    print("CONTINUED", pid)
+                except OSError as exc:
+                    print("REFUSED", type(exc).__name__)
+        _tried.append(1)
+    return _nll_loss(*args, **kwargs)
+"""
+
+
+def test_another_exercise_cannot_continue_a_kept_child(tmp_path, grader):
+    """Each child has a uid and a session of its own: SIGCONT, which a process may send to any other
+    of its session whatever their uids, is refused by the kernel."""
+    sub = submission_with(tmp_path, "losses", CONTINUES_THE_OTHERS)
+    result = by_id(grader.grade(sub, ["losses.log_softmax", "losses.nll_loss"]))
+    output = result["losses.nll_loss"].output
+    assert "SAW-STOPPED" in output and "REFUSED PermissionError" in output, output
+    assert "CONTINUED" not in output
+    assert all(part.outcome == "passed" for e in result.values() for part in e.parts.values())
+
+
+def test_a_child_holding_much_memory_is_not_kept(tmp_path, grader):
+    sub = submission_with(tmp_path, "outliers", "_BALLAST = bytearray(b'x' * (96 << 20))\n")
+    result = by_id(grader.grade(sub, ["outliers.iqr", "neurons.tanh"]))
+    assert all(part.outcome == "passed" for e in result.values() for part in e.parts.values())
+    assert "kept" not in grader.frames.marks("outliers.iqr", "public")
+    assert "kept" in grader.frames.marks("neurons.tanh", "public")
+
+
+CLOSES_ITS_CONTROL_PIPE = """
+import fcntl, os, stat
+for _fd in range(3, 64):  # the one pipe open for reading: what the zygote would send the hidden checks on
+    try:
+        if stat.S_ISFIFO(os.fstat(_fd).st_mode) and fcntl.fcntl(_fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            os.close(_fd)
+    except OSError:
+        pass
+"""
+
+
+def test_a_child_whose_control_pipe_was_closed_leaves_its_hidden_checks_to_a_fresh_one(tmp_path, grader):
+    sub = submission_with(tmp_path, "neurons", CLOSES_ITS_CONTROL_PIPE)
+    ex = by_id(grader.grade(sub, ["neurons.tanh"]))["neurons.tanh"]
+    assert ex.parts["public"].outcome == "passed" and ex.parts["hidden"].outcome == "passed", ex.message
+    assert "resumed" not in grader.frames.marks("neurons.tanh", "hidden")
+
+
+def _graded(kind: str, subs: list[Path]) -> list:
+    with Grader(kind, SUITES, LIMITS) as g:
+        return [
+            [
+                (e.exercise.id, suite, p.outcome, p.score, p.message, p.notes)
+                for e in g.grade(sub).exercises
+                for suite, p in e.parts.items()
+            ]
+            for sub in subs
+        ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_grades_are_the_same_with_and_without_kept_children(tmp_path, monkeypatch, kind):
+    chosen = MUTANTS[:: max(1, len(MUTANTS) // 6)]  # spread over the exercises
+    subs = [SOLUTIONS] + [build_submission(tmp_path / m.name, m.target, m.source) for m in chosen]
+    kept = _graded(kind, subs)
+    monkeypatch.setattr(client, "KEPT_CHILDREN", 0)  # a uid per slot only: no child can be kept
+    assert _graded(kind, subs) == kept
