@@ -376,12 +376,12 @@ def _uids_of(pid: str) -> set[int]:
     return {int(u) for u in line.split()[1:]}
 
 
-def _kill_uid(uid: int) -> None:
-    """Kills every process running as ``uid`` (real, effective or saved), until none is left.
+def _kill_uid(*uids: int) -> None:
+    """Kills every process running as one of ``uids`` (real, effective or saved), until none is left.
     Learner code runs as that uid and cannot leave it, so nothing it started survives this."""
-    me = os.getpid()
+    me, wanted = os.getpid(), set(uids)
     for _ in range(100):
-        found = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and uid in _uids_of(p)]
+        found = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != me and wanted & _uids_of(p)]
         if not found:
             return
         for pid in found:
@@ -947,8 +947,8 @@ def _end_of_job(uids, own_pid_namespace: bool) -> None:
     of the learner uids' and, when the sandbox gave us a PID namespace of our own (bwrap says so
     in ``OWN_PID_NAMESPACE``), every process in it but its init and us. Never guessed from our
     pid: in a container the plain worker may have a small pid too."""
-    for uid in uids or ():
-        _kill_uid(uid)
+    if uids:
+        _kill_uid(*uids)  # one scan of /proc for them all
     if own_pid_namespace:
         me = os.getpid()
         for entry in os.listdir("/proc"):
