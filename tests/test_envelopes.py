@@ -158,3 +158,11 @@ def test_a_kept_childs_next_suite_reads_back_only_its_rows():
     assert messages.control_length(data) == len(data) - messages.CONTROL_HEAD
     assert messages.control_rows(data) == [[0, ["cpu", "meta"], "cGxhbg=="], [1, ["cpu"], ""]]  # no suite: it is known
     assert messages.control_rows(messages.control([])) == []
+
+
+def test_a_jobs_later_plans_are_asked_for_and_read_back():
+    assert _events(messages.plans_wanted(3) + messages.job_done(3)) == [("plans", 3), ("done", 3)]
+    rows = {"neurons.tanh": [(0, ["cpu"], "cGxhbg==", "hidden")]}
+    assert messages.read_later_plans(messages.later_plans(3, rows)) == (3, rows)
+    both = [(0, ["cpu"], "a", "public"), (1, ["cpu"], "b", "hidden")]
+    assert messages.first_phase(both) == both[:1] and messages.later_phases(both) == both[1:]

@@ -1,10 +1,12 @@
-"""A public child kept (stopped) for its exercise's hidden checks grades as a fresh child would.
+"""Hidden checks stay out of every public child: not in its memory, and run by a child kept for them.
 
 As root each exercise's public child, once its last public unit is reported, is stopped (every
 thread), its public frame sent, and it is kept until every public child is done; then it is sent
 its hidden checks and continued, instead of a fresh child being forked for them. These tests show
 that it is kept and stopped, that no other exercise can continue it, that one holding too much
 memory or whose control pipe learner code closed is not, and that grades are the same either way.
+The hidden checks' plans reach the worker only once every public child is done: no public child's
+memory holds a hidden input, which a root process reading it shows.
 """
 
 from __future__ import annotations
@@ -254,3 +256,70 @@ def test_grades_are_the_same_with_and_without_kept_children(tmp_path, monkeypatc
     kept = _graded(kind, subs)
     monkeypatch.setattr(client, "KEPT_CHILDREN", 0)  # a uid per slot only: no child can be kept
     assert _graded(kind, subs) == kept
+
+
+SLEEPS_IN_PUBLIC = """
+import time
+_tanh = tanh
+_slept = []
+def tanh(x):
+    if not _slept:  # a public child, alive a while for the test to read its memory
+        _slept.append(1)
+        time.sleep(1.5)
+    return _tanh(x)
+"""
+
+
+def _memory(pid: int) -> bytes:
+    """Every readable private or anonymous region of a process, as root reads it (``/proc/PID/mem``)."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for line in maps:
+            fields = line.split()
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5].startswith("[v")):
+                continue
+            try:
+                mem.seek(low)
+                chunks.append(mem.read(high - low))
+            except OSError:
+                continue
+    return b"".join(chunks)
+
+
+def _own_window(blob: str, elsewhere: str) -> bytes:
+    """64 characters of a plan's base64 text found nowhere in ``elsewhere``: its own data, near its
+    end (tensors' bytes), not the pickle's structure every plan shares."""
+    for end in range(len(blob), 64, -48):
+        window = blob[end - 64 : end]
+        if window not in elsewhere:
+            return window.encode()
+    raise AssertionError("a plan with no bytes of its own")
+
+
+def test_no_public_child_nor_its_worker_holds_a_hidden_input(tmp_path, grader):
+    sub = submission_with(tmp_path, "neurons", SLEEPS_IN_PUBLIC)
+    graded = threading.Thread(target=grader.grade, args=(sub, ["neurons"]), daemon=True)
+    graded.start()
+    uids, child = {str(u) for u in grader.worker.uids}, None
+    while child is None and graded.is_alive():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
+            except OSError:
+                continue
+            if status["Uid"].split()[0] in uids and status["State"].split()[0] == "S":
+                child, parent = int(pid), int(status["PPid"])
+        time.sleep(0.01)
+    assert child is not None, "no learner child was seen"
+    seen = {"child": _memory(child), "worker": _memory(parent)}
+    graded.join()
+    rows = {e: grader.plans[e] for e in ("neurons.tanh", "neurons.neuron", "neurons.TinyNet")}
+    public_text = " ".join(blob for table in grader.plans.values() for _, _, blob, suite in table if suite == "public")
+    hidden = [
+        _own_window(blob, public_text) for table in rows.values() for _, _, blob, suite in table if suite == "hidden"
+    ]
+    public = [_own_window(blob, "") for _, _, blob, suite in rows["neurons.tanh"] if suite == "public"]
+    assert hidden and any(p in seen["child"] for p in public)  # the search finds what is there
+    for who, memory in seen.items():
+        assert not [h for h in hidden if h in memory], f"a hidden input in the {who}'s memory"

@@ -29,6 +29,7 @@ class WorkerTag(bytes, Enum):
     READY = b"R"  # torch is loaded: jobs may come (no payload)
     JOB_DONE = b"J"  # a submission is graded, every process it started is dead: ``{"id": n}``
     FRAME = b"F"  # one (exercise, suite) part: its ``FrameHeader`` and its child's stream
+    PLANS = b"P"  # a job's later phase may start: send its plans now (``{"id": n}``; see ``Job``)
 
 
 class ChildTag(bytes, Enum):
@@ -80,6 +81,20 @@ class UnitReport(TypedDict, total=False):
 
 # ----------------------------------------------------------------------------- scorer → worker
 PlanRow = tuple[int, list[str], str, str]  # check index, devices, base64 plan bytes, suite (``grader.plan_table``)
+PHASES = {"public": 0}  # a suite's phase; every other suite (hidden) is 1: it starts once every public child is done
+
+
+def phase(suite: str) -> int:
+    return PHASES.get(suite, 1)
+
+
+def first_phase(rows: list[PlanRow]) -> list[PlanRow]:
+    """The rows the job line carries: a later phase's are sent only when the worker asks (``PLANS``)."""
+    return [row for row in rows if phase(row[3]) == 0]
+
+
+def later_phases(rows: list[PlanRow]) -> list[PlanRow]:
+    return [row for row in rows if phase(row[3]) > 0]
 
 
 @dataclass
@@ -88,7 +103,10 @@ class Job:
 
     id: int
     exercises: list[tuple[str, str]]  # (exercise, suite) parts, each reported in a frame of its own
-    plans: dict[str, list[PlanRow]]  # for each exercise, its checks as data: the worker never sees a check
+    # for each exercise, its public checks as data (the worker never sees a check); the hidden ones'
+    # come on a line of their own once every public child is done (``WorkerTag.PLANS``, ``later_plans``):
+    # no hidden check's inputs are in the worker's memory, nor in a child's, while a public child runs
+    plans: dict[str, list[PlanRow]]
     jobs: int  # children at a time
     check_timeout: float
     exercise_timeout: float
@@ -107,10 +125,23 @@ class Job:
         raw = json.loads(line)
         raw["id"] = int(raw["id"])
         raw["exercises"] = [(str(e), str(s)) for e, s in raw["exercises"]]
-        raw["plans"] = {
-            e: [(int(i), list(on), str(b), str(s)) for i, on, b, s in rows] for e, rows in raw["plans"].items()
-        }
+        raw["plans"] = _plan_rows(raw["plans"])
         return cls(**raw)
+
+
+def _plan_rows(plans: dict) -> dict[str, list[PlanRow]]:
+    return {e: [(int(i), list(on), str(b), str(s)) for i, on, b, s in rows] for e, rows in plans.items()}
+
+
+def later_plans(job_id: int, plans: dict[str, list[PlanRow]]) -> bytes:
+    """The line that answers a worker's ``PLANS``: the plans of the job's later phase."""
+    return (json.dumps({"id": job_id, "plans": plans}) + "\n").encode()
+
+
+def read_later_plans(line: bytes | str) -> tuple[int, dict[str, list[PlanRow]]]:
+    """That line, from the scorer (trusted): the job's id and its plans."""
+    raw = json.loads(line)
+    return int(raw["id"]), _plan_rows(raw["plans"])
 
 
 # ----------------------------------------------------------------------------- zygote → child
@@ -210,17 +241,28 @@ def job_done(job_id: int) -> bytes:
     return WorkerTag.JOB_DONE.value + _LENGTH.pack(len(body)) + body
 
 
+def plans_wanted(job_id: int) -> bytes:
+    body = json.dumps({"id": job_id}).encode()
+    return WorkerTag.PLANS.value + _LENGTH.pack(len(body)) + body
+
+
 def frame(head: FrameHeader, stream: bytes) -> bytes:
     body = json.dumps(head).encode()
     return WorkerTag.FRAME.value + _LENGTH.pack(len(body)) + body + _STREAM_LENGTH.pack(len(stream)) + stream
 
 
-Event = Literal["ready"] | tuple[Literal["done"], int] | tuple[Literal["frame"], FrameHeader, bytes]
+Event = (
+    Literal["ready"]
+    | tuple[Literal["done"], int]
+    | tuple[Literal["plans"], int]
+    | tuple[Literal["frame"], FrameHeader, bytes]
+)
 
 
 def read_events(read_exact: Callable[[int], bytes | None]) -> Iterator[Event]:
     """The worker's messages, from ``read_exact(n)`` (n bytes, or None at the end): ``"ready"``,
-    ``("done", job_id)``, ``("frame", header, stream)``. Sizes are bounded before anything is read
+    ``("done", job_id)``, ``("plans", job_id)`` (it asks for a job's later plans), ``("frame", header,
+    stream)``. Sizes are bounded before anything is read
     and JSON is parsed defensively, since learner code shares the worker's sandbox: anything
     malformed is a ``ProtocolError``, never another exception."""
 
@@ -236,11 +278,14 @@ def read_events(read_exact: Callable[[int], bytes | None]) -> Iterator[Event]:
             return
         if tag == WorkerTag.READY:
             yield "ready"
-        elif tag == WorkerTag.JOB_DONE:
+        elif tag in (WorkerTag.JOB_DONE, WorkerTag.PLANS):
             done = _json(take(_bounded(take(_LENGTH.size), _LENGTH, MAX_JOB_DONE_BYTES)))
             if not isinstance(done, dict) or type(done.get("id")) is not int:
                 raise ProtocolError("bad job-done message")
-            yield "done", done["id"]
+            if tag == WorkerTag.JOB_DONE:
+                yield "done", done["id"]
+            else:
+                yield "plans", done["id"]
         elif tag == WorkerTag.FRAME:
             head = _frame_header(_json(take(_bounded(take(_LENGTH.size), _LENGTH, MAX_HEADER_BYTES))))
             yield "frame", head, take(_bounded(take(_STREAM_LENGTH.size), _STREAM_LENGTH, MAX_STREAM_BYTES))

@@ -29,6 +29,7 @@ import stat
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
 import numpy  # noqa: F401  - imported before forking so children start warm
@@ -272,7 +273,6 @@ def _flush_and_exit(code: int) -> NoReturn:
 
 
 # ----------------------------------------------------------------------------- zygote side
-PHASES = {"public": 0}  # every other suite (hidden) starts only once every public child is gone
 
 
 class Running:
@@ -290,7 +290,6 @@ class Running:
         self.open_fds = set(fds)
         self.devices: list[str] | None = None  # sent by the child before any learner code ran
         self.control: int | None = None  # the write end of its control pipe, when it may be kept for its next suite
-        self.next_suite = b""  # and what it will be sent there (``messages.control``)
         self.memory = 0  # private bytes it held when it was stopped
         self.exit_status: int | None = None  # its wait status, when the zygote reaped it early
         self.start(part, job, slot)
@@ -485,14 +484,16 @@ def _remove(paths: list[str]) -> None:
                 pass
 
 
-def serve(job: Job, out_fd: int, submission: str, scratch_root: str) -> None:
+def serve(job: Job, out_fd: int, submission: str, scratch_root: str, read_line: Callable[[], str]) -> None:
     """Grades one submission: a fresh child per exercise (``job.exercises``: pairs of exercise and
     suite), ``job.jobs`` at a time, each as a learner uid of its own (when we are root) in a scratch
     folder of its own, wiped when it ends. No hidden check's inputs reach any process before every
     public child has reported its last public unit and is gone, or stopped (SIGSTOP, confirmed by
-    ``waitpid``) with its public frame sent: what they made can reach no public child's output. A
-    stopped child is kept for its exercise's hidden checks and resumed with them (``Grading.keep``)."""
-    grading = Grading(job, out_fd, os.path.realpath(submission), scratch_root)
+    ``waitpid``) with its public frame sent: what they made can reach no public child's output. The
+    hidden plans are not even here before then: the worker asks the scorer for them (``read_line``
+    reads its answer), so no public child's memory holds them. A stopped child is kept for its
+    exercise's hidden checks and resumed with them (``Grading.keep``)."""
+    grading = Grading(job, out_fd, os.path.realpath(submission), scratch_root, read_line)
     try:
         while grading.queue or grading.running:
             grading.start_children()
@@ -516,9 +517,11 @@ class Grading:
     """One submission's children: those waiting (``queue``), those running, those kept (stopped)
     for their next suite, their slots and their uids."""
 
-    def __init__(self, job: Job, out_fd: int, submission: str, scratch_root: str):
+    def __init__(self, job: Job, out_fd: int, submission: str, scratch_root: str, read_line: Callable[[], str]):
         self.job, self.out_fd, self.submission, self.scratch_root = job, out_fd, submission, scratch_root
-        self.queue = sorted(job.exercises, key=lambda part: PHASES.get(part[1], 1))
+        self.read_line = read_line
+        self.phases_here = {0}  # phases whose plans the worker holds: the first came with the job
+        self.queue = sorted(job.exercises, key=lambda part: messages.phase(part[1]))
         self.running: dict[int, Running] = {}
         self.kept: dict[str, Running] = {}  # exercise → its stopped child, waiting for its next suite
         self.skipped_modules: dict[str, str] = {}
@@ -530,13 +533,27 @@ class Grading:
         self.counter = 0
 
     def _may_start(self, part: tuple[str, str]) -> bool:
-        phase = PHASES.get(part[1], 1)
-        return all(PHASES.get(r.suite, 1) >= phase for r in self.running.values())
+        phase = messages.phase(part[1])
+        return all(messages.phase(r.suite) >= phase for r in self.running.values())
+
+    def _ask_for_plans(self, phase: int) -> None:
+        """Every child of the earlier phases is gone or stopped: the scorer sends this phase's plans."""
+        _write_all(self.out_fd, messages.plans_wanted(self.job.id))
+        line = self.read_line()
+        if not line:
+            raise EOFError("the scorer is gone")
+        job_id, plans = messages.read_later_plans(line)
+        assert job_id == self.job.id  # the scorer answers the job it sent, one at a time
+        for exercise, rows in plans.items():
+            self.job.plans[exercise] = self.job.plans.get(exercise, []) + rows
+        self.phases_here.add(phase)
 
     def start_children(self) -> None:
         """Starts each part that may start now (a free slot, and its phase's turn): in the child kept
         for it, or in a fresh one."""
         while self.queue and self.free_slots and self._may_start(self.queue[0]):
+            if messages.phase(self.queue[0][1]) not in self.phases_here:
+                self._ask_for_plans(messages.phase(self.queue[0][1]))
             exercise_id, suite = part = self.queue.pop(0)
             module = exercise_id.split(".")[0]
             kept = self.kept.pop(exercise_id, None)
@@ -562,7 +579,7 @@ class Grading:
     def _later_part(self, part: tuple[str, str]) -> tuple[str, str] | None:
         """The exercise's part of a later phase still queued, when this part's child may be kept for
         it: a root worker (each child a uid of its own), a uid to spare, and plans that fit the pipe."""
-        later = [p for p in self.queue if p[0] == part[0] and PHASES.get(p[1], 1) > PHASES.get(part[1], 1)]
+        later = [p for p in self.queue if p[0] == part[0] and messages.phase(p[1]) > messages.phase(part[1])]
         if self.uids is None or len(later) != 1 or len(self.uids) <= self.job.jobs:
             return None
         return later[0]
@@ -579,11 +596,9 @@ class Grading:
             os.chown(scratch, uid, uid)
         result_r, result_w = os.pipe()
         output_r, output_w = os.pipe()
-        later = self._later_part(part)
-        next_suite = messages.control([row for row in self.job.plans[part[0]] if later and row[3] == later[1]])
-        control_r, control_w = os.pipe() if later and len(next_suite) <= KEEP_MAX_MESSAGE else (None, None)
-        if control_w is not None:
-            fcntl.fcntl(control_w, F_SETPIPE_SZ, max(len(next_suite), 4096))  # the whole message fits at once
+        control_r, control_w = os.pipe() if self._later_part(part) else (None, None)
+        if control_w is not None:  # its next suite's plans will fit at once, or it will not be kept
+            fcntl.fcntl(control_w, F_SETPIPE_SZ, KEEP_MAX_MESSAGE)
         pid = os.fork()
         if pid == 0:
             os.close(result_r)
@@ -595,7 +610,7 @@ class Grading:
             os.close(control_r)
         os.set_blocking(output_r, False)  # drained up to each result (``_take_messages``)
         run = Running(part, pid, (result_r, output_r), self.job, slot, scratch, uid)
-        run.control, run.next_suite = control_w, next_suite if control_w is not None else b""
+        run.control = control_w
         run.marks["spawn"] = spawn  # its scratch, pipes and fork: a negative phase
         self.running[pid] = run
         self._watch(run)
@@ -670,14 +685,15 @@ class Grading:
 
     def _resume(self, run: Running, part: tuple[str, str], slot: int) -> bool:
         """The kept child of ``part``'s exercise, sent its checks and continued; False (and it is
-        ended) when learner code closed its control pipe."""
+        ended) when learner code closed its control pipe, or the checks would not fit it."""
         assert run.control is not None  # only a child with a control pipe is kept
-        try:
-            written = os.write(run.control, run.next_suite)  # an empty pipe sized for it: all at once
+        message = messages.control([row for row in self.job.plans[part[0]] if row[3] == part[1]])
+        try:  # an empty pipe of KEEP_MAX_MESSAGE bytes: all at once, or not at all
+            written = os.write(run.control, message) if len(message) <= KEEP_MAX_MESSAGE else 0
         except OSError:
             written = 0
         self._release(run)
-        if written != len(run.next_suite):
+        if written != len(message):
             self.discard(run)
             return False
         run.start(part, self.job, slot)
@@ -982,7 +998,8 @@ def main() -> int:
     _write_all(out_fd, messages.ready())  # torch is loaded
     for line in sys.stdin:
         job = Job.decode(line)
-        serve(job, out_fd, os.path.join(inbox, str(job.id)), scratch_root)  # the scorer wrote it, read-only here
+        # the scorer wrote it, read-only here; it answers the worker's requests for later plans on stdin
+        serve(job, out_fd, os.path.join(inbox, str(job.id)), scratch_root, sys.stdin.readline)
         _end_of_job(job.uids if os.geteuid() == 0 else None, os.environ.get(OWN_PID_NAMESPACE) == "1")
         _wipe(scratch_root)
         _write_all(out_fd, messages.job_done(job.id))

@@ -22,6 +22,7 @@ class Worker:
 
     Frames arrive on a queue filled by a reader thread: ``messages.Event``s (``"ready"``,
     ``("frame", header, stream)``, ``("done", job_id)``), and ``None`` when the process is gone.
+    The same thread answers the worker's ``("plans", job_id)`` with that job's hidden plans.
     """
 
     def __init__(self, box: launcher.Sandbox, slots: int = 2):
@@ -36,6 +37,8 @@ class Worker:
         self.ready = False
         self.alive = True
         self._jobs = 0
+        self._later: dict[int, dict[str, list]] = {}  # each job's hidden plans, until the worker asks for them
+        self._writing = threading.Lock()  # job lines (the grading thread) and plans (the reader thread)
         threading.Thread(target=self._read_frames, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
 
@@ -50,6 +53,10 @@ class Worker:
             for event in messages.read_events(self._read_exact):
                 if event == "ready":
                     self.ready = True
+                if isinstance(event, tuple) and event[0] == "plans" and isinstance(event[1], int):
+                    # every public child of that job is done (gone or stopped): now its hidden checks
+                    self._send(messages.later_plans(event[1], self._later.pop(event[1], {})))
+                    continue
                 self.events.put(event)
         except (OSError, MemoryError, messages.ProtocolError):  # a dead worker, or one that lies
             pass
@@ -73,7 +80,8 @@ class Worker:
     ) -> int:
         """Posts a submission; ``parts``: (exercise, suite) pairs, each reported in a frame of its own;
         ``plans``: for each exercise, its checks as ``[index, devices, plan, suite]``
-        (``grader.plan_table``): data only, the worker never sees a check."""
+        (``grader.plan_table``): data only, the worker never sees a check. The public ones go with
+        the job; the hidden ones when the worker asks, once every public child is done."""
         exercises = list(dict.fromkeys(e for e, _ in parts))
         self._jobs += 1
         launcher.clear_inbox(self.inbox)
@@ -81,7 +89,7 @@ class Worker:
         job = messages.Job(
             id=self._jobs,
             exercises=list(parts),
-            plans={e: plans[e] for e in exercises},
+            plans={e: messages.first_phase(plans[e]) for e in exercises},
             jobs=jobs,
             check_timeout=limits.check_timeout,
             exercise_timeout=limits.exercise_timeout,
@@ -91,12 +99,17 @@ class Worker:
             uids=self.uids,
             scratch_quota=None if self.box.contained else launcher.SCRATCH_BYTES,
         )
-        try:
-            self.stdin.write(job.encode())
-            self.stdin.flush()
-        except OSError:
-            pass  # the reader thread reports the death
+        self._later[job.id] = {e: messages.later_phases(plans[e]) for e in exercises}
+        self._send(job.encode())
         return self._jobs
+
+    def _send(self, line: bytes) -> None:
+        with self._writing:
+            try:
+                self.stdin.write(line)
+                self.stdin.flush()
+            except (OSError, ValueError):  # ValueError: closed meanwhile
+                pass  # the reader thread reports the death
 
     def close(self):
         try:  # first: a thread blocked writing a job to stdin holds its lock until the pipe breaks
