@@ -57,6 +57,8 @@ class Worker:
                     # every public child of that job is done (gone or stopped): now its hidden checks
                     self._send(messages.later_plans(event[1], self._later.pop(event[1], {})))
                     continue
+                if isinstance(event, tuple) and event[0] == "done" and isinstance(event[1], int):
+                    self._later.pop(event[1], None)  # a job with no later phase never asked
                 self.events.put(event)
         except (OSError, MemoryError, messages.ProtocolError):  # a dead worker, or one that lies
             pass
