@@ -323,3 +323,35 @@ def test_no_public_child_nor_its_worker_holds_a_hidden_input(tmp_path, grader):
     assert hidden and any(p in seen["child"] for p in public)  # the search finds what is there
     for who, memory in seen.items():
         assert not [h for h in hidden if h in memory], f"a hidden input in the {who}'s memory"
+
+
+KEPT_A_WHILE = """
+import time
+_nll_loss = nll_loss
+_waited = []
+def nll_loss(*args, **kwargs):
+    if not _waited:  # log_softmax's child is kept (stopped) meanwhile
+        _waited.append(1)
+        time.sleep(3.0)
+    return _nll_loss(*args, **kwargs)
+"""
+
+
+def test_a_kept_child_dies_with_its_worker(tmp_path, grader):
+    """A kept child is stopped: if its worker is killed (a grade interrupted or out of time), it must
+    not wait forever. It dies with it (``PR_SET_PDEATHSIG``; under bwrap the PID namespace too)."""
+    sub = submission_with(tmp_path, "losses", KEPT_A_WHILE)
+    worker = grader.worker
+    graded = threading.Thread(target=grader.grade, args=(sub, ["losses.log_softmax", "losses.nll_loss"]), daemon=True)
+    with StoppedWatch(worker.uids) as watch:
+        graded.start()
+        while not watch.stopped and graded.is_alive():
+            time.sleep(0.01)
+    assert watch.stopped, "no kept child was seen"
+    worker.close()  # as a Ctrl-C or the whole grade's time limit does
+    graded.join()
+    deadline = time.monotonic() + 5.0
+    while any(os.path.exists(f"/proc/{pid}") for pid in watch.stopped) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in watch.stopped if os.path.exists(f"/proc/{pid}")]
+    assert not left, f"kept children outlived their worker: {left}"

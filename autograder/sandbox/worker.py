@@ -200,9 +200,11 @@ def _enter_child(
     fds: tuple[int, int, int | None], uid: int | None, scratch: str, submission: str, memory_mb: int
 ) -> None:
     """The child's walls, before any learner code: its own session (no other child may send it
-    SIGCONT), stdin closed, stdout and stderr on the output pipe, no other fd than its result and
-    control pipes, its own namespaces, its memory limit, the learner uid."""
+    SIGCONT), death with the zygote (a kept child is stopped: it would wait forever), stdin
+    closed, stdout and stderr on the output pipe, no other fd than its result and control pipes,
+    its own namespaces, its memory limit, the learner uid."""
     result_fd, output_fd, control_fd = fds
+    zygote = os.getppid()
     os.setsid()
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(output_fd, 1)
@@ -216,6 +218,9 @@ def _enter_child(
     namespaces.isolate_child(submission, scratch)  # as root: before the drop
     _limit_memory(memory_mb)
     privileges.drop(uid)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the drop (which clears it): it dies with the zygote, kept or not
+    if os.getppid() != zygote:  # the zygote died before that: nobody would read us, nor end us
+        os._exit(71)
     os.chdir(scratch)
     os.environ.update(HOME=scratch, TMPDIR=scratch)
     torch.set_num_threads(1)
@@ -334,6 +339,9 @@ class Running:
             phases={name: round(t - self.started, 6) for name, t in self.marks.items()},
             cpu=_cpu_so_far(),
         )
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _prctl(option: int, value: int) -> None:
