@@ -55,6 +55,20 @@ def grader(request):
         yield g
 
 
+def _status(pid: str) -> dict[str, str]:
+    """A process's ``/proc/PID/status`` fields ({} once it is gone); any process's name may be any bytes."""
+    try:
+        with open(f"/proc/{pid}/status", errors="replace") as status:
+            return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+    except OSError:
+        return {}
+
+
+def _state(stat_path: str) -> str:
+    with open(stat_path, errors="replace") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
 class StoppedWatch:
     """Looks, every few milliseconds while a grade runs, for learner-uid processes whose every thread is stopped."""
 
@@ -67,15 +81,12 @@ class StoppedWatch:
     def _look(self):
         while not self.done.is_set():
             for pid in filter(str.isdigit, os.listdir("/proc")):
+                status = _status(pid)
+                if status.get("Uid", "?").split()[0] not in self.uids:
+                    continue
                 try:
-                    uid = next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("Uid:"))
-                    if uid not in self.uids:
-                        continue
-                    states = [
-                        open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[0]
-                        for t in os.listdir(f"/proc/{pid}/task")
-                    ]
-                except (OSError, StopIteration, IndexError):
+                    states = [_state(f"/proc/{pid}/task/{t}/stat") for t in os.listdir(f"/proc/{pid}/task")]
+                except (OSError, IndexError):  # gone meanwhile
                     continue
                 if states and all(s == "T" for s in states):
                     self.stopped[int(pid)] = max(self.stopped.get(int(pid), 0), len(states))
@@ -132,8 +143,8 @@ def nll_loss(*args, **kwargs):
         time.sleep(1.0)  # log_softmax's public child is kept (stopped) by now
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-            except OSError:
+                state = open(f"/proc/{pid}/stat", errors="replace").read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
                 continue
             if state == "T" and int(pid) != os.getpid():
                 print("SAW-STOPPED")
@@ -304,11 +315,8 @@ def test_no_public_child_nor_its_worker_holds_a_hidden_input(tmp_path, grader):
     uids, child = {str(u) for u in grader.worker.uids}, None
     while child is None and graded.is_alive():
         for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                status = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
-            except OSError:
-                continue
-            if status["Uid"].split()[0] in uids and status["State"].split()[0] == "S":
+            status = _status(pid)
+            if status.get("Uid", "?").split()[0] in uids and status.get("State", "?").split()[0] == "S":
                 child, parent = int(pid), int(status["PPid"])
         time.sleep(0.01)
     assert child is not None, "no learner child was seen"
