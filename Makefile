@@ -56,8 +56,8 @@ list: $(VENV)/.installed ## list exercises, points and forbidden operations
 	$(PYTHON) -m autograder list
 
 ifneq ($(wildcard solutions/*.py),)
-test: $(VENV)/.installed ## the project's own test suite
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test: $(VENV)/.installed ## the project's own test suite (it ends with its 15 slowest tests, to keep it quick)
+	$(PYTHON) -m pytest --durations=15 $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff (lint, import order, format) and mypy over the whole package, as pyproject.toml says
 	$(VENV)/bin/ruff check autograder tests solutions bench deploy nbgrader_config.py

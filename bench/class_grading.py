@@ -15,7 +15,8 @@ run, each way of grading all of them:
    times it on the first K learners only.
 
 Prints submissions per minute for each, the ratios (aim: batch >= 5x the loop, >= 50x nbgrader)
-and whether the batch and the loop gave every submission identical scores (exit 1 if not).
+and whether the batch and the loop gave every submission identical scores, every copy of the
+solutions full marks and no worker trouble (exit 1 if not).
 ``--profile`` then grades the class once more in this process and prints where a submission's time
 goes, phase by phase: the scorer's steps timed around their calls, the worker's from the clocks its
 zygote puts in every frame (fork, namespaces and drop, seal and import, checks, exit, clean-up) and
@@ -145,13 +146,20 @@ def scores(data: dict) -> list[tuple[str, float]]:
     return [(t["name"], t["score"]) for t in data["tests"]]
 
 
-def compare(batch_out: Path, loop_out: Path, names: list[str]) -> list[str]:
+def compare(batch_out: Path, loop_out: Path, described: dict[str, str]) -> list[str]:
+    """What is wrong with the two ways' results: a submission scored differently, a copy of the
+    solutions short of full marks, a worker that did not work (identical failures are no speed)."""
     differ = []
-    for name in names:
+    for name, what in sorted(described.items()):
         batch = json.loads((batch_out / "results" / name / "results.json").read_text())
         loop = json.loads((loop_out / f"{name}.json").read_text())
         if scores(batch) != scores(loop) or batch["score"] != loop["score"]:
             differ.append(f"{name}: batch {batch['score']} vs loop {loop['score']}")
+        for way, result in (("batch", batch), ("loop", loop)):
+            if what == "the solutions" and result["score"] != result["max_score"]:
+                differ.append(f"{name} (the solutions): {way} {result['score']} of {result['max_score']}")
+            if "worker problems" in result.get("output", ""):
+                differ.append(f"{name}: {way}'s worker did not work: {result['output'][:300]}")
     return differ
 
 
@@ -489,9 +497,9 @@ def main(argv=None) -> int:
         if args.profile:
             print_profile(*profile_batch(subs, work / "profile", args.jobs), args.jobs)
 
-        differ = compare(work / "batch", work / "loop", names)
+        differ = compare(work / "batch", work / "loop", described)
         if differ:
-            print(f"scores differ between grade-batch and the CLI loop for {len(differ)} submissions:")
+            print(f"scores differ between grade-batch and the CLI loop, or are wrong, in {len(differ)} cases:")
             for line in differ[:20]:
                 print(f"  {line}")
             return 1

@@ -7,6 +7,7 @@ minutes per learner; ``make bench-class`` times it)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -48,6 +49,29 @@ def test_small_class_grading_benchmark():
     for phase in ("scorer: judge and diagnose", "child: run the checks", "zygote: kill strays", "the zygote (forks"):
         assert re.search(rf"^  {re.escape(phase)}.* [0-9.]+ ms", out, re.M), out  # every phase has its figure
     assert re.search(r"^  all of it +[0-9.]+ ms: at most [0-9.]+ submissions/min on \d+ cores", out, re.M), out
+
+
+def test_identical_failures_are_no_speed(tmp_path):
+    """Two ways that agree on wrong results fail the bench: solutions short of full marks, a worker
+    that did not start (the bench would otherwise time a grader that grades nothing, fast)."""
+    bench = _bench()
+
+    def write(path, score, output=""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"score": score, "max_score": 58, "output": output, "tests": []}))
+
+    broken = "sandbox: bubblewrap; worker problems: bwrap: execvp python: No such file or directory"
+    write(tmp_path / "batch" / "results" / "s1" / "results.json", 0, broken)
+    write(tmp_path / "loop" / "s1.json", 0, broken)
+    write(tmp_path / "batch" / "results" / "s2" / "results.json", 0)
+    write(tmp_path / "loop" / "s2.json", 0)
+    found = bench.compare(tmp_path / "batch", tmp_path / "loop", {"s1": "the solutions", "s2": "the stubs"})
+    assert sorted(found) == [
+        "s1 (the solutions): batch 0 of 58",
+        "s1 (the solutions): loop 0 of 58",
+        f"s1: batch's worker did not work: {broken}",
+        f"s1: loop's worker did not work: {broken}",
+    ]
 
 
 def test_the_class_is_a_mix_of_solutions_stubs_and_mistakes(tmp_path):

@@ -218,3 +218,33 @@ print(total, alive)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     total, alive = proc.stdout.split(" ", 1)
     assert int(total) > 100 and alive.strip() == "[]", proc.stdout + proc.stderr
+
+
+def test_an_exercise_is_blocked_whether_or_not_its_job_warmed_it():
+    """The worker finds an exercise's forbidden routes for the exercises of each job (a one-exercise
+    grade pays for one), once per exercise: ``block`` finds them itself for one no job warmed, so a
+    route is never left open for want of a warm-up, and warming again duplicates nothing."""
+    script = """
+import math, numpy, torch
+import torch._decomp, torch._meta_registrations, torch._refs
+from autograder.course import catalogue
+from autograder.sandbox import forbid
+tanh, pad = catalogue.BY_ID["neurons.tanh"], catalogue.BY_ID["convolution.pad2d"]
+forbid.warm([pad])
+first = len(forbid.library_twins(None)[pad])
+forbid.warm([pad, pad])
+assert len(forbid.library_twins(None)[pad]) == first > 0, forbid.library_twins(None)[pad]
+assert tanh not in forbid.library_twins(None)  # not warmed: a job of pad2d alone
+hits = []
+registration = forbid.block(tanh, hits)
+for route in (lambda: numpy.tanh(0.5), lambda: math.tanh(0.5), lambda: torch.tanh(torch.ones(2))):
+    try:
+        route()
+    except forbid.ForbiddenOperation:
+        continue
+    raise SystemExit("a route of tanh is open")
+print("blocked", hits)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    blocked = proc.returncode == 0 and proc.stdout.startswith("blocked ['tanh', 'tanh', 'tanh']")
+    assert blocked, proc.stdout + proc.stderr

@@ -99,3 +99,17 @@ def test_the_speed_benchmark_runs_and_reports_ratios():
         assert re.search(rf"^{name} +[0-9.]+ s = [0-9.]+x import torch", proc.stdout, re.M), proc.stdout
     assert re.search(r"^wrong exercise name .* = [0-9.]+x", proc.stdout, re.M), proc.stdout
     assert re.search(r"^watch: save to complete table .* = [0-9.]+x import torch", proc.stdout, re.M), proc.stdout
+
+
+def test_the_speed_benchmark_refuses_to_time_a_grade_that_did_not_grade_in_full():
+    """A grade whose worker cannot start is fast and worthless: the bench stops rather than time
+    it. The stubs earn nothing, so their first grade stops it, with the table that shows why."""
+    proc = subprocess.run(
+        [sys.executable, "bench/grade_speed.py", "--repeat", "1", "--saves", "0", "--submission", "exercises"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0 and "did not grade in full" in proc.stderr, proc.stdout + proc.stderr
+    assert "x import torch" not in proc.stdout  # nothing was reported

@@ -69,7 +69,7 @@ def forbidden_overloads(exercise: Exercise) -> list[str]:
 @functools.cache
 def plan(exercise: Exercise) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each forbidden overload with the dispatch keys that carry a kernel for it. Computed once
-    per worker, before forking (``warm``), so that a child only registers."""
+    per worker and exercise, before forking (``warm``), so that a child only registers."""
     if not exercise.forbidden and not exercise.forbidden_pattern and not _forbidden_packages(exercise):
         return ()
     fused = _fused_kernels_of(exercise)
@@ -96,16 +96,25 @@ def _kernel_keys(name: str) -> tuple[str, ...]:
     return tuple(key for key in DISPATCH_KEYS if torch._C._dispatch_has_kernel_for_dispatch_key(name, key))
 
 
+_WARMED: set[Exercise] = set()
+
+
 def warm(exercises) -> None:
-    for exercise in exercises:
+    """Finds, once per exercise, what ``block`` registers: in the worker, for the exercises of the
+    job it is about to fork children for (a one-exercise grade pays for one exercise's tables)."""
+    new = tuple(dict.fromkeys(e for e in exercises if e not in _WARMED))
+    for exercise in new:
         plan(exercise)
         python_routes(exercise)
-    library_twins(tuple(exercises))
+    if new:
+        library_twins(new)
+        _WARMED.update(new)
 
 
 def block(exercise: Exercise, hits: list[str]) -> object | None:
     """Replaces the exercise's forbidden kernels with ones that append the op's name to ``hits``
     and raise. Returns the registration: it lasts while the returned object is referenced."""
+    warm((exercise,))  # found before forking (the worker warms each job's exercises); never skipped
     overloads = plan(exercise)
     if not overloads and not python_routes(exercise) and not library_twins(None).get(exercise):
         return None
@@ -315,7 +324,7 @@ def library_twins(exercises: tuple[Exercise, ...] | None) -> dict:
     """For each exercise, the functions of NumPy, ``math`` and ``cmath`` named after one of its
     forbidden ops: ``(module, attribute, op, Python implementation or None)`` for every loaded
     module attribute that holds one (``numpy.tanh`` is also ``numpy.core.umath.tanh``). Found once
-    per worker (``warm``); ``None`` reads what was found."""
+    per exercise (``warm`` passes each exercise once); ``None`` reads what was found."""
     if exercises is None:
         return _TWINS
     numpy_file = sys.modules["numpy"].__file__ if "numpy" in sys.modules else None

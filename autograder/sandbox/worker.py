@@ -423,11 +423,16 @@ def _wipe_folder(path: str) -> None:
 
 
 def _kill(run: Running) -> None:
-    for kill in (lambda: os.killpg(run.pid, signal.SIGKILL), lambda: os.kill(run.pid, signal.SIGKILL)):
-        try:
-            kill()
-        except OSError:
-            pass
+    _kill_pid(run.pid)
+
+
+def _kill_pid(pid: int) -> None:
+    """SIGKILL to a child's process group (its session: it called ``setsid``), then to itself."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:  # gone already, or no group of that number
+        pass
+    _signal(pid, signal.SIGKILL)
 
 
 def _reap(pid: int, grace: float) -> int:
@@ -438,11 +443,7 @@ def _reap(pid: int, grace: float) -> int:
         if done:
             return code
         time.sleep(0.005)
-    for kill in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
-        try:
-            kill()
-        except OSError:
-            pass
+    _kill_pid(pid)
     return os.waitpid(pid, 0)[1]
 
 
@@ -501,6 +502,8 @@ def serve(job: Job, out_fd: int, submission: str, scratch_root: str, read_line: 
     hidden plans are not even here before then: the worker asks the scorer for them (``read_line``
     reads its answer), so no public child's memory holds them. A stopped child is kept for its
     exercise's hidden checks and resumed with them (``Grading.keep``)."""
+    # which kernels each exercise forbids: found before forking, once per worker and exercise
+    forbid.warm([catalogue.BY_ID[exercise] for exercise, _ in job.exercises if exercise in catalogue.BY_ID])
     grading = Grading(job, out_fd, os.path.realpath(submission), scratch_root, read_line)
     try:
         while grading.queue or grading.running:
@@ -991,7 +994,6 @@ def main() -> int:
     _warm_up()
     plans.warm()
     _preload_common_modules()
-    forbid.warm(catalogue.EXERCISES)  # which kernels each exercise forbids, found once before forking
     namespaces.supported()  # whether children get namespaces of their own, found once before forking
     global INSTRUMENTS
     INSTRUMENTS = Instruments(native.load())
