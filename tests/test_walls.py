@@ -415,6 +415,26 @@ def test_concurrent_exercises_run_as_different_unprivileged_uids(tmp_path, grade
         assert uids == {os.getuid()}
 
 
+def test_learner_code_imports_the_standard_library_after_the_drop(tmp_path, grader):
+    """Submodules the worker never loaded, of packages it did (``json``, ``encodings``, ``email``,
+    ``concurrent.futures``), import as the learner uid, at call time, in either sandbox (a Python
+    under /root included: ``privileges.keep_import_path_reachable``)."""
+    sub = submission_with(
+        tmp_path,
+        "outliers",
+        """
+        _iqr = iqr
+        def iqr(values):
+            import concurrent.futures.process, email.mime.text, encodings.idna, json.tool
+            print("imported", json.tool.__name__, encodings.idna.__name__, email.mime.text.__name__)
+            return _iqr(values)
+        """,
+    )
+    found = by_id(grader.grade(sub, ["outliers.iqr"]))["outliers.iqr"]
+    assert found.score == found.max_score, f"{found.outcome} {found.message} {found.output}"
+    assert "imported json.tool encodings.idna email.mime.text" in found.output
+
+
 def test_links_in_a_class_folder_are_never_followed(tmp_path):
     from autograder.submissions.unpack import SubmissionError, materialize
 
