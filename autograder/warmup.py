@@ -21,7 +21,9 @@ def skip_lazy_dynamo_import() -> int:
     except Exception:  # noqa: BLE001 - an optimisation only
         return 0
     done = 0
-    for obj in gc.get_objects():
+    # the functions running that code: the collector finds what refers to it (in C, a quarter of the
+    # time of walking every object here; both see the same objects, those not frozen)
+    for obj in gc.get_referrers(inner_code):
         if type(obj) is types.FunctionType and obj.__code__ is inner_code:
             try:  # the function the wrapper closes over (``__wrapped__`` may name an outer layer)
                 wrapped = (obj.__closure__ or ())[inner_code.co_freevars.index("fn")].cell_contents
