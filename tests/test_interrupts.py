@@ -138,3 +138,19 @@ def test_the_table_is_rebuilt_from_every_stored_result(tmp_path):
     assert table["ben"]["score"] == "8" and "interrupted" in table["ben"]["message"]
     assert table["cy"]["message"] == "not graded: the run was interrupted before it"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_ctrl_c_at_any_moment_of_the_scorers_start_ends_grade_with_one_line(tmp_path):
+    """Each moment of the scorer's imports: torch's C start-up swallows a KeyboardInterrupt raised
+    while it imports NumPy (NumPy then fails half-loaded) and aborts when one crosses its C++, so
+    the scorer imports torch in a thread of its own and the interrupt lands in the waiting one.
+    Always the one line and status 130, and no copy of the code left behind."""
+    for delay in [0.2 + 0.1 * i for i in range(12)]:
+        tmp = tmp_path / f"tmp-{delay:.1f}"
+        tmp.mkdir()
+        proc = start(tmp, "grade", "--submission", str(SOLUTIONS))
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, err.strip()) == (130, "interrupted"), (delay, err)
+        assert leftovers(tmp) == [], delay

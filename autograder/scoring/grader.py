@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import importlib
 import os
 import queue
 import signal
@@ -107,6 +108,32 @@ def _signals_held() -> Iterator[None]:
             os.kill(os.getpid(), held[0])  # now, under the handler it had
 
 
+def _import_beside(*names: str) -> None:
+    """Imports ``names`` in a thread of their own while this (main) thread waits for it: a Ctrl-C or
+    SIGTERM is handled here, between waits, never inside torch's C start-up, which swallows a
+    KeyboardInterrupt raised while it imports NumPy (leaving NumPy half-loaded, to fail later) or
+    aborts the process when one crosses its C++ (Python runs signal handlers in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        for name in names:
+            importlib.import_module(name)
+        return
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            for name in names:
+                importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the waiting thread
+            failed.append(exc)
+
+    loader = threading.Thread(target=load, name="scorer-imports", daemon=True)
+    loader.start()
+    while loader.is_alive():
+        loader.join(0.05)  # an interrupt lands here
+    if failed:
+        raise failed[0]
+
+
 # ----------------------------------------------------------------------------- grading
 class Grader:
     """Grades submissions one after another on a warm worker, restarting it if learner code kills it."""
@@ -142,9 +169,10 @@ class Grader:
             # a Ctrl-C meanwhile lands once it is ours to stop (its inbox and scratch removed below)
             with _signals_held():
                 self.worker = Worker(self.box, self.limits.jobs)
-            import torch  # noqa: F401 - here, after the worker started (see the module's docstring)
-
-            from autograder.scoring import refcache  # imports torch: after the worker started
+            # here, after the worker started (see the module's docstring); beside, so that a Ctrl-C
+            # meanwhile interrupts this thread, never torch's start-up
+            _import_beside("torch", "autograder.scoring.refcache")
+            from autograder.scoring import refcache  # loaded: it imports torch, after the worker started
 
             self.cache: Any = refcache if cache and refcache.enabled() else None
         except BaseException:  # interrupted while starting (Ctrl-C, SIGTERM): the worker goes with it
