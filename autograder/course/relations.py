@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from autograder.course import catalogue
+from autograder.course import catalogue, variants
 from autograder.course.compare import EXACT, Tol, compare
 from autograder.course.records import Mistake
 from autograder.protocol.encoding import encode
@@ -548,10 +548,15 @@ def _argument_relations(check) -> list[Relation]:
 # ----------------------------------------------------------------------------- naming
 
 
-def _reproduces(relation: Relation, check, got: dict) -> bool:
+def _reproduces(relation: Relation, key: tuple, check, got: dict) -> bool:
+    """``key``: what fixes the relation's variant (``identify``'s first check and the relation's place
+    among that check's candidates): its results on ``check`` are computed once (``variants``)."""
     try:
-        want = {k: encode(v) for k, v in check.run(relation.wrap(check.reference()), "cpu").items()}
-    except Exception:  # noqa: BLE001 - the relation does not apply to this call
+        variant = relation.wrap(check.reference())
+    except Exception:  # noqa: BLE001 - the relation does not apply to this check
+        return False
+    kind, want = variants.result(check, key, variant)
+    if kind == "raised":  # the relation does not apply to this call
         return False
     tol: Tol = relation.tol or getattr(check, "tol", None) or EXACT
     if set(got) != set(want) or not all(compare(got[k], want[k], tol) is None for k in want):
@@ -612,10 +617,12 @@ def identify(evidence: list[tuple[Any, dict | None, str | None]]) -> Mistake | N
     outputs: dict[int, tuple[Any, tuple] | None] = {}
     # a call without gradients runs fastest: most relations are refuted there
     cheapest_first = sorted(evidence, key=lambda e: bool(getattr(e[0], "grad", False)))
-    for relation in _candidates(evidence):
+    first = evidence[0][0]  # its candidates are made from it alone, always in the same order
+    for place, relation in enumerate(_candidates(evidence)):
         if not all(got is not None and _may_reproduce(relation, check, got, outputs) for check, got, _ in evidence):
             continue
-        if all(got is not None and _reproduces(relation, check, got) for check, got, _ in cheapest_first):
+        key = ("relation", first, place)
+        if all(got is not None and _reproduces(relation, key, check, got) for check, got, _ in cheapest_first):
             return relation.mistake(evidence[0][0].exercise)
     return None
 
