@@ -71,14 +71,16 @@ _started = []
 
 
 def pad2d(x, padding):
+    entered = time.time()
     if not _started:  # in pad2d's process only (every exercise's process imports this module)
         _started.append(_start())
-    time.sleep(1.5)  # keep serving while the other exercises run
+    time.sleep(0.5)  # keep serving while the other exercises run (the test checks that they did)
+    print(f"serving {entered!r} {time.time()!r}", flush=True)
     return _pad2d(x, padding)
 """
 
 CLIENT = """
-import os, pickle, socket, struct
+import os, pickle, socket, struct, time
 
 _reached = []
 
@@ -94,6 +96,7 @@ def _ask(family, address, args):
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
+    print(f"trying {time.time()!r}", flush=True)
     tried = []
     for family, address in ((socket.AF_UNIX, "\\0autograder-channel-test"), (socket.AF_INET, ("127.0.0.1", 47123))):
         try:
@@ -107,11 +110,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 """
 
 
-def _assert_no_channel(result):
+def _assert_no_channel(result, server=None):
+    """conv2d reached no channel, and tried while pad2d's process (of ``server``, else of ``result``)
+    was serving, inside one of its calls: a client that ran while the server was stopped or gone would
+    prove nothing."""
     conv2d = by_id(result)["convolution.conv2d"]
     assert conv2d.score == 0, f"conv2d earned {conv2d.score} through another exercise"
     shown = " ".join([conv2d.message, *(u.message for u in conv2d.units)])
     assert "no channel reached" in shown, shown
+    serving = [line.split()[1:] for line in by_id(server or result)["convolution.pad2d"].output.splitlines()]
+    windows = [(float(start), float(now)) for start, now in (w for w in serving if len(w) == 2)]
+    tries = [float(line.split()[1]) for line in conv2d.output.splitlines() if line.startswith("trying ")]
+    assert windows and tries, (windows, tries)
+    assert any(start <= t <= end for t in tries for start, end in windows), f"conv2d tried at {tries}; {windows=}"
 
 
 @pytest.fixture(scope="module")
@@ -157,4 +168,4 @@ def test_submissions_graded_at_once_cannot_reach_each_other(tmp_path, graders, k
         thread.start()
     for thread in threads:
         thread.join()
-    _assert_no_channel(results["client"])
+    _assert_no_channel(results["client"], server=results["server"])
