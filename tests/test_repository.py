@@ -149,6 +149,15 @@ def test_light_modules_do_not_import_torch(module):
     assert proc.stdout.strip() == "False", proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("module", ["nbformat", "nbclient", "nbgrader.apps", "autograder.nbcourse.wall"])
+def test_the_notebook_stack_loads_no_grammar_built_at_import(module):
+    """rfc3987-syntax (jsonschema 4.25's format-nongpl extra) builds an Earley parser when imported: 1.2 s
+    in every nbgrader command and every walled kernel's runner. The pinned jsonschema does not bring it."""
+    code = f"import sys, {module}; print(sorted(m for m in ('rfc3987_syntax', 'lark') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
 def test_the_list_and_hint_verbs_run_without_torch(tmp_path):
     code = (
         "import contextlib, io, sys\n"

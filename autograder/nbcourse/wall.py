@@ -360,6 +360,7 @@ def main(argv: list[str]) -> int:
         kernel_name="python3",
         allow_errors=True,
         interrupt_on_timeout=True,
+        shutdown_kernel="immediate",  # every output is in: no wait for the kernel's own exit (a second)
         resources={"metadata": {"path": str(folder)}},
         extra_arguments=["--HistoryManager.hist_file=:memory:"],
         error_on_timeout={
