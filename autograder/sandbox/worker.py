@@ -22,6 +22,7 @@ import importlib.util
 import linecache
 import os
 import resource
+import select
 import selectors
 import shutil
 import signal
@@ -40,7 +41,7 @@ from autograder.course import catalogue
 from autograder.protocol import messages, plans, wire
 from autograder.protocol.encoding import encode
 from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, Job, UnitReport, UnitStatus
-from autograder.sandbox import forbid, namespaces, native, privileges
+from autograder.sandbox import forbid, hugepages, namespaces, native, privileges
 from autograder.sandbox.recorder import Instruments, Tampering
 
 HOST_SYNC_OPS = ("_local_scalar_dense", "item")  # item: what a dispatch mode sees of .item() on an inference tensor
@@ -493,7 +494,7 @@ def _remove(paths: list[str]) -> None:
                 pass
 
 
-def serve(job: Job, out_fd: int, submission: str, scratch_root: str, read_line: Callable[[], str]) -> None:
+def serve(job: Job, out_fd: int, submission: str, scratch_root: str, read_line: Callable[[], bytes]) -> None:
     """Grades one submission: a fresh child per exercise (``job.exercises``: pairs of exercise and
     suite), ``job.jobs`` at a time, each as a learner uid of its own (when we are root) in a scratch
     folder of its own, wiped when it ends. No hidden check's inputs reach any process before every
@@ -528,7 +529,7 @@ class Grading:
     """One submission's children: those waiting (``queue``), those running, those kept (stopped)
     for their next suite, their slots and their uids."""
 
-    def __init__(self, job: Job, out_fd: int, submission: str, scratch_root: str, read_line: Callable[[], str]):
+    def __init__(self, job: Job, out_fd: int, submission: str, scratch_root: str, read_line: Callable[[], bytes]):
         self.job, self.out_fd, self.submission, self.scratch_root = job, out_fd, submission, scratch_root
         self.read_line = read_line
         self.phases_here = {0}  # phases whose plans the worker holds: the first came with the job
@@ -987,6 +988,46 @@ def _end_of_job(uids, own_pid_namespace: bool) -> None:
     _reap_any()
 
 
+IDLE_SECONDS = 1.0  # this long without a job from the scorer: the worker is idle (``next_job``)
+
+
+class Lines:
+    """The scorer's lines on stdin, read whole, and whether one is waiting."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer, self.ended = fd, bytearray(), False
+
+    def waiting(self, timeout: float) -> bool:
+        """Part of a line, or the end, is here or arrives within ``timeout`` seconds."""
+        return bool(self.buffer) or self.ended or bool(select.select([self.fd], [], [], timeout)[0])
+
+    def readline(self) -> bytes:
+        """The next line (with its newline); what is left, or ``b""``, at the end."""
+        while (end := self.buffer.find(b"\n")) < 0 and not self.ended:
+            chunk = os.read(self.fd, 1 << 20)
+            self.buffer += chunk
+            self.ended = not chunk
+        end = len(self.buffer) if end < 0 else end + 1
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end]
+        return line
+
+
+def next_job(lines: Lines, served: int, collapse: Callable[..., bool] = hugepages.collapse) -> bytes:
+    """The scorer's next job line (``b""``: no more); meanwhile the zygote's memory is moved to huge
+    pages (``hugepages``), which pays over many forks but not within one grade: while the worker is
+    idle (no line for ``IDLE_SECONDS``: a warm grader waiting for a save), stopping as soon as a line
+    comes; else before every job but the worker's first (a class's queue: the first time, then
+    only what the last job split). A one-off grade's first job never waits for it."""
+    collapsed = False
+    if not lines.waiting(IDLE_SECONDS):
+        collapsed = collapse(stop=lambda: lines.waiting(0))
+    line = lines.readline()
+    if line and served and not collapsed:
+        collapse()
+    return line
+
+
 def main() -> int:
     """Loads torch once, then grades one job (submission) per line of stdin."""
     scratch_root = sys.argv[1] if len(sys.argv) > 1 else "/tmp"
@@ -1006,13 +1047,15 @@ def main() -> int:
     os.dup2(devnull, 1)
     gc.freeze()  # children's garbage collections skip everything loaded so far: fewer copy-on-write pages
     _write_all(out_fd, messages.ready())  # torch is loaded
-    for line in sys.stdin:
+    lines, served = Lines(0), 0
+    while line := next_job(lines, served):
         job = Job.decode(line)
         # the scorer wrote it, read-only here; it answers the worker's requests for later plans on stdin
-        serve(job, out_fd, os.path.join(inbox, str(job.id)), scratch_root, sys.stdin.readline)
+        serve(job, out_fd, os.path.join(inbox, str(job.id)), scratch_root, lines.readline)
         _end_of_job(job.uids if os.geteuid() == 0 else None, os.environ.get(OWN_PID_NAMESPACE) == "1")
         _wipe(scratch_root)
         _write_all(out_fd, messages.job_done(job.id))
+        served += 1
     os._exit(0)  # skip interpreter shutdown: the scorer is waiting
 
 
