@@ -15,6 +15,7 @@ notebook a second time in the sandbox and reports any disagreement.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import io
 import os
@@ -27,6 +28,7 @@ from pathlib import Path
 import torch
 
 from autograder import checks as registry
+from autograder import warmup
 from autograder.course import catalogue
 from autograder.feedback import report
 from autograder.protocol.messages import ChildTag, FrameHeader, FrameStatus, UnitReport, UnitStatus, message
@@ -91,8 +93,14 @@ def _describe(exc: BaseException) -> UnitReport:
     }
 
 
+@functools.cache
+def _native_meta_kernels() -> int:
+    return warmup.native_meta_kernels()
+
+
 def run_units(fn, found: list, on: tuple[str, ...]) -> bytes:
     """Runs every check on every device, as the sandboxed worker does; returns the worker's stream."""
+    _native_meta_kernels()  # the worker's meta kernels: the same placement results here as there
     instruments = Instruments()
     stream = [message(ChildTag.IMPORTED)]
     with instruments.recorder:

@@ -900,6 +900,7 @@ def _warm_up() -> None:
     torch.set_num_threads(1)
     for name in ("torch._decomp", "torch._meta_registrations", "torch._refs"):
         importlib.import_module(name)  # the Python meta kernels, loaded before we short-circuit them
+    warmup.native_meta_kernels()  # the placement checks' meta ops: ATen's C++ kernels, as on CUDA
     warmup.skip_lazy_dynamo_import()
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     (x.exp() * 2).sum().backward()
