@@ -150,6 +150,26 @@ def test_an_exercise_scores_its_units_by_device_weight(cpu, meta, outcome, score
     assert (result.outcome, result.score) == (outcome, pytest.approx(score))
 
 
+SHAPE_BUG = {"status": "raised", "type": "RuntimeError", "message": "mat1 and mat2 shapes cannot be multiplied"}
+
+
+@pytest.mark.parametrize(
+    "cpu,meta,advice",
+    [
+        (SHAPE_BUG, SHAPE_BUG, False),  # the code is wrong on every device: placement has nothing to do with it
+        (SHAPE_BUG, dict(SHAPE_BUG, type="ValueError"), True),  # another error here: meta may be the cause
+        (_ok(RIGHT), dict(SHAPE_BUG, message="Tensor.item() cannot be called on meta tensors"), True),
+    ],
+    ids=["raised on the cpu too", "another error on the cpu", "raised on meta only"],
+)
+def test_meta_advice_is_given_only_where_the_cpu_did_not_raise_the_same(cpu, meta, advice):
+    """The advice that code reading values cannot follow on meta names a cause: wrong where the CPU raised too."""
+    [unit] = [u for u in _judge({(0, "cpu"): cpu, (0, "meta"): meta}, [_check()]).units if u.device == "meta"]
+    assert unit.verdict == "failed"
+    assert ("cannot follow" in unit.message) is advice, unit.message
+    assert unit.message.endswith("as on the CPU") is not advice, unit.message
+
+
 def test_a_missing_unit_stops_the_exercise_as_crashed_and_keeps_earned_points():
     checks = [_check("one"), _check("two")]
     result = _judge({(0, "cpu"): _ok(RIGHT), (0, "meta"): _meta_ok(RIGHT)}, checks, done=False)

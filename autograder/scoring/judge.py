@@ -32,13 +32,15 @@ def units_expected(found, devices, suite: str | None = None):
 _DEVICE_MIX = ("expected device", "same device", "two devices", "device type")
 
 
-def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
-    """One check's verdict on one device from the unit the child reported and PyTorch's answer."""
+def _judge_unit(check, device, unit: dict, want: dict, cpu_unit: dict) -> Unit:
+    """One check's verdict on one device from the unit the child reported and PyTorch's answer
+    (``cpu_unit``: the same check's unit on the CPU, ``{}`` when none came)."""
     status = unit.get("status")
+    cpu_value = cpu_unit.get("value") if cpu_unit.get("status") == "ok" else None
     if "__error__" in want:
         return Unit(check, device, "skipped", f"the reference cannot run on {device}: {want['__error__']}")
     if status == "raised":
-        return _raised(check, device, unit)
+        return _raised(check, device, unit, cpu_unit)
     if status != "ok" or not isinstance(unit.get("value"), dict):
         return Unit(check, device, "failed", "the worker sent an unreadable result")
     got = unit["value"]
@@ -61,7 +63,7 @@ def _judge_unit(check, device, unit: dict, want: dict, cpu_value) -> Unit:
     return Unit(check, device, "failed" if message else "passed", message or "", got=got, facts=facts)
 
 
-def _raised(check, device, unit: dict) -> Unit:
+def _raised(check, device, unit: dict, cpu_unit: dict) -> Unit:
     """The verdict on a unit whose code raised: a stub, a forbidden op, a wrong placement, or its error."""
     raised = str(unit.get("type"))
     text = f"raised {raised}: {unit.get('message', '')}".strip()
@@ -88,6 +90,8 @@ def _raised(check, device, unit: dict) -> Unit:
     message = str(unit.get("message", "")).lower()
     if any(m in message for m in _DEVICE_MIX):  # PyTorch's own words: its errors carry no code
         return Unit(check, device, "failed", f"your code mixes devices: {text}")
+    if cpu_unit.get("status") == "raised" and cpu_unit.get("type") == raised:  # no matter of placement
+        return Unit(check, device, "failed", f"{text}, as on the CPU")
     # the learner's code raised where PyTorch's did not: whatever the reason, the check failed
     # (a choice the learner makes, raising, can never weigh less than a wrong placement)
     return Unit(
@@ -302,8 +306,7 @@ def _judge_units(
             run.tampering = f"tampering: {unit.get('message')}"
             return run
         cpu_unit = received.get((index, "cpu"), {})
-        cpu_value = cpu_unit.get("value") if cpu_unit.get("status") == "ok" else None
-        result.units.append(_judge_unit(check, device, unit, context.references[(index, device)], cpu_value))
+        result.units.append(_judge_unit(check, device, unit, context.references[(index, device)], cpu_unit))
     return run
 
 
